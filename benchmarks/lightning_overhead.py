@@ -1,0 +1,142 @@
+"""Time one LeNet training epoch on MNIST: this project's Lightning path against a plain PyTorch loop.
+
+All sides train the same net with the same optimizer on the same in-memory tensors, without the test pass:
+- plain: a bare PyTorch loop;
+- lightning-bare: a bare Lightning Trainer (no logger, checkpoints or progress bar) on a minimal module, which
+  isolates the framework's own per-step cost;
+- project: the real training path (MNISTDataModule, Classifier with its metrics, per-step loss logging,
+  checkpoints, progress bar).
+Runs alternate so that machine noise hits all alike; CPU seconds of the process (less sensitive to a noisy
+neighbour than wall time) and wall seconds are both reported, with ratios of medians.
+
+    OMP_NUM_THREADS=1 python benchmarks/lightning_overhead.py --data-dir ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from hw1.cli import RUN_OPTIONS
+from hw1.data import MNISTDataModule, TensorBatches
+from hw1.models import Classifier
+from hw1.nets import build_net
+from hw1.training import build_trainer, seed_everything
+
+Timing = tuple[float, float]  # (CPU seconds, wall seconds)
+
+
+def _now() -> Timing:
+    return time.process_time(), time.perf_counter()
+
+
+def _since(start: Timing) -> Timing:
+    cpu, wall = _now()
+    return cpu - start[0], wall - start[1]
+
+
+class EpochTimer(Callback):
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = _now()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.timing = _since(self.start)
+
+
+class MinimalModule(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = build_net("lenet")
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return F.cross_entropy(self.net(batch[0]), batch[1])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.01, momentum=0.9)
+
+
+def plain_epoch(images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int) -> Timing:
+    seed_everything(seed)
+    net = build_net("lenet")
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    start = _now()
+    for batch in torch.randperm(len(images)).split(batch_size):
+        loss = F.cross_entropy(net(images[batch]), labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return _since(start)
+
+
+def bare_lightning_epoch(images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int, out_dir: Path) -> Timing:
+    seed_everything(seed)
+    timer = EpochTimer()
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[timer], default_root_dir=out_dir,
+    )  # fmt: skip
+    trainer.fit(MinimalModule(), TensorBatches((images, labels), batch_size, shuffle=True, seed=seed))
+    return timer.timing
+
+
+def project_epoch(data_dir: str | None, batch_size: int, seed: int, out_dir: Path) -> Timing:
+    seed_everything(seed)
+    settings = {option.dest: option.default for option in RUN_OPTIONS}
+    settings.update(accelerator="cpu", max_epochs=1, batch_size=batch_size)
+    datamodule = MNISTDataModule(data_dir, batch_size, seed=seed)
+    module = Classifier("lenet", optimizer="sgd", lr=0.01, momentum=0.9)
+    timer = EpochTimer()
+    logger = TensorBoardLogger(out_dir, name="bench", default_hp_metric=False)
+    trainer = build_trainer(settings, Path(logger.log_dir), logger, [timer])
+    trainer.limit_val_batches = 0
+    trainer.fit(module, datamodule=datamodule)
+    return timer.timing
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
+    parser.add_argument("--repeats", type=int, default=3, help="epochs timed on each side (default: 3)")
+    parser.add_argument("--batch-size", type=int, default=64, help="minibatch size (default: 64)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    datamodule = MNISTDataModule(args.data_dir, args.batch_size)
+    datamodule.setup("fit")
+    images, labels = datamodule.train
+    sides = {
+        "plain": lambda seed, out: plain_epoch(images, labels, args.batch_size, seed),
+        "lightning-bare": lambda seed, out: bare_lightning_epoch(images, labels, args.batch_size, seed, out),
+        "project": lambda seed, out: project_epoch(args.data_dir, args.batch_size, seed, out),
+    }
+    timings: dict[str, list[Timing]] = {name: [] for name in sides}
+    with tempfile.TemporaryDirectory() as out_dir:
+        for repeat in range(args.repeats):
+            for name, epoch in sides.items():
+                timings[name].append(epoch(repeat, Path(out_dir)))
+            print(
+                f"repeat {repeat}: " + ", ".join(f"{n} {t[-1][0]:.2f} s CPU / {t[-1][1]:.2f} s wall" for n, t in timings.items()),
+                flush=True,
+            )
+    print(f"LeNet epoch, {len(images)} images, batch {args.batch_size}, {torch.get_num_threads()} thread(s), medians:")
+    steps = len(TensorBatches((images,), args.batch_size))
+    for kind, index in (("CPU", 0), ("wall", 1)):
+        plain = statistics.median(t[index] for t in timings["plain"])
+        for name in sides:
+            median = statistics.median(t[index] for t in timings[name])
+            print(
+                f"  {kind:4} {name:15} {median:6.2f} s  ratio {median / plain:.3f}  "
+                f"(+{(median - plain) / steps * 1e3:.2f} ms per step)"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Homework 1 of deep-learning theory as a PyTorch Lightning project: data, nets, training and analysis."""

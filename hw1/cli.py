@@ -1,0 +1,157 @@
+"""Command-line flags shared by every experiment, named profiles of defaults, and the error-to-exit-code wrapper."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hw1.errors import UsageError
+
+PROFILES = ("full", "quick", "smoke")
+Settings = dict[str, Any]
+Profiles = Mapping[str, Mapping[str, Any]]
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line flag; its default may be overridden by a profile and then by the command line."""
+
+    flag: str
+    help: str
+    default: Any = None
+    type: Callable[[str], Any] | None = None
+    choices: Sequence[Any] | None = None
+    nargs: str | None = None
+    switch: bool = False
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+RUN_OPTIONS: tuple[Option, ...] = (
+    Option("--profile", "named preset: full = the assignment's settings, quick = CPU-sized, smoke = seconds",
+           "full", choices=PROFILES),
+    Option("--accelerator", "hardware, as Lightning's Trainer", "auto", choices=("cpu", "gpu", "cuda", "mps", "auto")),
+    Option("--devices", "devices to use, as Lightning's Trainer (a count, a list like 0,1, or auto)", "auto"),
+    Option("--strategy", "distribution strategy, as Lightning's Trainer (auto, ddp, ...)", "auto"),
+    Option("--precision", "numeric precision, as Lightning's Trainer (32-true, 16-mixed, bf16-mixed, ...)", "32-true"),
+    Option("--max-epochs", "epochs to train", 10, type=positive_int),
+    Option("--batch-size", "training minibatch size", 64, type=positive_int),
+    Option("--optimizer", "optimizer", "sgd", choices=("sgd", "adam", "rmsprop")),
+    Option("--lr", "learning rate", 0.01, type=positive_float),
+    Option("--momentum", "momentum (sgd and rmsprop only)", 0.0, type=non_negative_float),
+    Option("--weight-decay", "L2 weight decay", 0.0, type=non_negative_float),
+    Option("--seed", "seed for weights, data order, subsets and labels", 0, type=int),
+    Option("--deterministic", "use deterministic algorithms only (slower; same seed, same numbers)", False, switch=True),
+    Option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)", None),
+    Option("--out-dir", "output folder for logs, checkpoints, figures and summary.json", "lightning_logs"),
+    Option("--resume", "continue the latest version of each run from its last.ckpt up to --max-epochs", False,
+           switch=True),
+    Option("--train-subset", "train on a seeded random subset of this many training images (default: all)", None,
+           type=positive_int),
+    Option("--log-every-n-steps", "write the per-step training loss every this many steps", 1, type=positive_int),
+    Option("--checkpoint-every", "keep a weights-only checkpoint every this many epochs (0: only last.ckpt)", 1,
+           type=non_negative_int),
+)  # fmt: skip
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _describe_default(option: Option, profiles: Profiles) -> str:
+    full = profiles.get("full", {}).get(option.dest, option.default)
+    parts = [_format(full)]
+    for name in ("quick", "smoke"):
+        value = profiles.get(name, {}).get(option.dest, full)
+        if value != full:
+            parts.append(f"{name}: {_format(value)}")
+    return "; ".join(parts)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def parse_settings(
+    description: str,
+    profiles: Profiles,
+    extra_options: Sequence[Option] = (),
+    argv: Sequence[str] | None = None,
+) -> Settings:
+    """Settings = option defaults, overridden by the chosen profile, overridden by flags given explicitly."""
+    parser = _Parser(description=description)
+    options = (*RUN_OPTIONS, *extra_options)
+    for option in options:
+        help_text = option.help
+        if option.default is not None or any(option.dest in preset for preset in profiles.values()):
+            prefix = "full profile: " if option.dest != "profile" else ""
+            help_text += f" (default: {prefix}{_describe_default(option, profiles)})"
+        if option.switch:
+            parser.add_argument(option.flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            parser.add_argument(
+                option.flag, type=option.type, choices=option.choices, nargs=option.nargs, default=None,
+                help=help_text, metavar=None if option.choices else option.dest.upper(),
+            )  # fmt: skip
+    args = vars(parser.parse_args(argv))
+    profile = args["profile"] or "full"
+    settings: Settings = {option.dest: option.default for option in options}
+    settings.update(profiles.get(profile, {}))
+    settings.update({key: value for key, value in args.items() if value is not None})
+    settings["profile"] = profile
+    return settings
+
+
+def run_cli(main: Callable[[], object]) -> None:
+    """Run an entry point; bad input becomes one `error:` line on stderr and exit code 2, without a traceback."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        main()
+    except (UsageError, MisconfigurationException) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,84 @@
+"""Plain `nn.Module` nets, built by name from a registry so that checkpoints can rebuild them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from hw1.errors import UsageError
+
+NETS: dict[str, Callable[..., nn.Module]] = {}
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+def register_net(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        NETS[name] = factory
+        return factory
+
+    return decorate
+
+
+def build_net(name: str, **config: object) -> nn.Module:
+    """The registered net `name` built with `config`; an unknown name or option is a UsageError."""
+    if name not in NETS:
+        raise UsageError(f"unknown net {name!r}; choose one of: {', '.join(sorted(NETS))}")
+    try:
+        return NETS[name](**config)
+    except TypeError as error:
+        raise UsageError(f"bad options for net {name!r}: {error}") from None
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise UsageError(f"unknown activation {name!r}; choose one of: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+@register_net("mlp")
+def mlp(
+    hidden: Sequence[int] = (512,),
+    in_features: int = 784,
+    out_features: int = 10,
+    activation: str = "relu",
+) -> nn.Sequential:
+    """Fully connected net; inputs of any shape are flattened first."""
+    if any(width <= 0 for width in hidden):
+        raise UsageError(f"hidden widths must be positive, got {list(hidden)}; pass e.g. --hidden 512 512")
+    widths = [in_features, *hidden]
+    layers: list[nn.Module] = [nn.Flatten()]
+    for width_in, width_out in zip(widths, widths[1:], strict=False):
+        layers += [nn.Linear(width_in, width_out), _activation(activation)]
+    layers.append(nn.Linear(widths[-1], out_features))
+    return nn.Sequential(*layers)
+
+
+@register_net("lenet")
+def lenet(num_classes: int = 10) -> nn.Sequential:
+    """LeNet-5 as in the seed: conv 1→6 k5, max-pool, conv 6→16 k5, max-pool, dense 120, 84, classes; ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 4 * 4, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, num_classes),
+    )  # fmt: skip
+
+
+@register_net("cnn")
+def cnn(num_classes: int = 10, conv_dropout: float = 0.25, dense_dropout: float = 0.5) -> nn.Sequential:
+    """The seed's custom CNN: conv 32 k5; conv 64 k5, pool, dropout; conv 64 k5, pool, dropout; dense 256; dense."""
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 5), nn.ReLU(),
+        nn.Conv2d(32, 64, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(conv_dropout),
+        nn.Conv2d(64, 64, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(conv_dropout),
+        nn.Flatten(),
+        nn.Linear(64 * 3 * 3, 256), nn.ReLU(), nn.Dropout(dense_dropout),
+        nn.Linear(256, num_classes),
+    )  # fmt: skip

@@ -1,0 +1,231 @@
+"""The one training path: a Trainer from the shared settings, versioned run folders, checkpoints, resume, summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from callbacks.gc_freeze import FreezeGarbageCollector
+from callbacks.step_loss import StepLossLogger
+from hw1.cli import Settings
+from hw1.errors import UsageError
+
+LAST_CHECKPOINT = "last.ckpt"
+PROGRESS_REFRESH_STEPS = 20  # a bar redrawn every step costs about as much as a small net's step
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file beside it, syncs it, then renames it into place.
+
+    A kill at any moment leaves either the previous checkpoint or the new one, never a truncated file.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        with open(partial, "wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, target)
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """`last.ckpt`: the full training state after every epoch, for `--resume`."""
+
+    def __init__(self, dirpath: Path) -> None:
+        super().__init__(dirpath=dirpath, save_top_k=0, save_last=True)
+
+
+class EpochCheckpoint(ModelCheckpoint):
+    """`epoch=NNN.ckpt` (NNN the 0-based index of the finished epoch): weights and hparams, for post-hoc scripts."""
+
+    def __init__(self, dirpath: Path, every_n_epochs: int) -> None:
+        super().__init__(
+            dirpath=dirpath,
+            filename="epoch={epoch:03d}",
+            auto_insert_metric_name=False,
+            save_top_k=-1,
+            every_n_epochs=every_n_epochs,
+            save_weights_only=True,
+        )
+
+
+@dataclass
+class RunResult:
+    """One finished run as it appears in summary.json; train numbers come from a full pass in eval mode."""
+
+    name: str
+    params: int
+    epochs: int
+    train_loss: float
+    train_acc: float | None
+    test_loss: float
+    test_acc: float | None
+    checkpoint: str
+    log_dir: str
+
+
+def ensure_writable(folder: Path) -> Path:
+    """Create `folder` if needed and check that files can be written in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write to {folder} ({error.strerror}); pass a writable folder with --out-dir") from None
+    return folder
+
+
+def check_accelerator(accelerator: str) -> None:
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--accelerator {accelerator} was asked for but no CUDA GPU is visible; use --accelerator cpu")
+
+
+def _versions(run_dir: Path) -> list[int]:
+    found = (re.fullmatch(r"version_(\d+)", p.name) for p in run_dir.glob("version_*") if p.is_dir())
+    return sorted(int(match.group(1)) for match in found if match)
+
+
+def plan_version(run_dir: Path, resume: bool) -> tuple[int, Path | None]:
+    """The version folder to write and the checkpoint to continue from: the latest version with --resume, else a new one."""
+    versions = _versions(run_dir)
+    if resume and versions:
+        last = run_dir / f"version_{versions[-1]}" / "checkpoints" / LAST_CHECKPOINT
+        return versions[-1], last if last.is_file() else None
+    return (versions[-1] + 1 if versions else 0), None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint on the CPU; an unreadable one is a UsageError naming the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+        raise UsageError(
+            f"checkpoint {path} is unreadable ({type(error).__name__}); delete it, or its version folder to start over"
+        ) from None
+
+
+def _devices(text: str | int) -> str | int | list[int]:
+    text = str(text)
+    if text.isdigit():
+        return int(text)
+    if re.fullmatch(r"\d+(,\d+)+", text):
+        return [int(i) for i in text.split(",")]
+    return text
+
+
+def build_trainer(settings: Settings, log_dir: Path, logger: TensorBoardLogger, callbacks: Sequence[Callback]) -> L.Trainer:
+    checkpoint_dir = log_dir / "checkpoints"
+    checkpoints: list[Callback] = [LastCheckpoint(checkpoint_dir)]
+    if settings["checkpoint_every"]:
+        checkpoints.append(EpochCheckpoint(checkpoint_dir, settings["checkpoint_every"]))
+    return L.Trainer(
+        accelerator=settings["accelerator"],
+        devices=_devices(settings["devices"]),
+        strategy=settings["strategy"],
+        precision=settings["precision"],
+        max_epochs=settings["max_epochs"],
+        deterministic=settings["deterministic"],
+        logger=logger,
+        callbacks=[
+            *checkpoints,
+            StepLossLogger(settings["log_every_n_steps"]),
+            TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS),
+            FreezeGarbageCollector(),
+            *callbacks,
+        ],
+        plugins=[AtomicCheckpointIO()],
+        log_every_n_steps=settings["log_every_n_steps"],
+        num_sanity_val_steps=0,
+        default_root_dir=log_dir,
+    )
+
+
+def train_run(
+    experiment: str,
+    run: str,
+    module: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    settings: Settings,
+    callbacks: Sequence[Callback] = (),
+) -> RunResult:
+    """Fit `module` on `datamodule` in `<out-dir>/<experiment>/<run>/version_N`, resuming if asked, then evaluate it.
+
+    The module must provide `evaluate(batches) -> {"loss", "acc"?}` and `num_parameters`; the datamodule
+    `train_eval_dataloader()` and `test_dataloader()`.
+    """
+    check_accelerator(settings["accelerator"])
+    run_dir = ensure_writable(Path(settings["out_dir"]) / experiment) / run
+    version, checkpoint = plan_version(run_dir, settings["resume"])
+    purge_step = int(read_checkpoint(checkpoint)["global_step"]) if checkpoint else None
+    if settings["resume"] and checkpoint is None:
+        rank_zero_only(print)(f"{experiment}/{run}: nothing to resume yet, training it from the start")
+    logger = TensorBoardLogger(
+        save_dir=run_dir.parent,
+        name=run,
+        version=version,
+        default_hp_metric=False,
+        purge_step=purge_step if purge_step is not None else (0 if settings["resume"] else None),
+    )
+    log_dir = Path(logger.log_dir)
+    trainer = build_trainer(settings, log_dir, logger, callbacks)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
+    except RuntimeError as error:
+        if checkpoint is not None and "state_dict" in str(error):
+            raise UsageError(
+                f"{checkpoint} does not fit the model asked for ({str(error).splitlines()[0]}); "
+                "resume with the settings it was trained with"
+            ) from None
+        raise
+    module.to(trainer.strategy.root_device)
+    train_metrics = module.evaluate(datamodule.train_eval_dataloader())
+    test_metrics = module.evaluate(datamodule.test_dataloader())
+    return RunResult(
+        name=run,
+        params=module.num_parameters,
+        epochs=trainer.current_epoch,
+        train_loss=train_metrics["loss"],
+        train_acc=train_metrics.get("acc"),
+        test_loss=test_metrics["loss"],
+        test_acc=test_metrics.get("acc"),
+        checkpoint=str(log_dir / "checkpoints" / LAST_CHECKPOINT),
+        log_dir=str(log_dir),
+    )
+
+
+def seed_everything(seed: int) -> None:
+    L.seed_everything(seed, workers=True, verbose=False)
+
+
+@rank_zero_only
+def write_summary(
+    experiment_dir: Path, experiment: str, settings: Settings, runs: Sequence[RunResult], figures: Sequence[Path]
+) -> Path:
+    """Write `<experiment_dir>/summary.json` atomically and return its path."""
+    summary = {
+        "experiment": experiment,
+        "settings": settings,
+        "runs": [asdict(run) for run in runs],
+        "figures": [str(figure) for figure in figures],
+    }
+    path = experiment_dir / "summary.json"
+    partial = path.with_name(".summary.json.partial")
+    partial.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    os.replace(partial, path)
+    return path

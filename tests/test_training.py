@@ -1,0 +1,114 @@
+"""Real Trainer runs through experiments/random_labels.py: outputs, summary, checkpoints, resume, determinism."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from experiments import random_labels
+from hw1.logs import epoch_curves, read_scalars
+from hw1.models import Classifier
+
+EPOCH_TAGS = ["train/loss_mean", "train/acc_mean", "test/loss", "test/acc"]
+
+
+def run(data: Path, out: Path, *flags: str) -> dict:
+    argv = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(data), "--out-dir", str(out), *flags]
+    return random_labels.main(argv)
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 100 and height > 100
+    assert zlib.crc32(data[12:29]) == struct.unpack(">I", data[29:33])[0]  # IHDR chunk intact
+
+
+def test_run_writes_logs_checkpoints_figure_and_summary(tiny_mnist: Path, tmp_path: Path) -> None:
+    result = run(tiny_mnist, tmp_path, "--max-epochs", "3", "--batch-size", "32")["result"]
+    experiment_dir = tmp_path / "random_labels"
+    log_dir = Path(result.log_dir)
+    assert log_dir == experiment_dir / "mlp-shuffle" / "version_0"
+    checkpoints = sorted(p.name for p in (log_dir / "checkpoints").iterdir())
+    assert checkpoints == ["epoch=000.ckpt", "epoch=001.ckpt", "epoch=002.ckpt", "last.ckpt"]
+    assert (log_dir / "hparams.yaml").read_text().count("params: ") == 1
+
+    scalars = read_scalars(log_dir)
+    assert sorted(scalars["train/loss_step"]) == list(range(3 * 8))  # 256 images / 32 per batch = 8 steps
+    curves = epoch_curves(log_dir, EPOCH_TAGS)
+    assert all(curves[tag][0] == [1, 2, 3] for tag in EPOCH_TAGS)
+
+    summary = json.loads((experiment_dir / "summary.json").read_text())
+    assert summary["experiment"] == "random_labels" and summary["settings"]["max_epochs"] == 3
+    (entry,) = summary["runs"]
+    assert entry["params"] == 784 * 64 + 64 + 64 * 10 + 10 and entry["epochs"] == 3
+    assert set(entry) == {"name", "params", "epochs", "train_loss", "train_acc", "test_loss", "test_acc", "checkpoint",
+                          "log_dir"}  # fmt: skip
+    assert 0 <= entry["train_acc"] <= 1 and entry["test_loss"] > 0
+    assert curves["test/loss"][1][-1] == pytest.approx(entry["test_loss"], rel=1e-5)  # same model, same pass
+    for figure in summary["figures"]:
+        assert_png(Path(figure))
+    assert any(p.name.startswith("events.out.tfevents") for p in (experiment_dir / "figures").iterdir())
+
+    model = Classifier.load_from_checkpoint(log_dir / "checkpoints" / "epoch=002.ckpt", map_location="cpu")
+    assert model.hparams.net == "mlp" and model.num_parameters == entry["params"]
+
+
+def test_final_train_numbers_come_from_an_eval_pass_with_the_trained_labels(tiny_mnist: Path, tmp_path: Path) -> None:
+    outcome = run(tiny_mnist, tmp_path, "--max-epochs", "1", "--train-subset", "64", "--label-mode", "uniform")
+    result = outcome["result"]
+    model = Classifier.load_from_checkpoint(result.checkpoint, map_location="cpu")
+    datamodule = random_labels.MNISTDataModule(tiny_mnist, train_subset=64, label_mode="uniform", seed=0)
+    datamodule.setup()
+    expected = model.evaluate(datamodule.train_eval_dataloader())
+    assert result.train_loss == pytest.approx(expected["loss"], rel=1e-6)
+    assert result.train_acc == pytest.approx(expected["acc"])
+
+
+def test_resume_continues_without_repeating_or_skipping_epochs(tiny_mnist: Path, tmp_path: Path) -> None:
+    straight = run(tiny_mnist, tmp_path / "straight", "--max-epochs", "4", "--deterministic")["result"]
+    run(tiny_mnist, tmp_path / "split", "--max-epochs", "2", "--deterministic")
+    resumed = run(tiny_mnist, tmp_path / "split", "--max-epochs", "4", "--deterministic", "--resume")["result"]
+    assert resumed.log_dir == str(tmp_path / "split" / "random_labels" / "mlp-shuffle" / "version_0")
+    assert resumed.epochs == 4
+    curves = epoch_curves(resumed.log_dir, EPOCH_TAGS)
+    straight_curves = epoch_curves(straight.log_dir, EPOCH_TAGS)
+    for tag in EPOCH_TAGS:
+        assert curves[tag][0] == [1, 2, 3, 4]
+        assert curves[tag][1] == pytest.approx(straight_curves[tag][1], abs=1e-6)
+    assert sorted(read_scalars(resumed.log_dir)["train/loss_step"]) == list(range(4 * 4))
+    assert resumed.train_loss == pytest.approx(straight.train_loss, abs=1e-6)
+    assert resumed.test_acc == straight.test_acc
+
+
+def test_a_run_without_resume_starts_a_new_version(tiny_mnist: Path, tmp_path: Path) -> None:
+    first = run(tiny_mnist, tmp_path, "--max-epochs", "1")["result"]
+    second = run(tiny_mnist, tmp_path, "--max-epochs", "1")["result"]
+    assert Path(first.log_dir).name == "version_0" and Path(second.log_dir).name == "version_1"
+    assert Path(first.checkpoint).is_file()
+
+
+def test_same_seed_same_numbers(tiny_mnist: Path, tmp_path: Path) -> None:
+    a = run(tiny_mnist, tmp_path / "a", "--max-epochs", "2", "--seed", "5")["result"]
+    b = run(tiny_mnist, tmp_path / "b", "--max-epochs", "2", "--seed", "5")["result"]
+    c = run(tiny_mnist, tmp_path / "c", "--max-epochs", "2", "--seed", "6")["result"]
+    assert (a.train_loss, a.test_loss) == (b.train_loss, b.test_loss)
+    assert a.train_loss != c.train_loss
+
+
+def test_a_wide_mlp_memorises_shuffled_labels(tiny_mnist: Path, tmp_path: Path) -> None:
+    """Zhang et al. in miniature: 128 images with shuffled labels are fitted; the test set stays near chance."""
+    result = run(
+        tiny_mnist, tmp_path, "--train-subset", "128", "--hidden", "512", "--max-epochs", "40", "--batch-size", "32",
+        "--checkpoint-every", "0",
+    )["result"]  # fmt: skip
+    assert result.train_acc == 1.0
+    assert result.test_acc < 0.35
+    assert result.test_loss > result.train_loss
+    torch.testing.assert_close(torch.tensor(result.epochs), torch.tensor(40))
