@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
         label_mode=settings["label_mode"],
         label_fraction=settings["label_fraction"],
         seed=settings["seed"],
+        download=settings["download"],
     )
     module = Classifier(
         settings["net"],

@@ -83,6 +83,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("--seed", "seed for weights, data order, subsets and labels", 0, type=int),
     Option("--deterministic", "use deterministic algorithms only (slower; same seed, same numbers)", False, switch=True),
     Option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)", None),
+    Option("--download", "download MNIST through torchvision when its files are missing", True, switch=True),
     Option("--out-dir", "output folder for logs, checkpoints, figures and summary.json", "lightning_logs"),
     Option("--resume", "continue the latest version of each run from its last.ckpt up to --max-epochs", False,
            switch=True),

@@ -80,10 +80,14 @@ def ensure_mnist_files(data_dir: Path, download: bool = True) -> Path:
         raise UsageError(f"MNIST files missing in {raw_dir.resolve()}: {', '.join(missing)}; {hint}")
     from torchvision.datasets import MNIST
 
+    created = [folder for folder in (raw_dir, raw_dir.parent, data_dir) if not folder.exists()]
     try:
         MNIST(str(data_dir), train=True, download=True)
     except Exception as error:  # noqa: BLE001 - any download failure becomes the same one-line message
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        for folder in created:  # leave no empty folders behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        reason = str(error).strip().splitlines()[0].rstrip(":") if str(error).strip() else type(error).__name__
         raise UsageError(f"MNIST files missing in {raw_dir.resolve()} and the download failed ({reason}); {hint}") from None
     return raw_dir
 

@@ -44,10 +44,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class LastCheckpoint(ModelCheckpoint):
-    """`last.ckpt`: the full training state after every epoch, for `--resume`."""
+    """`last.ckpt`: the full training state after every epoch, for `--resume`, replaced in place each time.
+
+    (Lightning's own `save_last` writes it only when another checkpoint is saved in the same step.)
+    """
 
     def __init__(self, dirpath: Path) -> None:
-        super().__init__(dirpath=dirpath, save_top_k=0, save_last=True)
+        super().__init__(
+            dirpath=dirpath, filename=Path(LAST_CHECKPOINT).stem, save_top_k=1, every_n_epochs=1, enable_version_counter=False
+        )
 
 
 class EpochCheckpoint(ModelCheckpoint):
@@ -170,6 +175,7 @@ def train_run(
     `train_eval_dataloader()` and `test_dataloader()`.
     """
     check_accelerator(settings["accelerator"])
+    datamodule.prepare_data()  # missing data is reported before anything is written
     run_dir = ensure_writable(Path(settings["out_dir"]) / experiment) / run
     version, checkpoint = plan_version(run_dir, settings["resume"])
     purge_step = int(read_checkpoint(checkpoint)["global_step"]) if checkpoint else None

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -11,6 +15,7 @@ import pytest
 import torch
 
 from experiments import random_labels
+from hw1.data import MNISTDataModule
 from hw1.logs import epoch_curves, read_scalars
 from hw1.models import Classifier
 
@@ -64,7 +69,7 @@ def test_final_train_numbers_come_from_an_eval_pass_with_the_trained_labels(tiny
     outcome = run(tiny_mnist, tmp_path, "--max-epochs", "1", "--train-subset", "64", "--label-mode", "uniform")
     result = outcome["result"]
     model = Classifier.load_from_checkpoint(result.checkpoint, map_location="cpu")
-    datamodule = random_labels.MNISTDataModule(tiny_mnist, train_subset=64, label_mode="uniform", seed=0)
+    datamodule = MNISTDataModule(tiny_mnist, train_subset=64, label_mode="uniform", seed=0)
     datamodule.setup()
     expected = model.evaluate(datamodule.train_eval_dataloader())
     assert result.train_loss == pytest.approx(expected["loss"], rel=1e-6)
@@ -112,3 +117,30 @@ def test_a_wide_mlp_memorises_shuffled_labels(tiny_mnist: Path, tmp_path: Path) 
     assert result.test_acc < 0.35
     assert result.test_loss > result.train_loss
     torch.testing.assert_close(torch.tensor(result.epochs), torch.tensor(40))
+
+
+def test_a_killed_run_resumes_to_the_same_numbers(tiny_mnist: Path, tmp_path: Path) -> None:
+    """SIGKILL after a few epochs, then --resume: only the unfinished epoch is redone, and nothing differs."""
+    flags = ["--max-epochs", "30", "--batch-size", "4", "--deterministic", "--checkpoint-every", "0"]
+    command = [sys.executable, str(Path(random_labels.__file__)), "--profile", "smoke", "--accelerator", "cpu",
+               "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path / "killed"), *flags]  # fmt: skip
+    last = tmp_path / "killed" / "random_labels" / "mlp-shuffle" / "version_0" / "checkpoints" / "last.ckpt"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            if last.is_file() and torch.load(last, map_location="cpu", weights_only=False)["epoch"] >= 2:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    killed_at = torch.load(last, map_location="cpu", weights_only=False)["epoch"]
+    assert 2 <= killed_at < 30
+    resumed = run(tiny_mnist, tmp_path / "killed", *flags, "--resume")["result"]
+    straight = run(tiny_mnist, tmp_path / "straight", *flags)["result"]
+    curves = epoch_curves(resumed.log_dir, EPOCH_TAGS)
+    assert all(curves[tag][0] == list(range(1, 31)) for tag in EPOCH_TAGS)
+    assert curves["test/loss"][1] == pytest.approx(epoch_curves(straight.log_dir, ["test/loss"])["test/loss"][1], abs=1e-6)
+    assert (resumed.train_loss, resumed.test_loss) == pytest.approx((straight.train_loss, straight.test_loss), abs=1e-6)

@@ -1,0 +1,87 @@
+"""Command-line behaviour: help, profiles, and bad input as one `error:` line with exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from hw1.cli import RUN_OPTIONS, parse_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "experiments" / "random_labels.py"
+PROFILES = {"full": {"max_epochs": 50}, "quick": {"max_epochs": 5}, "smoke": {"max_epochs": 1}}
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=300)  # fmt: skip
+
+
+def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def test_profile_then_explicit_flags_override_defaults() -> None:
+    assert parse_settings("x", PROFILES, argv=[])["max_epochs"] == 50
+    assert parse_settings("x", PROFILES, argv=["--profile", "smoke"])["max_epochs"] == 1
+    settings = parse_settings("x", PROFILES, argv=["--profile", "smoke", "--max-epochs", "3"])
+    assert settings["max_epochs"] == 3 and settings["profile"] == "smoke"
+    assert settings["batch_size"] == next(o.default for o in RUN_OPTIONS if o.dest == "batch_size")
+
+
+def test_help_documents_every_shared_flag_with_its_default() -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for option in RUN_OPTIONS:
+        assert option.flag in text
+    assert "--max-epochs MAX_EPOCHS epochs to train (default: full profile: 60; quick: 40; smoke: 2)" in text
+    assert "--label-fraction" in text and "--label-mode" in text
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--lr", "-1"], "--lr: must be a positive number"),
+        (["--max-epochs", "0"], "--max-epochs: must be a positive integer"),
+        (["--batch-size", "-5"], "--batch-size: must be a positive integer"),
+        (["--label-fraction", "1.5"], "--label-fraction: must lie in [0, 1]"),
+        (["--net", "resnet"], "invalid choice: 'resnet'"),
+        (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+    ],
+)
+def test_bad_flags(flags: list[str], fragment: str) -> None:
+    assert_usage_error(cli(*flags), fragment)
+
+
+def test_missing_data_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    result = cli("--profile", "smoke", "--data-dir", str(tmp_path / "nowhere"), "--no-download",
+                 "--out-dir", str(tmp_path / "out"))  # fmt: skip
+    assert_usage_error(result, "MNIST files missing in", "--data-dir")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_unwritable_out_dir(tiny_mnist: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me")
+    result = cli("--profile", "smoke", "--data-dir", str(tiny_mnist), "--out-dir", str(blocker / "out"))
+    assert_usage_error(result, "cannot write to", "--out-dir")
+    assert blocker.read_text() == "keep me"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present, so --accelerator gpu is valid here")
+def test_gpu_asked_for_without_one(tiny_mnist: Path, tmp_path: Path) -> None:
+    result = cli("--profile", "smoke", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path), "--accelerator", "gpu")
+    assert_usage_error(result, "no CUDA GPU is visible", "--accelerator cpu")
+    assert not (tmp_path / "random_labels").exists()
