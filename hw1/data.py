@@ -149,16 +149,19 @@ class EpochOrder:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def indices(self) -> Tensor:
-        if not self.shuffle:
-            return torch.arange(self.num_samples)
-        return torch.randperm(self.num_samples, generator=seeded_generator(self.seed, 1000 + self.epoch))
+    def indices(self, passes: int = 1) -> Iterator[Tensor]:
+        """The sample order of each of the epoch's `passes` passes over the data."""
+        generator = seeded_generator(self.seed, 1000 + self.epoch)
+        for _ in range(passes):
+            yield torch.randperm(self.num_samples, generator=generator) if self.shuffle else torch.arange(self.num_samples)
 
 
 class TensorBatches:
     """Batches sliced out of in-memory tensors by index; one rank's shard under distributed training.
 
     When `pad_shards` is set (training), every rank gets the same number of batches, as DistributedSampler does.
+    One epoch makes `passes_per_epoch` passes over the data (many cheap full-batch steps per Lightning epoch).
+    A full batch in fixed order is served as the tensors themselves, without copying.
     """
 
     def __init__(
@@ -170,14 +173,14 @@ class TensorBatches:
         rank: int = 0,
         world_size: int = 1,
         pad_shards: bool = False,
+        passes_per_epoch: int = 1,
     ) -> None:
-        self.tensors, self.batch_size = tensors, batch_size
+        self.tensors, self.batch_size, self.passes_per_epoch = tensors, batch_size, passes_per_epoch
         self.rank, self.world_size, self.pad_shards = rank, world_size, pad_shards
         self.sampler = EpochOrder(len(tensors[0]), shuffle, seed)
         self.batch_sampler = None  # Lightning inspects `sampler` and `batch_sampler` as on a DataLoader
 
-    def _shard(self) -> Tensor:
-        order = self.sampler.indices()
+    def _shard(self, order: Tensor) -> Tensor:
         if self.world_size > 1:
             if self.pad_shards:
                 padded = math.ceil(len(order) / self.world_size) * self.world_size
@@ -189,11 +192,16 @@ class TensorBatches:
         total = len(self.tensors[0])
         if self.world_size > 1:
             total = math.ceil(total / self.world_size) if self.pad_shards else len(range(self.rank, total, self.world_size))
-        return math.ceil(total / self.batch_size)
+        return math.ceil(total / self.batch_size) * self.passes_per_epoch
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        for batch in self._shard().split(self.batch_size):
-            yield tuple(tensor[batch] for tensor in self.tensors)
+        whole = not self.sampler.shuffle and self.world_size == 1 and self.batch_size >= len(self.tensors[0])
+        for order in self.sampler.indices(self.passes_per_epoch):
+            if whole:
+                yield self.tensors
+                continue
+            for batch in self._shard(order).split(self.batch_size):
+                yield tuple(tensor[batch] for tensor in self.tensors)
 
 
 class MNISTDataModule(L.LightningDataModule):

@@ -41,7 +41,33 @@ def build_optimizer(
     return OPTIMIZERS[name](parameters, **options)
 
 
-class Classifier(L.LightningModule):
+class NetModule(L.LightningModule):
+    """A registry net with its optimizer; subclasses add the loss and metrics and call `save_hyperparameters()`."""
+
+    def __init__(
+        self, net: str, net_config: dict[str, Any] | None, optimizer: str, lr: float, momentum: float, weight_decay: float
+    ) -> None:
+        super().__init__()
+        self.net = build_net(net, **(net_config or {}))
+        build_optimizer(optimizer, [nn.Parameter(torch.zeros(1))], lr, momentum, weight_decay)  # bad settings fail now
+
+    @property
+    def num_parameters(self) -> int:
+        return count_parameters(self.net)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def on_fit_start(self) -> None:
+        if self.logger is not None:
+            self.logger.log_hyperparams({"params": self.num_parameters})
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        hp = self.hparams
+        return build_optimizer(hp.optimizer, self.parameters(), hp.lr, hp.momentum, hp.weight_decay)
+
+
+class Classifier(NetModule):
     """Cross-entropy classifier around a registry net.
 
     Logged per epoch: `train/loss_mean` and `train/acc_mean` (means over the epoch's batches, in train mode) and
@@ -59,19 +85,11 @@ class Classifier(L.LightningModule):
         weight_decay: float = 0.0,
         num_classes: int = 10,
     ) -> None:
-        super().__init__()
+        super().__init__(net, net_config, optimizer, lr, momentum, weight_decay)
         self.save_hyperparameters()
-        self.net = build_net(net, **(net_config or {}))
         self.train_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.test_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
-
-    @property
-    def num_parameters(self) -> int:
-        return count_parameters(self.net)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
@@ -95,28 +113,74 @@ class Classifier(L.LightningModule):
         self.log("test/loss", self.test_loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log("test/acc", self.test_acc, on_step=False, on_epoch=True, prog_bar=True)
 
-    def on_fit_start(self) -> None:
-        if self.logger is not None:
-            self.logger.log_hyperparams({"params": self.num_parameters})
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        hp = self.hparams
-        return build_optimizer(hp.optimizer, self.parameters(), hp.lr, hp.momentum, hp.weight_decay)
-
     @torch.inference_mode()
     def evaluate(self, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
         """Mean loss and accuracy over `batches` in eval mode, on this module's device."""
         was_training = self.training
         self.eval()
-        loss, acc = MeanMetric().to(self.device), MulticlassAccuracy(
-            self.hparams.num_classes, average="micro", validate_args=False
-        ).to(self.device)
+        loss = MeanMetric().to(self.device)
+        acc = MulticlassAccuracy(self.hparams.num_classes, average="micro", validate_args=False).to(self.device)
         for x, y in _on_device(batches, self.device):
             logits = self(x)
             loss.update(F.cross_entropy(logits, y), weight=len(y))
             acc.update(logits, y)
         self.train(was_training)
         return {"loss": loss.compute().item(), "acc": acc.compute().item()}
+
+
+class Regressor(NetModule):
+    """Mean-squared-error regression around a registry net.
+
+    Logged per epoch: `train/loss_mean` (mean over the epoch's steps) and `test/loss` (a full pass over the
+    evaluation set); `train/loss_step` per step as for the classifier.
+    """
+
+    def __init__(
+        self,
+        net: str = "mlp",
+        net_config: dict[str, Any] | None = None,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(net, net_config, optimizer, lr, momentum, weight_decay)
+        self.save_hyperparameters()
+        self.train_loss, self.test_loss = MeanMetric(), MeanMetric()
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        loss = F.mse_loss(self(x), y)
+        self.train_loss.update(loss.detach(), weight=len(y))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train/loss_mean", self.train_loss.compute(), prog_bar=True)
+        self.train_loss.reset()
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self.test_loss.update(F.mse_loss(self(x), y), weight=len(y))
+        self.log("test/loss", self.test_loss, on_step=False, on_epoch=True, prog_bar=True)
+
+    @torch.inference_mode()
+    def evaluate(self, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
+        """Mean squared error over `batches` in eval mode, on this module's device."""
+        was_training = self.training
+        self.eval()
+        loss = MeanMetric().to(self.device)
+        for x, y in _on_device(batches, self.device):
+            loss.update(F.mse_loss(self(x), y), weight=len(y))
+        self.train(was_training)
+        return {"loss": loss.compute().item()}
+
+    @torch.inference_mode()
+    def predict(self, x: Tensor) -> Tensor:
+        was_training = self.training
+        self.eval()
+        prediction = self(x.to(self.device)).cpu()
+        self.train(was_training)
+        return prediction
 
 
 def _on_device(batches: Iterable[tuple[Tensor, ...]], device: torch.device) -> Iterator[tuple[Tensor, ...]]:

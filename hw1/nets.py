@@ -9,7 +9,13 @@ from torch import nn
 from hw1.errors import UsageError
 
 NETS: dict[str, Callable[..., nn.Module]] = {}
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+}
 
 
 def register_net(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -82,3 +88,29 @@ def cnn(num_classes: int = 10, conv_dropout: float = 0.25, dense_dropout: float 
         nn.Linear(64 * 3 * 3, 256), nn.ReLU(), nn.Dropout(dense_dropout),
         nn.Linear(256, num_classes),
     )  # fmt: skip
+
+
+def convnet_spatial(depth: int, size: int = 28) -> int:
+    """Side of the feature map after `depth` blocks of 3×3 same-padding conv and 2×2 max-pool."""
+    for _ in range(depth):
+        size //= 2
+    return size
+
+
+def convnet_parameter_count(channels: Sequence[int], in_channels: int = 1, num_classes: int = 10) -> int:
+    sizes = [in_channels, *channels]
+    convs = sum((9 * fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes, sizes[1:], strict=False))
+    return convs + (channels[-1] * convnet_spatial(len(channels)) ** 2 + 1) * num_classes
+
+
+@register_net("convnet")
+def convnet(channels: Sequence[int] = (16, 32), in_channels: int = 1, num_classes: int = 10) -> nn.Sequential:
+    """A CNN of adjustable depth: per entry of `channels` a 3×3 conv (same padding), ReLU and 2×2 max-pool; then
+    one dense layer to the classes. Up to 4 blocks on 28×28 inputs (28→14→7→3→1)."""
+    if not 1 <= len(channels) <= 4 or any(c <= 0 for c in channels):
+        raise UsageError(f"convnet takes 1 to 4 positive channel counts, got {list(channels)}")
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip([in_channels, *channels], channels, strict=False):
+        layers += [nn.Conv2d(fan_in, fan_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+    layers += [nn.Flatten(), nn.Linear(channels[-1] * convnet_spatial(len(channels)) ** 2, num_classes)]
+    return nn.Sequential(*layers)

@@ -1,0 +1,86 @@
+"""Deep vs shallow at a fixed parameter budget: fit 1-D functions with MLPs of equal size and different depth.
+
+By default the assignment's three nets (571, 572 and 571 parameters; 1, 4 and 7 hidden layers) fit
+sin(5πx)/(5πx) and sign(sin(5πx)) with full-batch Adam. `--depths 1 2 4 --budget 571` sizes nets instead.
+The default activation is ELU: with ReLU the 7-layer net (widths 5 to 10) often dies into a constant.
+"""
+
+from pathlib import Path
+
+from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.functions import REFERENCE_NETS, TARGETS, FunctionDataModule, mlp_parameter_count, widths_for_budget
+from hw1.logs import read_scalars
+from hw1.models import Regressor
+from hw1.nets import ACTIVATIONS
+from hw1.plots import function_fits, loss_curves, save_figure
+from hw1.training import seed_everything, train_run, write_summary
+
+EXPERIMENT = "simulate_function"
+PROFILES = {
+    "full": {"max_epochs": 200, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None},
+    "quick": {"max_epochs": 40, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None},
+    "smoke": {"max_epochs": 2, "steps_per_epoch": 10, "optimizer": "adam", "lr": 1e-3, "batch_size": None,
+              "train_points": 200, "eval_points": 400},
+}  # fmt: skip
+OPTIONS = (
+    Option("--functions", "target functions", ["sinc", "sgn_sin"], choices=sorted(TARGETS), nargs="+"),
+    Option("--nets", "the assignment's reference nets to train", ["shallow", "medium", "deep"],
+           choices=list(REFERENCE_NETS), nargs="+"),
+    Option("--depths", "instead of --nets: hidden-layer counts of nets sized to --budget", None, type=positive_int,
+           nargs="+"),
+    Option("--budget", "parameter budget for --depths (each net within 1%)", 571, type=positive_int),
+    Option("--activation", "hidden-layer activation", "elu", choices=sorted(ACTIVATIONS)),
+    Option("--x-min", "left end of the sampled interval", -1.0, type=float),
+    Option("--x-max", "right end of the sampled interval", 1.0, type=float),
+    Option("--train-points", "evenly spaced training points", 1000, type=positive_int),
+    Option("--eval-points", "evenly spaced points of the evaluation grid", 4000, type=positive_int),
+    Option("--steps-per-epoch", "full-batch optimizer steps per Lightning epoch (validation and checkpoints"
+           " happen once per epoch)", 100, type=positive_int),
+)  # fmt: skip
+
+
+def net_widths(settings: dict) -> dict[str, list[int]]:
+    """Hidden widths per net name: the reference nets, or nets sized to the budget for each depth."""
+    if settings["depths"]:
+        return {f"depth{depth}": widths_for_budget(depth, settings["budget"]) for depth in settings["depths"]}
+    return {name: REFERENCE_NETS[name] for name in settings["nets"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    widths = net_widths(settings)
+    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
+    results, figures = [], []
+    for function in settings["functions"]:
+        curves, predictions = {}, {}
+        for name, hidden in widths.items():
+            seed_everything(settings["seed"])
+            datamodule = FunctionDataModule(
+                function, settings["x_min"], settings["x_max"], settings["train_points"], settings["eval_points"],
+                settings["batch_size"], settings["steps_per_epoch"], settings["seed"],
+            )  # fmt: skip
+            config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": settings["activation"]}
+            module = Regressor("mlp", config, settings["optimizer"], settings["lr"], settings["momentum"],
+                               settings["weight_decay"])  # fmt: skip
+            result = train_run(EXPERIMENT, f"{function}-{name}", module, datamodule, settings)
+            assert result.params == mlp_parameter_count(hidden)
+            results.append(result)
+            label = f"{name} ({len(hidden)} hidden, {result.params} params)"
+            losses = read_scalars(result.log_dir)["train/loss_step"]
+            curves[label] = (sorted(losses), [losses[step] for step in sorted(losses)])
+            x, truth = datamodule.test
+            predictions[label] = module.predict(x).squeeze(1).tolist()
+            print(f"{function} {name}: widths {hidden}, {result.params} params, final train MSE {result.train_loss:.3g}, "
+                  f"grid MSE {result.test_loss:.3g}")  # fmt: skip
+        x_values, truth_values = x.squeeze(1).tolist(), truth.squeeze(1).tolist()
+        figures.append(save_figure(loss_curves(curves, f"{function}: training loss", "full-batch step (= epoch)"),
+                                   experiment_dir, f"loss_{function}"))  # fmt: skip
+        figures.append(save_figure(function_fits(x_values, truth_values, predictions, f"{function}: fits"),
+                                   experiment_dir, f"fit_{function}"))  # fmt: skip
+    summary = write_summary(experiment_dir, EXPERIMENT, settings, results, figures)
+    print(f"summary: {summary}")
+    return {"settings": settings, "results": results, "figures": figures}
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,63 @@
+"""Deep vs shallow on a real task: CNNs of equal size and different depth on MNIST, plus LeNet and the seed's CNN.
+
+The `convnet` nets have 1, 2 and 4 conv blocks (by default) and are sized to LeNet-5's 44,426 parameters (±5%).
+"""
+
+from pathlib import Path
+
+from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.data import MNISTDataModule
+from hw1.functions import widths_for_budget
+from hw1.logs import epoch_curves
+from hw1.models import Classifier
+from hw1.nets import convnet_parameter_count
+from hw1.plots import COMPARISON_PANELS, model_comparison, save_figure
+from hw1.training import seed_everything, train_run, write_summary
+
+EXPERIMENT = "train_mnist"
+SEED_SETTING = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 64}
+PROFILES = {
+    "full": {**SEED_SETTING, "max_epochs": 10},
+    "quick": {**SEED_SETTING, "max_epochs": 3, "train_subset": 10000},
+    "smoke": {**SEED_SETTING, "max_epochs": 1, "train_subset": 256, "budget": 6000},
+}
+OPTIONS = (
+    Option("--nets", "fixed nets from the registry to train as well", ["lenet", "cnn"], choices=["lenet", "cnn"],
+           nargs="*"),
+    Option("--depths", "conv blocks of each equal-size `convnet` (1 to 4)", [1, 2, 4], type=positive_int, nargs="*"),
+    Option("--budget", "parameter budget of the `convnet` nets (each within 5%)", 44426, type=positive_int),
+)  # fmt: skip
+
+
+def models(settings: dict) -> dict[str, tuple[str, dict]]:
+    """Run name → (registry net, its config)."""
+    chosen = {name: (name, {}) for name in settings["nets"]}
+    for depth in settings["depths"]:
+        channels = widths_for_budget(depth, settings["budget"], convnet_parameter_count, tolerance=0.05)
+        chosen[f"convnet{depth}"] = ("convnet", {"channels": channels})
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> dict:
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
+    results, curves = [], {}
+    for run, (net, config) in models(settings).items():
+        seed_everything(settings["seed"])
+        datamodule = MNISTDataModule(settings["data_dir"], settings["batch_size"], train_subset=settings["train_subset"],
+                                     seed=settings["seed"], download=settings["download"])  # fmt: skip
+        module = Classifier(net, config, settings["optimizer"], settings["lr"], settings["momentum"],
+                            settings["weight_decay"])  # fmt: skip
+        result = train_run(EXPERIMENT, run, module, datamodule, settings)
+        results.append(result)
+        curves[f"{run} ({result.params:,} params)"] = epoch_curves(result.log_dir, [tag for tag, _ in COMPARISON_PANELS])
+        print(f"{run}: {result.params:,} params; train loss {result.train_loss:.4f} acc {result.train_acc:.4f}; "
+              f"test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")  # fmt: skip
+    figure = save_figure(model_comparison(curves, "MNIST: CNNs of different depth"), experiment_dir, "curves")
+    summary = write_summary(experiment_dir, EXPERIMENT, settings, results, [figure])
+    print(f"summary: {summary}\nfigure: {figure}")
+    return {"settings": settings, "results": results}
+
+
+if __name__ == "__main__":
+    run_cli(main)

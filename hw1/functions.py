@@ -1,0 +1,150 @@
+"""Samples of 1-D functions for the deep-vs-shallow experiment, and nets sized to a parameter budget."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from hw1.data import TensorBatches
+from hw1.errors import UsageError
+
+
+def sinc(x: Tensor) -> Tensor:
+    """sin(5πx)/(5πx), the assignment's function; 1 at x = 0."""
+    return torch.sinc(5 * x)  # torch.sinc(t) = sin(πt)/(πt)
+
+
+def sgn_sin(x: Tensor) -> Tensor:
+    """sign(sin(5πx)): a square wave."""
+    return torch.sign(torch.sin(5 * math.pi * x))
+
+
+def poly(x: Tensor) -> Tensor:
+    """x³ + 2x² + 3x + 1, the seed's polynomial."""
+    return x**3 + 2 * x**2 + 3 * x + 1
+
+
+def cos(x: Tensor) -> Tensor:
+    """cos(x), the seed's other function."""
+    return torch.cos(x)
+
+
+TARGETS: dict[str, Callable[[Tensor], Tensor]] = {"sinc": sinc, "sgn_sin": sgn_sin, "poly": poly, "cos": cos}
+
+# The assignment's three nets of (nearly) equal size: hidden widths of 1-input, 1-output MLPs.
+REFERENCE_NETS: dict[str, list[int]] = {
+    "deep": [5, 10, 10, 10, 10, 10, 5],  # 571 parameters
+    "medium": [10, 18, 15, 4],  # 572 parameters
+    "shallow": [190],  # 571 parameters
+}
+
+
+def target(name: str) -> Callable[[Tensor], Tensor]:
+    if name not in TARGETS:
+        raise UsageError(f"unknown function {name!r}; choose one of: {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
+def mlp_parameter_count(widths: Sequence[int], in_features: int = 1, out_features: int = 1) -> int:
+    """Weights and biases of an MLP with these hidden widths."""
+    sizes = [in_features, *widths, out_features]
+    return sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes, sizes[1:], strict=False))
+
+
+def widths_for_budget(
+    depth: int,
+    budget: int,
+    parameter_count: Callable[[list[int]], int] = mlp_parameter_count,
+    tolerance: float = 0.01,
+) -> list[int]:
+    """Hidden widths for `depth` layers whose parameter count lies within `tolerance` of `budget`.
+
+    All hidden layers share one width except the last, which is tuned to hit the budget. Among the choices
+    within tolerance the most uniform wins, then the closest to the budget.
+    """
+    if depth < 1 or budget < 1:
+        raise UsageError(f"depth and parameter budget must be positive, got {depth} and {budget}")
+    best: tuple[int, int, list[int]] | None = None
+    closest: tuple[int, list[int]] | None = None
+    width = 1
+    while parameter_count([width] * depth) <= 2 * budget or width == 1:
+        for last in range(1, 2 * width + 2) if depth > 1 else (width,):
+            widths = [width] * (depth - 1) + [last]
+            miss = abs(parameter_count(widths) - budget)
+            if closest is None or miss < closest[0]:
+                closest = (miss, widths)
+            candidate = (abs(last - width), miss, widths)
+            if miss <= tolerance * budget and (best is None or candidate[:2] < best[:2]):
+                best = candidate
+        width += 1
+    if best is None:
+        assert closest is not None
+        raise UsageError(
+            f"no {depth}-layer net comes within {tolerance:.0%} of {budget} parameters (closest: "
+            f"{parameter_count(closest[1])}); choose another depth or budget"
+        )
+    return best[2]
+
+
+class FunctionDataModule(L.LightningDataModule):
+    """Noise-free samples y = f(x) on an even grid of [x_min, x_max], and a denser grid for evaluation.
+
+    Training is full batch by default; one Lightning epoch makes `steps_per_epoch` optimizer steps, so that
+    thousands of cheap full-batch steps do not each pay for an epoch's bookkeeping (validation, checkpoints).
+    """
+
+    def __init__(
+        self,
+        function: str = "sinc",
+        x_min: float = -1.0,
+        x_max: float = 1.0,
+        train_points: int = 1000,
+        eval_points: int = 4000,
+        batch_size: int | None = None,
+        steps_per_epoch: int = 100,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        target(function)
+        if not x_min < x_max:
+            raise UsageError(f"--x-min must be below --x-max, got {x_min} and {x_max}")
+        if train_points < 2 or eval_points < 2 or steps_per_epoch < 1 or (batch_size is not None and batch_size < 1):
+            raise UsageError("point counts must be at least 2, and steps per epoch and batch size positive")
+        self.save_hyperparameters()
+        self.train: tuple[Tensor, Tensor] | None = None
+        self.test: tuple[Tensor, Tensor] | None = None
+
+    def samples(self, points: int) -> tuple[Tensor, Tensor]:
+        x = torch.linspace(self.hparams.x_min, self.hparams.x_max, points).unsqueeze(1)
+        return x, target(self.hparams.function)(x)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train is not None:
+            return
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        self.train = tuple(t.to(device) for t in self.samples(self.hparams.train_points))
+        self.test = tuple(t.to(device) for t in self.samples(self.hparams.eval_points))
+
+    @property
+    def _batch_size(self) -> int:
+        return self.hparams.batch_size or self.hparams.train_points
+
+    def train_dataloader(self) -> TensorBatches:
+        full_batch = self._batch_size >= self.hparams.train_points
+        passes = self.hparams.steps_per_epoch if full_batch else 1
+        return TensorBatches(self.train, self._batch_size, shuffle=not full_batch, seed=self.hparams.seed,
+                             passes_per_epoch=passes)  # fmt: skip
+
+    def val_dataloader(self) -> TensorBatches:
+        """The dense evaluation grid (logged under `test/`)."""
+        return TensorBatches(self.test, self.hparams.eval_points)
+
+    def train_eval_dataloader(self) -> TensorBatches:
+        return TensorBatches(self.train, self.hparams.train_points)
+
+    def test_dataloader(self) -> TensorBatches:
+        return self.val_dataloader()
