@@ -105,3 +105,17 @@ def model_comparison(curves_by_model: Mapping[str, Mapping[str, Curve]], title: 
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def stacked_series(series: Mapping[str, Curve], xlabel: str, title: str) -> Figure:
+    """Panels stacked over one shared x axis, log y: e.g. gradient norm and loss against iteration."""
+    figure, axes = plt.subplots(len(series), 1, figsize=(8, 2.8 * len(series)), sharex=True, squeeze=False)
+    for axis, (ylabel, (x, y)) in zip(axes[:, 0], series.items(), strict=True):
+        axis.plot(x, y, linewidth=0.8)
+        axis.set_yscale("log")
+        axis.set_ylabel(ylabel)
+        axis.grid(alpha=0.3, which="both")
+    axes[-1, 0].set_xlabel(xlabel)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

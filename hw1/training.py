@@ -43,7 +43,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         os.replace(partial, target)
 
 
-class LastCheckpoint(ModelCheckpoint):
+class _Checkpoint(ModelCheckpoint):
+    """ModelCheckpoint whose `state_key` is computed once: Lightning formats it on every hook call of every step."""
+
+    @property
+    def state_key(self) -> str:
+        if "_state_key" not in self.__dict__:
+            self.__dict__["_state_key"] = super().state_key
+        return self.__dict__["_state_key"]
+
+
+class LastCheckpoint(_Checkpoint):
     """`last.ckpt`: the full training state after every epoch, for `--resume`, replaced in place each time.
 
     (Lightning's own `save_last` writes it only when another checkpoint is saved in the same step.)
@@ -55,7 +65,7 @@ class LastCheckpoint(ModelCheckpoint):
         )
 
 
-class EpochCheckpoint(ModelCheckpoint):
+class EpochCheckpoint(_Checkpoint):
     """`epoch=NNN.ckpt` (NNN the 0-based index of the finished epoch): weights and hparams, for post-hoc scripts."""
 
     def __init__(self, dirpath: Path, every_n_epochs: int) -> None:
@@ -221,13 +231,17 @@ def seed_everything(seed: int) -> None:
 
 @rank_zero_only
 def write_summary(
-    experiment_dir: Path, experiment: str, settings: Settings, runs: Sequence[RunResult], figures: Sequence[Path]
+    experiment_dir: Path,
+    experiment: str,
+    settings: Settings,
+    runs: Sequence[RunResult | dict[str, Any]],
+    figures: Sequence[Path],
 ) -> Path:
     """Write `<experiment_dir>/summary.json` atomically and return its path."""
     summary = {
         "experiment": experiment,
         "settings": settings,
-        "runs": [asdict(run) for run in runs],
+        "runs": [asdict(run) if isinstance(run, RunResult) else run for run in runs],
         "figures": [str(figure) for figure in figures],
     }
     path = experiment_dir / "summary.json"

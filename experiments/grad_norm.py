@@ -1,0 +1,65 @@
+"""Gradient norm during training: √(Σ‖∇p‖²) and the loss at every iteration, on sin(5πx)/(5πx) or on MNIST."""
+
+from pathlib import Path
+
+from callbacks.grad_norm import GradNormLogger
+from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.data import MNISTDataModule
+from hw1.functions import REFERENCE_NETS, FunctionDataModule
+from hw1.logs import read_scalars
+from hw1.models import Classifier, Regressor
+from hw1.plots import save_figure, stacked_series
+from hw1.training import seed_everything, train_run, write_summary
+
+EXPERIMENT = "grad_norm"
+PROFILES = {
+    "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 50, "batch_size": None, "checkpoint_every": 10},
+    "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "batch_size": None, "checkpoint_every": 10},
+    "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 2, "batch_size": None, "steps_per_epoch": 10,
+              "train_subset": 256},
+}  # fmt: skip
+OPTIONS = (
+    Option("--task", "sinc: full-batch regression of sin(5πx)/(5πx); mnist: classification (batch 64 unless set)",
+           "sinc", choices=("sinc", "mnist")),
+    Option("--hidden", "hidden widths (sinc: the assignment's 572-parameter net; mnist: 784-10-20-10)", None,
+           type=positive_int, nargs="+"),
+    Option("--steps-per-epoch", "sinc: full-batch steps per Lightning epoch", 100, type=positive_int),
+)  # fmt: skip
+
+
+def build(settings: dict) -> tuple:
+    """The datamodule and module for the chosen task."""
+    if settings["task"] == "sinc":
+        hidden = settings["hidden"] or REFERENCE_NETS["medium"]
+        datamodule = FunctionDataModule("sinc", batch_size=settings["batch_size"],
+                                        steps_per_epoch=settings["steps_per_epoch"], seed=settings["seed"])  # fmt: skip
+        module = Regressor("mlp", {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": "elu"},
+                           settings["optimizer"], settings["lr"], settings["momentum"], settings["weight_decay"])  # fmt: skip
+        return datamodule, module
+    datamodule = MNISTDataModule(settings["data_dir"], settings["batch_size"] or 64, train_subset=settings["train_subset"],
+                                 seed=settings["seed"], download=settings["download"])  # fmt: skip
+    module = Classifier("mlp", {"hidden": settings["hidden"] or [10, 20]}, settings["optimizer"], settings["lr"],
+                        settings["momentum"], settings["weight_decay"])  # fmt: skip
+    return datamodule, module
+
+
+def main(argv: list[str] | None = None) -> dict:
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    seed_everything(settings["seed"])
+    datamodule, module = build(settings)
+    result = train_run(EXPERIMENT, settings["task"], module, datamodule, settings,
+                       [GradNormLogger(settings["log_every_n_steps"])])  # fmt: skip
+    scalars = read_scalars(result.log_dir)
+    series = {tag: (sorted(scalars[key]), [scalars[key][s] for s in sorted(scalars[key])])
+              for tag, key in (("gradient norm", "train/grad_norm"), ("loss", "train/loss_step"))}  # fmt: skip
+    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
+    figure = save_figure(stacked_series(series, "iteration", f"{settings['task']}: gradient norm and loss"),
+                         experiment_dir, f"grad_norm_{settings['task']}")  # fmt: skip
+    summary = write_summary(experiment_dir, EXPERIMENT, settings, [result], [figure])
+    print(f"{settings['task']}: {result.params} params, final train loss {result.train_loss:.4g}\n"
+          f"summary: {summary}\nfigure: {figure}")  # fmt: skip
+    return {"settings": settings, "result": result, "series": series}
+
+
+if __name__ == "__main__":
+    run_cli(main)

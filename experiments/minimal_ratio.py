@@ -1,0 +1,107 @@
+"""What happens when the gradient is almost zero: minimal ratio against loss for many small nets on sin(5πx)/(5πx).
+
+For each run: train with MSE; then minimise ‖∇L‖² until ‖∇L‖ < --grad-tolerance (or --gradnorm-steps); then
+(1) the fraction of the exact Hessian's eigenvalues above --eig-tolerance and (2) the fraction of --samples random
+points within --radius of θ whose loss exceeds L(θ). All runs are trained together, vectorised with torch.func.
+"""
+
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+from hw1.cli import Option, non_negative_float, parse_settings, positive_float, positive_int, run_cli
+from hw1.functions import FunctionDataModule
+from hw1.minimal_ratio import (
+    FlatModel,
+    batched_loss,
+    hessian_eigenvalues,
+    minimal_ratio_from_eigenvalues,
+    minimal_ratio_from_samples,
+    minimize_gradient_norm,
+    train_together,
+)
+from hw1.nets import ACTIVATIONS, build_net
+from hw1.plots import save_figure
+from hw1.training import check_accelerator, ensure_writable, seed_everything, write_summary
+
+EXPERIMENT = "minimal_ratio"
+PROFILES = {
+    "full": {"runs": 100, "lr": 1e-3, "train_steps": 3000, "gradnorm_steps": 3000},
+    "quick": {"runs": 30, "lr": 1e-3, "train_steps": 1500, "gradnorm_steps": 1500},
+    "smoke": {"runs": 3, "lr": 1e-3, "train_steps": 30, "gradnorm_steps": 20, "train_points": 50, "samples": 50},
+}
+OPTIONS = (
+    Option("--runs", "independent nets (seeds --seed, --seed+1, ...)", 100, type=positive_int),
+    Option("--hidden", "hidden widths of the small 1-input MLP", [16, 16], type=positive_int, nargs="+"),
+    Option("--activation", "hidden-layer activation (smooth ones have a well-defined Hessian everywhere)", "elu",
+           choices=sorted(ACTIVATIONS)),
+    Option("--train-points", "evenly spaced points of sinc on [-1, 1]", 200, type=positive_int),
+    Option("--train-steps", "full-batch Adam steps on the MSE", 3000, type=positive_int),
+    Option("--gradnorm-steps", "cap on Adam steps minimising ‖∇L‖²", 3000, type=positive_int),
+    Option("--gradnorm-lr", "learning rate for minimising ‖∇L‖²", 1e-4, type=positive_float),
+    Option("--grad-tolerance", "stop minimising once ‖∇L‖ is below this", 1e-4, type=positive_float),
+    Option("--eig-tolerance", "definition 1 counts eigenvalues above this as positive", 1e-6, type=non_negative_float),
+    Option("--samples", "definition 2: random points per run", 1000, type=positive_int),
+    Option("--radius", "definition 2: radius of the ball they are drawn from", 1e-3, type=positive_float),
+)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict:
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    check_accelerator(settings["accelerator"])
+    experiment_dir = ensure_writable(Path(settings["out_dir"]) / EXPERIMENT)
+    device = torch.device("cuda" if settings["accelerator"] in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu")
+    data = FunctionDataModule("sinc", train_points=settings["train_points"])
+    x, y = (t.to(device) for t in data.samples(settings["train_points"]))
+    config = {"hidden": settings["hidden"], "in_features": 1, "out_features": 1, "activation": settings["activation"]}
+    nets = []
+    for index in range(settings["runs"]):
+        seed_everything(settings["seed"] + index)
+        nets.append(build_net("mlp", **config))
+    model = FlatModel.of(nets[0].to(device))
+    loss = model.mse_loss(x, y)
+    thetas = torch.stack([model.flatten(net) for net in nets]).to(device)
+
+    start = time.perf_counter()
+    thetas = train_together(loss, thetas, settings["train_steps"], settings["lr"])
+    trained_loss = batched_loss(loss, thetas)
+    thetas, grad_norms, steps = minimize_gradient_norm(
+        loss, thetas, settings["grad_tolerance"], settings["gradnorm_steps"], settings["gradnorm_lr"]
+    )
+    losses = batched_loss(loss, thetas)
+    eigenvalues = hessian_eigenvalues(loss, thetas)
+    ratio_eig = minimal_ratio_from_eigenvalues(eigenvalues, settings["eig_tolerance"])
+    generator = torch.Generator().manual_seed(settings["seed"])
+    ratio_sampled = minimal_ratio_from_samples(loss, thetas, settings["radius"], settings["samples"], generator)
+    seconds = time.perf_counter() - start
+
+    runs = [
+        {"name": f"seed{settings['seed'] + i}", "params": model.size, "loss_after_training": trained_loss[i].item(),
+         "loss": losses[i].item(), "grad_norm": grad_norms[i].item(), "gradnorm_steps": int(steps[i]),
+         "minimal_ratio_hessian": ratio_eig[i].item(), "minimal_ratio_sampled": ratio_sampled[i].item(),
+         "min_eigenvalue": eigenvalues[i, 0].item(), "max_eigenvalue": eigenvalues[i, -1].item()}
+        for i in range(settings["runs"])
+    ]  # fmt: skip
+    figure, axis = plt.subplots(figsize=(7.5, 5))
+    axis.scatter(losses.cpu(), ratio_eig.cpu(), s=14, label=f"Hessian eigenvalues > {settings['eig_tolerance']:g}")
+    axis.scatter(losses.cpu(), ratio_sampled.cpu(), s=14, marker="x",
+                 label=f"random points within {settings['radius']:g} with higher loss")  # fmt: skip
+    axis.set_xscale("log")
+    axis.set_xlabel("loss (MSE) where ‖∇L‖ was minimised")
+    axis.set_ylabel("minimal ratio")
+    axis.set_title(f"{settings['runs']} nets of {model.size} params; median ‖∇L‖ = {grad_norms.median():.1e}")
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize=8)
+    figures = [save_figure(figure, experiment_dir, "minimal_ratio")]
+    summary = write_summary(experiment_dir, EXPERIMENT, settings, runs, figures)
+    reached = (grad_norms < settings["grad_tolerance"]).sum().item()
+    print(f"{settings['runs']} runs of {model.size} params in {seconds:.1f} s; {reached} reached ‖∇L‖ < "
+          f"{settings['grad_tolerance']:g}; minimal ratio (Hessian) median {ratio_eig.median():.3f}, "
+          f"(sampled) median {ratio_sampled.median():.3f}\nsummary: {summary}\nfigure: {figures[0]}")  # fmt: skip
+    return {"settings": settings, "runs": runs, "eigenvalues": eigenvalues}
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,51 @@
+"""Visualise optimization: train an MNIST MLP 8 times, record its weights every 3 epochs, and draw their PCA.
+
+The seed's setting: a 784-10-20-10 MLP, Adam lr 4e-4, batch 1000, 45 epochs; runs differ only in their seed.
+PCA is fitted on all recorded points of all runs together (`experiments/pca_plot.py` redraws it later). As the
+literature warns, PCA of a random walk also looks smooth: the figure is descriptive.
+"""
+
+from pathlib import Path
+
+from callbacks.weights import WeightRecorder
+from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.data import MNISTDataModule
+from hw1.models import Classifier
+from hw1.pca import draw
+from hw1.training import seed_everything, train_run, write_summary
+
+EXPERIMENT = "optimization_pca"
+SEED_SETTING = {"optimizer": "adam", "lr": 4e-4, "batch_size": 1000, "checkpoint_every": 0}
+PROFILES = {
+    "full": {**SEED_SETTING, "max_epochs": 45},
+    "quick": {**SEED_SETTING, "max_epochs": 24, "train_subset": 10000},
+    "smoke": {**SEED_SETTING, "max_epochs": 6, "train_subset": 256, "batch_size": 64, "runs": 2},
+}
+OPTIONS = (
+    Option("--runs", "independent trainings (seeds --seed, --seed+1, ...)", 8, type=positive_int),
+    Option("--hidden", "hidden layer widths of the mlp", [10, 20], type=positive_int, nargs="+"),
+    Option("--record-every", "record the weights every this many epochs (and before training)", 3, type=positive_int),
+)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
+    results = []
+    for index in range(settings["runs"]):
+        seed = settings["seed"] + index
+        seed_everything(seed)
+        datamodule = MNISTDataModule(settings["data_dir"], settings["batch_size"], train_subset=settings["train_subset"],
+                                     seed=seed, download=settings["download"])  # fmt: skip
+        module = Classifier("mlp", {"hidden": settings["hidden"]}, settings["optimizer"], settings["lr"],
+                            settings["momentum"], settings["weight_decay"])  # fmt: skip
+        results.append(train_run(EXPERIMENT, f"seed{seed}", module, datamodule, settings,
+                                 [WeightRecorder(settings["record_every"])]))  # fmt: skip
+    figures = draw(experiment_dir)
+    summary = write_summary(experiment_dir, EXPERIMENT, settings, results, figures)
+    print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))
+    return {"settings": settings, "results": results, "figures": figures}
+
+
+if __name__ == "__main__":
+    run_cli(main)

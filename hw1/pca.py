@@ -1,0 +1,70 @@
+"""PCA of weight trajectories recorded by `callbacks.weights.WeightRecorder`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from callbacks.weights import WEIGHTS_FOLDER, read_snapshots
+from hw1.errors import UsageError
+from hw1.plots import plt, save_figure
+
+
+def first_layer_mask(names: list[str], shapes: list[tuple[int, ...]]) -> np.ndarray:
+    """Boolean mask over the flat vector selecting the parameters of the first module that has any."""
+    module_of = [name.rsplit(".", 1)[0] for name in names]
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    return np.concatenate([np.full(size, module == module_of[0]) for module, size in zip(module_of, sizes, strict=True)])
+
+
+def latest_trajectories(experiment_dir: Path) -> dict[str, list[dict]]:
+    """Run name → snapshots of the run's latest version that recorded weights."""
+    runs: dict[str, list[dict]] = {}
+    for run_dir in sorted(p for p in experiment_dir.iterdir() if p.is_dir()):
+        versions = sorted(run_dir.glob(f"version_*/{WEIGHTS_FOLDER}"), key=lambda p: int(p.parent.name.split("_")[1]))
+        if versions:
+            runs[run_dir.name] = read_snapshots(versions[-1].parent)
+    if not runs:
+        raise UsageError(f"no recorded weights under {experiment_dir}/*/version_*/{WEIGHTS_FOLDER}; run the experiment first")
+    return runs
+
+
+def project_trajectories(runs: dict[str, list[dict]], first_layer: bool = False) -> tuple[dict[str, np.ndarray], PCA]:
+    """Fit one 2-component PCA on every snapshot of every run; return each run's points in that plane."""
+    first = next(iter(runs.values()))[0]
+    mask = first_layer_mask(first["names"], first["shapes"]) if first_layer else slice(None)
+    for name, snapshots in runs.items():
+        if any(s["names"] != first["names"] or s["shapes"] != first["shapes"] for s in snapshots):
+            raise UsageError(f"run {name} has a different architecture from the others; PCA needs one shape")
+    matrices = {name: np.stack([s["vector"].numpy()[mask] for s in snapshots]) for name, snapshots in runs.items()}
+    pca = PCA(n_components=2).fit(np.concatenate(list(matrices.values())))
+    return {name: pca.transform(matrix) for name, matrix in matrices.items()}, pca
+
+
+def draw(experiment_dir: Path) -> list[Path]:
+    """Fit PCA on the recorded weights of all runs and save `pca_whole_model.png` and `pca_first_layer.png`."""
+    if not experiment_dir.is_dir():
+        raise UsageError(f"{experiment_dir} is not a folder; pass the experiment's folder, e.g. lightning_logs/optimization_pca")
+    runs = latest_trajectories(experiment_dir)
+    figures = []
+    for first_layer, name in ((False, "pca_whole_model"), (True, "pca_first_layer")):
+        points, pca = project_trajectories(runs, first_layer)
+        figure, axis = plt.subplots(figsize=(8, 6.5))
+        for color, (run, xy) in zip(plt.cm.tab10.colors, points.items(), strict=False):
+            axis.plot(xy[:, 0], xy[:, 1], "-o", color=color, markersize=4, linewidth=1, label=run)
+            for (x, y), snapshot in zip(xy, runs[run], strict=True):
+                axis.annotate(f"{snapshot['test_acc']:.2f}", (x, y), fontsize=6, color=color,
+                              xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        ratio = pca.explained_variance_ratio_
+        axis.set_xlabel(f"PC1 ({ratio[0]:.0%} of variance)")
+        axis.set_ylabel(f"PC2 ({ratio[1]:.0%} of variance)")
+        part = "first layer" if first_layer else "whole model"
+        epochs = [s["epoch"] for s in next(iter(runs.values()))]
+        axis.set_title(f"Weights of the {part}, epochs {epochs[0]}–{epochs[-1]} every {epochs[1] - epochs[0]}"
+                       " (labels: test accuracy)" if len(epochs) > 1 else f"Weights of the {part}")  # fmt: skip
+        axis.legend(fontsize=8)
+        axis.grid(alpha=0.3)
+        figures.append(save_figure(figure, experiment_dir, name))
+    return figures
