@@ -9,10 +9,8 @@ from pathlib import Path
 
 from callbacks.weights import WeightRecorder
 from hw1.cli import Option, parse_settings, positive_int, run_cli
-from hw1.data import MNISTDataModule
-from hw1.models import Classifier
 from hw1.pca import draw
-from hw1.training import seed_everything, train_run, write_summary
+from hw1.training import train_classifier, write_summary
 
 EXPERIMENT = "optimization_pca"
 SEED_SETTING = {"optimizer": "adam", "lr": 4e-4, "batch_size": 1000, "checkpoint_every": 0}
@@ -34,13 +32,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = []
     for index in range(settings["runs"]):
         seed = settings["seed"] + index
-        seed_everything(seed)
-        datamodule = MNISTDataModule(settings["data_dir"], settings["batch_size"], train_subset=settings["train_subset"],
-                                     seed=seed, download=settings["download"])  # fmt: skip
-        module = Classifier("mlp", {"hidden": settings["hidden"]}, settings["optimizer"], settings["lr"],
-                            settings["momentum"], settings["weight_decay"])  # fmt: skip
-        results.append(train_run(EXPERIMENT, f"seed{seed}", module, datamodule, settings,
-                                 [WeightRecorder(settings["record_every"])]))  # fmt: skip
+        results.append(train_classifier(EXPERIMENT, f"seed{seed}", settings, "mlp", {"hidden": settings["hidden"]},
+                                        [WeightRecorder(settings["record_every"])], seed=seed))  # fmt: skip
     figures = draw(experiment_dir)
     summary = write_summary(experiment_dir, EXPERIMENT, settings, results, figures)
     print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))

@@ -7,12 +7,11 @@ test loss rises.
 from pathlib import Path
 
 from hw1.cli import Option, fraction, parse_settings, positive_int, run_cli
-from hw1.data import LABEL_MODES, MNISTDataModule
+from hw1.data import LABEL_MODES
 from hw1.logs import epoch_curves
-from hw1.models import Classifier
 from hw1.nets import NETS
 from hw1.plots import save_figure, train_test_curves
-from hw1.training import seed_everything, train_run, write_summary
+from hw1.training import train_classifier, write_summary
 
 EXPERIMENT = "random_labels"
 PROFILES = {
@@ -32,26 +31,9 @@ OPTIONS = (
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
-    seed_everything(settings["seed"])
-    datamodule = MNISTDataModule(
-        settings["data_dir"],
-        settings["batch_size"],
-        train_subset=settings["train_subset"],
-        label_mode=settings["label_mode"],
-        label_fraction=settings["label_fraction"],
-        seed=settings["seed"],
-        download=settings["download"],
-    )
-    module = Classifier(
-        settings["net"],
-        {"hidden": settings["hidden"]} if settings["net"] == "mlp" else {},
-        settings["optimizer"],
-        settings["lr"],
-        settings["momentum"],
-        settings["weight_decay"],
-    )
     run = f"{settings['net']}-{settings['label_mode']}"
-    result = train_run(EXPERIMENT, run, module, datamodule, settings)
+    net_config = {"hidden": settings["hidden"]} if settings["net"] == "mlp" else {}
+    result = train_classifier(EXPERIMENT, run, settings, settings["net"], net_config)
     experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
     curves = epoch_curves(result.log_dir, ["train/loss_mean", "test/loss", "train/acc_mean", "test/acc"])
     title = f"{run}, {result.params:,} params, labels: {settings['label_mode']} ({settings['label_fraction']:.0%})"

@@ -6,13 +6,11 @@ The `convnet` nets have 1, 2 and 4 conv blocks (by default) and are sized to LeN
 from pathlib import Path
 
 from hw1.cli import Option, parse_settings, positive_int, run_cli
-from hw1.data import MNISTDataModule
 from hw1.functions import widths_for_budget
 from hw1.logs import epoch_curves
-from hw1.models import Classifier
 from hw1.nets import convnet_parameter_count
 from hw1.plots import COMPARISON_PANELS, model_comparison, save_figure
-from hw1.training import seed_everything, train_run, write_summary
+from hw1.training import train_classifier, write_summary
 
 EXPERIMENT = "train_mnist"
 SEED_SETTING = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 64}
@@ -43,12 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
     results, curves = [], {}
     for run, (net, config) in models(settings).items():
-        seed_everything(settings["seed"])
-        datamodule = MNISTDataModule(settings["data_dir"], settings["batch_size"], train_subset=settings["train_subset"],
-                                     seed=settings["seed"], download=settings["download"])  # fmt: skip
-        module = Classifier(net, config, settings["optimizer"], settings["lr"], settings["momentum"],
-                            settings["weight_decay"])  # fmt: skip
-        result = train_run(EXPERIMENT, run, module, datamodule, settings)
+        result = train_classifier(EXPERIMENT, run, settings, net, config)
         results.append(result)
         curves[f"{run} ({result.params:,} params)"] = epoch_curves(result.log_dir, [tag for tag, _ in COMPARISON_PANELS])
         print(f"{run}: {result.params:,} params; train loss {result.train_loss:.4f} acc {result.train_acc:.4f}; "

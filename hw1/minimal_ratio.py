@@ -42,6 +42,10 @@ class FlatModel:
         chunks = theta.split(sizes)
         return {name: chunk.view(shape) for name, chunk, shape in zip(self.names, chunks, self.shapes, strict=True)}
 
+    def cross_entropy_loss(self, x: Tensor, y: Tensor) -> FlatLoss:
+        """θ ↦ mean cross-entropy of the net with parameters θ on (x, y)."""
+        return lambda theta: torch.nn.functional.cross_entropy(functional_call(self.net, self.unflatten(theta), (x,)), y)
+
     def mse_loss(self, x: Tensor, y: Tensor) -> FlatLoss:
         """θ ↦ mean squared error of the net with parameters θ on (x, y)."""
         # written out: F.mse_loss mis-broadcasts under nested vmap (torch 2.14)

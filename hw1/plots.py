@@ -17,14 +17,17 @@ Curve = tuple[list[int], list[float]]
 
 def save_figure(figure: Figure, experiment_dir: Path, name: str) -> Path:
     """Save `figure` as `<experiment_dir>/figures/<name>.png`, log it to TensorBoard there, and close it."""
+    return save_figure_at(figure, experiment_dir / "figures" / f"{name}.png")
+
+
+def save_figure_at(figure: Figure, path: Path) -> Path:
+    """Save `figure` as the PNG `path`, log it to TensorBoard in its folder under its stem, and close it."""
     from torch.utils.tensorboard import SummaryWriter
 
-    folder = experiment_dir / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120, bbox_inches="tight")
-    with SummaryWriter(str(folder)) as writer:
-        writer.add_figure(name, figure, close=True)
+    with SummaryWriter(str(path.parent)) as writer:
+        writer.add_figure(path.stem, figure, close=True)
     return path
 
 
@@ -116,6 +119,62 @@ def stacked_series(series: Mapping[str, Curve], xlabel: str, title: str) -> Figu
         axis.set_ylabel(ylabel)
         axis.grid(alpha=0.3, which="both")
     axes[-1, 0].set_xlabel(xlabel)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def metric_against(
+    x: list[float],
+    series: Mapping[str, tuple[list[float], list[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    log_x: bool = True,
+    log_y: bool = False,
+    right: tuple[str, Mapping[str, list[float]]] | None = None,
+) -> Figure:
+    """Lines of mean ± spread against x (e.g. parameters or batch size); optional series on a right-hand axis."""
+    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    for label, (mean, spread) in series.items():
+        axis.errorbar(x, mean, yerr=spread, marker="o", markersize=4, capsize=3, label=label)
+    if log_x:
+        axis.set_xscale("log")
+    if log_y:
+        axis.set_yscale("log")
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3, which="both")
+    handles, labels = axis.get_legend_handles_labels()
+    if right is not None:
+        twin = axis.twinx()
+        for (label, values), color in zip(right[1].items(), ("tab:red", "tab:purple", "tab:brown"), strict=False):
+            twin.plot(x, values, "--s", color=color, markersize=4, label=label)
+        twin.set_ylabel(right[0])
+        if all(v > 0 for values in right[1].values() for v in values):
+            twin.set_yscale("log")
+        more_handles, more_labels = twin.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    axis.legend(handles, labels, fontsize=8)
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def interpolation_curves(alphas: list[float], results: Mapping[str, Mapping[str, list[float]]], title: str) -> Figure:
+    """Loss (log scale) and accuracy of θα = (1 − α)θ1 + αθ2 against α, train and test (Keskar et al., Fig. 3)."""
+    figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for split, values in results.items():
+        loss_axis.plot(alphas, values["loss"], marker=".", label=split)
+        acc_axis.plot(alphas, values["acc"], marker=".", label=split)
+    loss_axis.set_yscale("log")
+    for axis, ylabel in ((loss_axis, "cross-entropy"), (acc_axis, "accuracy")):
+        for endpoint in (0, 1):
+            axis.axvline(endpoint, color="grey", linewidth=0.8, linestyle=":")
+        axis.set_xlabel("α  (0: first model, 1: second model)")
+        axis.set_ylabel(ylabel)
+        axis.grid(alpha=0.3, which="both")
+        axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
     return figure

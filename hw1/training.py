@@ -249,3 +249,31 @@ def write_summary(
     partial.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     os.replace(partial, path)
     return path
+
+
+def train_classifier(
+    experiment: str,
+    run: str,
+    settings: Settings,
+    net: str = "mlp",
+    net_config: dict[str, Any] | None = None,
+    callbacks: Sequence[Callback] = (),
+    **overrides: Any,
+) -> RunResult:
+    """One MNIST classification run through `train_run`, from the shared settings (with `overrides` applied)."""
+    from hw1.data import MNISTDataModule
+    from hw1.models import Classifier
+
+    s = {**settings, **overrides}
+    seed_everything(s["seed"])
+    datamodule = MNISTDataModule(
+        s["data_dir"],
+        s["batch_size"],
+        train_subset=s["train_subset"],
+        label_mode=s.get("label_mode", "true"),
+        label_fraction=s.get("label_fraction", 1.0),
+        seed=s["seed"],
+        download=s["download"],
+    )
+    module = Classifier(net, net_config, s["optimizer"], s["lr"], s["momentum"], s["weight_decay"])
+    return train_run(experiment, run, module, datamodule, s, callbacks)

@@ -1,0 +1,60 @@
+"""Flatness vs generalization, part 1: interpolate between two models trained differently.
+
+Trains a small-batch and a large-batch model (batch 64 vs 1024, lr 1e-3) and a model with a larger learning rate
+(lr 1e-2, batch 64), then evaluates θα = (1 − α)·θ1 + α·θ2 for α in [−1, 2] between each pair, on the full
+training and test sets (`experiments/interpolate.py` does the same for any two checkpoints). Expected (Keskar et
+al. 2017): loss low at α = 0 and α = 1, higher in between; the large-batch end sits in a sharper valley.
+"""
+
+from pathlib import Path
+
+import torch
+
+from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.interpolation import alpha_grid, draw
+from hw1.training import check_accelerator, train_classifier, write_summary
+
+EXPERIMENT = "flatness_interpolation"
+PROFILES = {
+    "full": {"optimizer": "adam", "max_epochs": 20, "checkpoint_every": 0},
+    "quick": {"optimizer": "adam", "max_epochs": 6, "train_subset": 10000, "checkpoint_every": 0},
+    "smoke": {"optimizer": "adam", "max_epochs": 1, "train_subset": 256, "points": 7, "checkpoint_every": 0,
+              "large_batch": 128},
+}  # fmt: skip
+OPTIONS = (
+    Option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+"),
+    Option("--small-batch", "batch size of the small-batch model (and of both learning-rate models)", 64, type=positive_int),
+    Option("--large-batch", "batch size of the large-batch model", 1024, type=positive_int),
+    Option("--small-lr", "learning rate of the batch-size pair and the first learning-rate model", 1e-3, type=float),
+    Option("--large-lr", "learning rate of the second learning-rate model", 1e-2, type=float),
+    Option("--points", "number of α values in [-1, 2]", 61, type=positive_int),
+)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict:
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    check_accelerator(settings["accelerator"])
+    config = {"hidden": settings["hidden"]}
+    small, large = settings["small_batch"], settings["large_batch"]
+    runs = {
+        "small_batch": {"batch_size": small, "lr": settings["small_lr"]},
+        "large_batch": {"batch_size": large, "lr": settings["small_lr"]},
+        "large_lr": {"batch_size": small, "lr": settings["large_lr"]},
+    }
+    results = {name: train_classifier(EXPERIMENT, f"bs{o['batch_size']}-lr{o['lr']:g}", settings, "mlp", config, **o)
+               for name, o in runs.items()}  # fmt: skip
+    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
+    device = torch.device("cuda" if settings["accelerator"] != "cpu" and torch.cuda.is_available() else "cpu")
+    alphas = alpha_grid(settings["points"])
+    figures = [
+        draw(results[a].checkpoint, results[b].checkpoint, alphas, settings["data_dir"], device,
+             experiment_dir / "figures" / f"interpolation_{a}_to_{b}.png", settings["download"])
+        for a, b in (("small_batch", "large_batch"), ("small_batch", "large_lr"))
+    ]  # fmt: skip
+    summary = write_summary(experiment_dir, EXPERIMENT, settings, list(results.values()), figures)
+    print(f"summary: {summary}")
+    return {"settings": settings, "results": results, "figures": figures}
+
+
+if __name__ == "__main__":
+    run_cli(main)

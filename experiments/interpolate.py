@@ -1,0 +1,40 @@
+"""Post-hoc linear interpolation between two checkpoints: loss and accuracy of θα = (1 − α)·θ1 + α·θ2.
+
+    python experiments/interpolate.py A.ckpt B.ckpt --out lightning_logs/flatness_interpolation/figures/ab.png
+
+θα is evaluated with torch.func.functional_call on one model (no copy per α), on the full training set the first
+checkpoint was trained on (its subset and labels) and on the 10k test set.
+"""
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from hw1.cli import run_cli
+from hw1.errors import UsageError
+from hw1.interpolation import alpha_grid, draw
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("first", help="checkpoint of θ1 (α = 0)")
+    parser.add_argument("second", help="checkpoint of θ2 (α = 1)")
+    parser.add_argument("--points", type=int, default=61, help="number of α values (default: 61, a step of 0.05)")
+    parser.add_argument("--alpha-min", type=float, default=-1.0, help="smallest α (default: -1)")
+    parser.add_argument("--alpha-max", type=float, default=2.0, help="largest α (default: 2)")
+    parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
+    parser.add_argument("--out", type=Path, required=True, help="PNG file to write; a .json with the numbers goes beside it")
+    parser.add_argument("--accelerator", choices=("cpu", "gpu", "auto"), default="auto", help="where to evaluate (default: auto)")
+    args = parser.parse_args(argv)
+    if args.points < 2:
+        raise UsageError(f"--points must be at least 2, got {args.points}")
+    device = torch.device("cuda" if args.accelerator != "cpu" and torch.cuda.is_available() else "cpu")
+    if args.accelerator == "gpu" and device.type != "cuda":
+        raise UsageError("--accelerator gpu was asked for but no CUDA GPU is visible; use --accelerator cpu")
+    return draw(args.first, args.second, alpha_grid(args.points, args.alpha_min, args.alpha_max), args.data_dir, device,
+                args.out)  # fmt: skip
+
+
+if __name__ == "__main__":
+    run_cli(main)

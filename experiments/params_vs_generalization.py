@@ -1,0 +1,62 @@
+"""Number of parameters vs generalization: MLPs from about 1k to 1M parameters on MNIST, trained alike.
+
+Expected: the train–test gap widens with size while test accuracy improves or plateaus (no double-descent peak
+without label noise). Figures: train and test loss, and train and test accuracy, against parameters (log x).
+"""
+
+from pathlib import Path
+from statistics import mean, pstdev
+
+from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.nets import build_net, count_parameters
+from hw1.plots import metric_against, save_figure
+from hw1.training import train_classifier, write_summary
+
+EXPERIMENT = "params_vs_generalization"
+PROFILES = {
+    "full": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "max_epochs": 20, "checkpoint_every": 0},
+    "quick": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "max_epochs": 8, "train_subset": 5000,
+              "checkpoint_every": 0},
+    "smoke": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 1, "train_subset": 256,
+              "widths": [2, 8, 32], "checkpoint_every": 0},
+}  # fmt: skip
+OPTIONS = (
+    Option("--widths", "hidden width w of each 784-w-w-10 MLP (2: 1.6k params ... 768: 1.2M)",
+           [2, 4, 8, 16, 32, 64, 128, 256, 512, 768], type=positive_int, nargs="+"),
+    Option("--seeds", "repeats of every size (seeds --seed, --seed+1, ...)", 1, type=positive_int),
+)  # fmt: skip
+METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    results, table = [], []
+    for width in settings["widths"]:
+        repeats = []
+        for index in range(settings["seeds"]):
+            seed = settings["seed"] + index
+            result = train_classifier(EXPERIMENT, f"w{width}-seed{seed}", settings, "mlp", {"hidden": [width, width]},
+                                      seed=seed)  # fmt: skip
+            results.append(result)
+            repeats.append(result)
+        table.append({"params": repeats[0].params, **{m: [getattr(r, m) for r in repeats] for m in METRICS}})
+        assert repeats[0].params == count_parameters(build_net("mlp", hidden=[width, width]))
+    params = [row["params"] for row in table]
+    stats = {m: ([mean(row[m]) for row in table], [pstdev(row[m]) for row in table]) for m in METRICS}
+    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
+    figures = [
+        save_figure(metric_against(params, {"train": stats["train_loss"], "test": stats["test_loss"]}, "parameters",
+                                   "cross-entropy", "Loss against model size", log_y=True), experiment_dir, "loss"),
+        save_figure(metric_against(params, {"train": stats["train_acc"], "test": stats["test_acc"]}, "parameters",
+                                   "accuracy", "Accuracy against model size"), experiment_dir, "accuracy"),
+    ]  # fmt: skip
+    summary = write_summary(experiment_dir, EXPERIMENT, settings, results, figures)
+    for row in table:
+        print(f"{row['params']:>9,} params: train acc {mean(row['train_acc']):.4f} test acc {mean(row['test_acc']):.4f} "
+              f"gap {mean(row['train_acc']) - mean(row['test_acc']):+.4f}")  # fmt: skip
+    print(f"summary: {summary}")
+    return {"settings": settings, "results": results, "table": table}
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,88 @@
+"""Sharpness against batch size (the assignment's bonus; Keskar et al., ICLR 2017).
+
+For one MLP per batch size: sharpness = max over ‖θ' − θ‖ ≤ ε of (L(θ') − L(θ)) / (1 + L(θ)), maximised by
+projected gradient ascent on a fixed subset of training images, and its Hessian approximation
+λmax·ε² / (2(1 + L(θ))) with λmax by power iteration on Hessian-vector products. Expected: large batches find
+sharper minima. Sharpness alone is not scale invariant (Dinh et al. 2017), so read it beside test accuracy.
+"""
+
+from pathlib import Path
+
+import torch
+
+from hw1.cli import Option, parse_settings, positive_float, positive_int, run_cli
+from hw1.data import MNISTDataModule, seeded_generator
+from hw1.flatness import sharpness, top_hessian_eigenvalue
+from hw1.minimal_ratio import FlatModel
+from hw1.models import Classifier
+from hw1.plots import metric_against, save_figure
+from hw1.training import train_classifier, write_summary
+
+EXPERIMENT = "sharpness"
+BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
+PROFILES = {
+    "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "checkpoint_every": 0},
+    "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 4, "train_subset": 8192, "checkpoint_every": 0,
+              "batch_sizes": [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]},
+    "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 1, "train_subset": 256, "checkpoint_every": 0,
+              "batch_sizes": [8, 16, 32, 64, 128], "sharpness_samples": 64, "ascent_steps": 3, "power_iterations": 5},
+}  # fmt: skip
+OPTIONS = (
+    Option("--batch-sizes", "one run per batch size", BATCH_SIZES, type=positive_int, nargs="+"),
+    Option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+"),
+    Option("--epsilon", "radius of the ball around θ", 1e-2, type=positive_float),
+    Option("--sharpness-samples", "fixed subset of training images the loss is measured on", 2048, type=positive_int),
+    Option("--ascent-steps", "projected gradient-ascent steps", 20, type=positive_int),
+    Option("--power-iterations", "Hessian-vector products for λmax", 50, type=positive_int),
+)  # fmt: skip
+
+
+def measure(checkpoint: str, settings: dict, device: torch.device) -> dict[str, float]:
+    """Sharpness and its Hessian approximation for one trained model, on the fixed training subset."""
+    module = Classifier.load_from_checkpoint(checkpoint, map_location=device).eval()
+    datamodule = MNISTDataModule(settings["data_dir"], train_subset=settings["train_subset"], seed=settings["seed"],
+                                 download=settings["download"])  # fmt: skip
+    datamodule.setup()
+    images, labels = datamodule.train
+    chosen = torch.randperm(len(images), generator=seeded_generator(settings["seed"], 9))[: settings["sharpness_samples"]]
+    model = FlatModel.of(module.net)
+    loss = model.cross_entropy_loss(images[chosen].to(device), labels[chosen].to(device))
+    theta = model.flatten().to(device)
+    generator = torch.Generator().manual_seed(settings["seed"])
+    base = float(loss(theta))
+    eigenvalue = top_hessian_eigenvalue(loss, theta, settings["power_iterations"], generator)
+    return {
+        "sharpness": sharpness(loss, theta, settings["epsilon"], settings["ascent_steps"], generator),
+        "sharpness_hessian": eigenvalue * settings["epsilon"] ** 2 / (2 * (1 + base)),
+        "lambda_max": eigenvalue,
+        "subset_loss": base,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    device = torch.device("cuda" if settings["accelerator"] != "cpu" and torch.cuda.is_available() else "cpu")
+    batch_sizes = sorted(set(settings["batch_sizes"]))
+    rows = []
+    for batch_size in batch_sizes:
+        result = train_classifier(EXPERIMENT, f"bs{batch_size}", settings, "mlp", {"hidden": settings["hidden"]},
+                                  batch_size=batch_size)  # fmt: skip
+        rows.append({**vars(result), "batch_size": batch_size, **measure(result.checkpoint, settings, device)})
+    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
+    series = {name: ([row[key] for row in rows], [0.0] * len(rows))
+              for name, key in (("sharpness (projected ascent)", "sharpness"),
+                                ("λmax·ε²/(2(1+L))", "sharpness_hessian"))}  # fmt: skip
+    right = ("test accuracy", {"test accuracy": [row["test_acc"] for row in rows]})
+    figure = save_figure(metric_against(batch_sizes, series, "batch size", f"sharpness (ε = {settings['epsilon']:g})",
+                                        "Sharpness against batch size", log_y=True, right=right),
+                         experiment_dir, "sharpness")  # fmt: skip
+    summary = write_summary(experiment_dir, EXPERIMENT, settings, rows, [figure])
+    for row in rows:
+        print(f"batch {row['batch_size']:>5}: sharpness {row['sharpness']:.4g} (Hessian approx. {row['sharpness_hessian']:.4g},"
+              f" λmax {row['lambda_max']:.4g}); test acc {row['test_acc']:.4f}")  # fmt: skip
+    print(f"summary: {summary}\nfigure: {figure}")
+    return {"settings": settings, "rows": rows}
+
+
+if __name__ == "__main__":
+    run_cli(main)
