@@ -34,12 +34,13 @@ def build(settings: dict) -> tuple:
         datamodule = FunctionDataModule("sinc", batch_size=settings["batch_size"],
                                         steps_per_epoch=settings["steps_per_epoch"], seed=settings["seed"])  # fmt: skip
         module = Regressor("mlp", {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": "elu"},
-                           settings["optimizer"], settings["lr"], settings["momentum"], settings["weight_decay"])  # fmt: skip
+                           settings["optimizer"], settings["lr"], settings["momentum"], settings["weight_decay"],
+                           settings["lr_schedule"])  # fmt: skip
         return datamodule, module
     datamodule = MNISTDataModule(settings["data_dir"], settings["batch_size"] or 64, train_subset=settings["train_subset"],
                                  seed=settings["seed"], download=settings["download"])  # fmt: skip
     module = Classifier("mlp", {"hidden": settings["hidden"] or [10, 20]}, settings["optimizer"], settings["lr"],
-                        settings["momentum"], settings["weight_decay"])  # fmt: skip
+                        settings["momentum"], settings["weight_decay"], lr_schedule=settings["lr_schedule"])  # fmt: skip
     return datamodule, module
 
 

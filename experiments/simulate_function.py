@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
             )  # fmt: skip
             config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": settings["activation"]}
             module = Regressor("mlp", config, settings["optimizer"], settings["lr"], settings["momentum"],
-                               settings["weight_decay"])  # fmt: skip
+                               settings["weight_decay"], settings["lr_schedule"])  # fmt: skip
             result = train_run(EXPERIMENT, f"{function}-{name}", module, datamodule, settings)
             assert result.params == mlp_parameter_count(hidden)
             results.append(result)

@@ -78,6 +78,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("--batch-size", "training minibatch size", 64, type=positive_int),
     Option("--optimizer", "optimizer", "sgd", choices=("sgd", "adam", "rmsprop")),
     Option("--lr", "learning rate", 0.01, type=positive_float),
+    Option("--lr-schedule", "learning-rate schedule: constant, or cosine decay to 0 over --max-epochs", "constant",
+           choices=("constant", "cosine")),
     Option("--momentum", "momentum (sgd and rmsprop only)", 0.0, type=non_negative_float),
     Option("--weight-decay", "L2 weight decay", 0.0, type=non_negative_float),
     Option("--seed", "seed for weights, data order, subsets and labels", 0, type=int),

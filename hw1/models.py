@@ -15,6 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from hw1.errors import UsageError
 from hw1.nets import build_net, count_parameters
 
+LR_SCHEDULES = ("constant", "cosine")
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD,
     "adam": torch.optim.Adam,
@@ -45,11 +46,20 @@ class NetModule(L.LightningModule):
     """A registry net with its optimizer; subclasses add the loss and metrics and call `save_hyperparameters()`."""
 
     def __init__(
-        self, net: str, net_config: dict[str, Any] | None, optimizer: str, lr: float, momentum: float, weight_decay: float
+        self,
+        net: str,
+        net_config: dict[str, Any] | None,
+        optimizer: str,
+        lr: float,
+        momentum: float,
+        weight_decay: float,
+        lr_schedule: str = "constant",
     ) -> None:
         super().__init__()
         self.net = build_net(net, **(net_config or {}))
         build_optimizer(optimizer, [nn.Parameter(torch.zeros(1))], lr, momentum, weight_decay)  # bad settings fail now
+        if lr_schedule not in LR_SCHEDULES:
+            raise UsageError(f"unknown learning-rate schedule {lr_schedule!r}; choose one of: {', '.join(LR_SCHEDULES)}")
 
     @property
     def num_parameters(self) -> int:
@@ -62,9 +72,14 @@ class NetModule(L.LightningModule):
         if self.logger is not None:
             self.logger.log_hyperparams({"params": self.num_parameters})
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
+        """The optimizer; with the `cosine` schedule its learning rate decays to 0 over the Trainer's max_epochs."""
         hp = self.hparams
-        return build_optimizer(hp.optimizer, self.parameters(), hp.lr, hp.momentum, hp.weight_decay)
+        optimizer = build_optimizer(hp.optimizer, self.parameters(), hp.lr, hp.momentum, hp.weight_decay)
+        if hp.get("lr_schedule", "constant") == "constant":
+            return optimizer
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.trainer.max_epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
 
 class Classifier(NetModule):
@@ -84,8 +99,9 @@ class Classifier(NetModule):
         momentum: float = 0.0,
         weight_decay: float = 0.0,
         num_classes: int = 10,
+        lr_schedule: str = "constant",
     ) -> None:
-        super().__init__(net, net_config, optimizer, lr, momentum, weight_decay)
+        super().__init__(net, net_config, optimizer, lr, momentum, weight_decay, lr_schedule)
         self.save_hyperparameters()
         self.train_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
@@ -143,8 +159,9 @@ class Regressor(NetModule):
         lr: float = 1e-3,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
     ) -> None:
-        super().__init__(net, net_config, optimizer, lr, momentum, weight_decay)
+        super().__init__(net, net_config, optimizer, lr, momentum, weight_decay, lr_schedule)
         self.save_hyperparameters()
         self.train_loss, self.test_loss = MeanMetric(), MeanMetric()
 

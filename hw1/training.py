@@ -275,5 +275,6 @@ def train_classifier(
         seed=s["seed"],
         download=s["download"],
     )
-    module = Classifier(net, net_config, s["optimizer"], s["lr"], s["momentum"], s["weight_decay"])
+    module = Classifier(net, net_config, s["optimizer"], s["lr"], s["momentum"], s["weight_decay"],
+                        lr_schedule=s["lr_schedule"])  # fmt: skip
     return train_run(experiment, run, module, datamodule, s, callbacks)
