@@ -23,6 +23,7 @@ from hw1.cli import Settings
 from hw1.errors import UsageError
 
 LAST_CHECKPOINT = "last.ckpt"
+PROGRESS: dict[str, Any] = {"prefix": "", "runs": 0}  # set by experiments/run_all.py for its overall progress line
 PROGRESS_REFRESH_STEPS = 20  # a bar redrawn every step costs about as much as a small net's step
 
 
@@ -199,6 +200,9 @@ def train_run(
         purge_step=purge_step if purge_step is not None else (0 if settings["resume"] else None),
     )
     log_dir = Path(logger.log_dir)
+    if PROGRESS["prefix"]:
+        PROGRESS["runs"] += 1
+        rank_zero_only(print)(f"{PROGRESS['prefix']} run {PROGRESS['runs']}: {run}", flush=True)
     trainer = build_trainer(settings, log_dir, logger, callbacks)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)

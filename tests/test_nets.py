@@ -25,7 +25,7 @@ def test_parameter_counts(name: str, config: dict, params: int) -> None:
 
 
 def test_unknown_names_are_usage_errors() -> None:
-    with pytest.raises(UsageError, match="unknown net 'resnet'; choose one of: cnn, lenet, mlp"):
+    with pytest.raises(UsageError, match="unknown net 'resnet'; choose one of: cnn, convnet, lenet, mlp"):
         build_net("resnet")
     with pytest.raises(UsageError, match="bad options for net 'lenet'"):
         build_net("lenet", hidden=[3])

@@ -1,0 +1,71 @@
+"""A readable report of every experiment's summary.json: Markdown and HTML, with figures, settings and key numbers."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+HIDDEN_COLUMNS = {"checkpoint", "log_dir"}
+KEY_SETTINGS = ("profile", "max_epochs", "batch_size", "optimizer", "lr", "lr_schedule", "train_subset", "seed", "runs",
+                "hidden", "widths", "batch_sizes", "functions", "nets", "depths", "label_mode", "epsilon", "eig_tolerance")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def _tables(summary: dict) -> tuple[list[list[str]], list[str], list[list[str]]]:
+    settings = [[key, _cell(summary["settings"][key])] for key in KEY_SETTINGS if summary["settings"].get(key) is not None]
+    runs = summary["runs"]
+    columns = [key for key in runs[0] if key not in HIDDEN_COLUMNS and not isinstance(runs[0][key], dict | list)] if runs else []
+    rows = [[_cell(run.get(column)) for column in columns] for run in runs]
+    return settings, columns, rows
+
+
+def write_report(out_dir: Path, experiments: list[str], title: str = "Homework 1 report") -> tuple[Path, Path]:
+    """Write `<out_dir>/report/report.md` and `index.html` from `<out_dir>/<experiment>/summary.json`."""
+    report_dir = out_dir / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    how_to = f"Open the runs in TensorBoard with `tensorboard --logdir {out_dir}` and http://localhost:6006."
+    markdown = [f"# {title}", "", how_to, ""]
+    body = [f"<h1>{html.escape(title)}</h1>",
+            f"<p>Open the runs in TensorBoard with <code>tensorboard --logdir {html.escape(str(out_dir))}</code> "
+            "and <a href='http://localhost:6006'>http://localhost:6006</a>.</p>"]  # fmt: skip
+    for experiment in experiments:
+        path = out_dir / experiment / "summary.json"
+        markdown += [f"## {experiment}", ""]
+        body.append(f"<h2>{html.escape(experiment)}</h2>")
+        if not path.is_file():
+            markdown += ["Not run (no summary.json).", ""]
+            body.append("<p>Not run (no summary.json).</p>")
+            continue
+        summary = json.loads(path.read_text())
+        settings, columns, rows = _tables(summary)
+        markdown += ["| setting | value |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in settings], ""]
+        setting_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in settings)
+        body.append(f"<table><tr><th>setting</th><th>value</th></tr>{setting_rows}</table>")
+        if columns:
+            markdown += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns),
+                         *["| " + " | ".join(row) + " |" for row in rows], ""]  # fmt: skip
+            body.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
+                        + "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in rows)
+                        + "</table>")  # fmt: skip
+        for figure in summary["figures"]:
+            relative = os.path.relpath(Path(figure).resolve(), report_dir.resolve())
+            markdown += [f"![{Path(figure).stem}]({relative})", ""]
+            body.append(f"<figure><img src='{html.escape(relative)}' alt='{html.escape(Path(figure).stem)}'>"
+                        f"<figcaption>{html.escape(Path(figure).name)}</figcaption></figure>")  # fmt: skip
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
+             "margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}")  # fmt: skip
+    markdown_path, html_path = report_dir / "report.md", report_dir / "index.html"
+    markdown_path.write_text("\n".join(markdown) + "\n")
+    html_path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                         f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")  # fmt: skip
+    return markdown_path, html_path
