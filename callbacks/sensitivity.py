@@ -29,4 +29,4 @@ class SensitivityLogger(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.last = classifier_sensitivity(pl_module, self.inputs.to(pl_module.device), self.targets.to(pl_module.device))
         for name, value in self.last.items():
-            pl_module.log(f"sensitivity/{name}", value)
+            pl_module.log(f"sensitivity/{name}", value, sync_dist=True)

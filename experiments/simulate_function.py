@@ -18,7 +18,7 @@ from hw1.training import seed_everything, train_run, write_summary
 EXPERIMENT = "simulate_function"
 PROFILES = {
     "full": {"max_epochs": 200, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None},
-    "quick": {"max_epochs": 40, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None},
+    "quick": {"max_epochs": 30, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None},
     "smoke": {"max_epochs": 2, "steps_per_epoch": 10, "optimizer": "adam", "lr": 1e-3, "batch_size": None,
               "train_points": 200, "eval_points": 400},
 }  # fmt: skip

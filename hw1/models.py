@@ -116,8 +116,9 @@ class Classifier(NetModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
-        self.log("train/loss_mean", self.train_loss.compute(), prog_bar=True)
-        self.log("train/acc_mean", self.train_acc.compute(), prog_bar=True)
+        # compute() already reduces over DDP ranks; sync_dist=True (a mean of equal values) states that to Lightning
+        self.log("train/loss_mean", self.train_loss.compute(), prog_bar=True, sync_dist=True)
+        self.log("train/acc_mean", self.train_acc.compute(), prog_bar=True, sync_dist=True)
         self.train_loss.reset()
         self.train_acc.reset()
 
@@ -172,7 +173,7 @@ class Regressor(NetModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
-        self.log("train/loss_mean", self.train_loss.compute(), prog_bar=True)
+        self.log("train/loss_mean", self.train_loss.compute(), prog_bar=True, sync_dist=True)  # see Classifier
         self.train_loss.reset()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

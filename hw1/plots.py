@@ -21,9 +21,16 @@ def save_figure(figure: Figure, experiment_dir: Path, name: str) -> Path:
 
 
 def save_figure_at(figure: Figure, path: Path) -> Path:
-    """Save `figure` as the PNG `path`, log it to TensorBoard in its folder under its stem, and close it."""
+    """Save `figure` as the PNG `path`, log it to TensorBoard in its folder under its stem, and close it.
+
+    Under distributed training only global rank 0 writes.
+    """
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
     from torch.utils.tensorboard import SummaryWriter
 
+    if rank_zero_only.rank > 0:
+        plt.close(figure)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120, bbox_inches="tight")
     with SummaryWriter(str(path.parent)) as writer:

@@ -118,8 +118,13 @@ def _versions(run_dir: Path) -> list[int]:
 
 
 def plan_version(run_dir: Path, resume: bool) -> tuple[int, Path | None]:
-    """The version folder to write and the checkpoint to continue from: the latest version with --resume, else a new one."""
+    """The version folder to write and the checkpoint to continue from: the latest version with --resume, else a new one.
+
+    Under DDP the other ranks start (from the same command) after rank 0 has created its version folder: they
+    join that latest version rather than planning a new one.
+    """
     versions = _versions(run_dir)
+    resume = resume or (rank_zero_only.rank > 0 and bool(versions))
     if resume and versions:
         last = run_dir / f"version_{versions[-1]}" / "checkpoints" / LAST_CHECKPOINT
         return versions[-1], last if last.is_file() else None
@@ -200,6 +205,8 @@ def train_run(
         purge_step=purge_step if purge_step is not None else (0 if settings["resume"] else None),
     )
     log_dir = Path(logger.log_dir)
+    if rank_zero_only.rank == 0:
+        log_dir.mkdir(parents=True, exist_ok=True)  # claims the version before DDP starts the other ranks
     if PROGRESS["prefix"]:
         PROGRESS["runs"] += 1
         rank_zero_only(print)(f"{PROGRESS['prefix']} run {PROGRESS['runs']}: {run}", flush=True)

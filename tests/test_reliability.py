@@ -1,0 +1,88 @@
+"""Reliability: corrupt checkpoints, multi-run resume, bad input at the command line, and DDP on the CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from experiments import optimization_pca
+from hw1.logs import epoch_curves
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def script(name: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), *args], capture_output=True,
+                          text=True, env=env, timeout=600)  # fmt: skip
+
+
+def one_error_line(result: subprocess.CompletedProcess, fragment: str) -> None:
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and fragment in errors[0], result.stderr
+
+
+def test_a_corrupt_last_checkpoint_is_reported_and_kept(tiny_mnist: Path, tmp_path: Path) -> None:
+    flags = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path)]
+    assert script("random_labels", *flags).returncode == 0
+    last = tmp_path / "random_labels" / "mlp-shuffle" / "version_0" / "checkpoints" / "last.ckpt"
+    damaged = last.read_bytes()[:2000]
+    last.write_bytes(damaged)
+    one_error_line(script("random_labels", *flags, "--resume", "--max-epochs", "3"), "is unreadable")
+    assert last.read_bytes() == damaged
+
+
+def test_interpolating_two_architectures_is_refused(tiny_mnist: Path, tmp_path: Path) -> None:
+    base = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path)]
+    assert script("random_labels", *base, "--hidden", "16").returncode == 0
+    assert script("random_labels", *base, "--hidden", "32", "--label-mode", "true").returncode == 0
+    first = tmp_path / "random_labels" / "mlp-shuffle" / "version_0" / "checkpoints" / "last.ckpt"
+    second = tmp_path / "random_labels" / "mlp-true" / "version_0" / "checkpoints" / "last.ckpt"
+    out = tmp_path / "ab.png"
+    one_error_line(script("interpolate", str(first), str(second), "--out", str(out), "--data-dir", str(tiny_mnist)),
+                   "one architecture")  # fmt: skip
+    assert not out.exists()
+
+
+def test_a_truncated_data_file_is_one_line(tiny_mnist: Path, tmp_path: Path) -> None:
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for file in (tiny_mnist / "MNIST" / "raw").iterdir():
+        data = file.read_bytes()
+        (raw / file.name).write_bytes(data[: len(data) // 2] if file.name.startswith("train-images") else data)
+    result = script("random_labels", "--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tmp_path / "data"),
+                    "--out-dir", str(tmp_path / "out"))  # fmt: skip
+    one_error_line(result, "train-images-idx3-ubyte.gz")
+
+
+def test_multi_run_resume_skips_finished_runs(tiny_mnist: Path, tmp_path: Path) -> None:
+    flags = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path),
+             "--runs", "2"]  # fmt: skip
+    optimization_pca.main(flags)
+    finished = tmp_path / "optimization_pca" / "seed0" / "version_0" / "checkpoints" / "last.ckpt"
+    stamp = finished.stat().st_mtime_ns
+    resumed = optimization_pca.main([*flags, "--resume"])
+    assert finished.stat().st_mtime_ns == stamp  # nothing retrained, nothing rewritten
+    assert [Path(r.log_dir).name for r in resumed["results"]] == ["version_0", "version_0"]
+    longer = optimization_pca.main([*flags, "--resume", "--max-epochs", "9"])
+    assert all(r.epochs == 9 for r in longer["results"])
+    assert epoch_curves(longer["results"][1].log_dir, ["test/acc"])["test/acc"][0] == list(range(1, 10))
+
+
+def test_ddp_on_two_cpu_processes(tiny_mnist: Path, tmp_path: Path) -> None:
+    """gloo DDP: one version folder written by rank 0; the logged test accuracy is that of the whole test set."""
+    result = script("random_labels", "--profile", "smoke", "--accelerator", "cpu", "--strategy", "ddp", "--devices", "2",
+                    "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path), "--max-epochs", "2")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = sorted(p.name for p in (tmp_path / "random_labels" / "mlp-shuffle").iterdir())
+    assert runs == ["version_0"]
+    summary = json.loads((tmp_path / "random_labels" / "summary.json").read_text())
+    (run,) = summary["runs"]
+    curves = epoch_curves(run["log_dir"], ["test/acc", "test/loss"])
+    assert curves["test/acc"][0] == [1, 2]
+    assert abs(curves["test/acc"][1][-1] - run["test_acc"]) < 1e-6
+    assert abs(curves["test/loss"][1][-1] - run["test_loss"]) < 1e-4
