@@ -56,12 +56,12 @@ def main(argv: list[str] | None = None) -> dict:
     ran, skipped = [], []
     for index, experiment in enumerate(chosen, 1):
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - start))
-        training.PROGRESS.update(prefix=f"[experiment {index}/{len(chosen)} {experiment}, {elapsed} elapsed]", runs=0)
+        training.PROGRESS.update(prefix=f"experiment {index}/{len(chosen)} {experiment}", runs=0, start=start)
         if args.resume and finished(out_dir, experiment, args.profile):
-            print(f"{training.PROGRESS['prefix']} finished earlier, skipped", flush=True)
+            print(f"[{training.PROGRESS['prefix']}: finished earlier, skipped, {elapsed} elapsed]", flush=True)
             skipped.append(experiment)
             continue
-        print(f"{training.PROGRESS['prefix']} starting", flush=True)
+        print(f"[{training.PROGRESS['prefix']}: starting, {elapsed} elapsed]", flush=True)
         module = importlib.import_module(f"experiments.{experiment}")
         module.main([*common, *(["--resume"] if args.resume else [])])
         ran.append(experiment)

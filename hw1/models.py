@@ -9,7 +9,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from hw1.errors import UsageError
@@ -43,7 +43,13 @@ def build_optimizer(
 
 
 class NetModule(L.LightningModule):
-    """A registry net with its optimizer; subclasses add the loss and metrics and call `save_hyperparameters()`."""
+    """A registry net, its loss, one set of torchmetrics per stage, and its optimizer.
+
+    Subclasses call `save_hyperparameters()` and `set_up_metrics()` in `__init__`, and define `loss` and
+    `new_metrics`. Logged per epoch: `train/<metric>_mean` (means over the epoch's batches, in train mode) and
+    `test/<metric>` (a full pass over the evaluation set in eval mode); the per-step loss `train/loss_step` is written
+    by `callbacks.step_loss.StepLossLogger`, which the training path always adds.
+    """
 
     def __init__(
         self,
@@ -61,12 +67,63 @@ class NetModule(L.LightningModule):
         if lr_schedule not in LR_SCHEDULES:
             raise UsageError(f"unknown learning-rate schedule {lr_schedule!r}; choose one of: {', '.join(LR_SCHEDULES)}")
 
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def new_metrics(self) -> dict[str, Metric]:
+        """Fresh metrics, `loss` first; each is updated by `update_metrics`."""
+        raise NotImplementedError
+
+    def set_up_metrics(self) -> None:
+        self.train_metrics = nn.ModuleDict(self.new_metrics())
+        self.test_metrics = nn.ModuleDict(self.new_metrics())
+
+    @staticmethod
+    def update_metrics(metrics: nn.ModuleDict, outputs: Tensor, targets: Tensor, loss: Tensor) -> None:
+        for name, metric in metrics.items():
+            if name == "loss":
+                metric.update(loss, weight=len(targets))
+            else:
+                metric.update(outputs, targets)
+
     @property
     def num_parameters(self) -> int:
         return count_parameters(self.net)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        outputs = self(x)
+        loss = self.loss(outputs, y)
+        self.update_metrics(self.train_metrics, outputs.detach(), y, loss.detach())
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        for name, metric in self.train_metrics.items():
+            # compute() already reduces over DDP ranks; sync_dist=True (a mean of equal values) says so to Lightning
+            self.log(f"train/{name}_mean", metric.compute(), prog_bar=True, sync_dist=True)
+            metric.reset()
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        outputs = self(x)
+        self.update_metrics(self.test_metrics, outputs, y, self.loss(outputs, y))
+        for name, metric in self.test_metrics.items():
+            self.log(f"test/{name}", metric, on_step=False, on_epoch=True, prog_bar=True)
+
+    @torch.inference_mode()
+    def evaluate(self, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
+        """Every metric over `batches` in eval mode, on this module's device (fresh metrics, nothing logged)."""
+        was_training = self.training
+        self.eval()
+        metrics = nn.ModuleDict(self.new_metrics()).to(self.device)
+        for x, y in _on_device(batches, self.device):
+            outputs = self(x)
+            self.update_metrics(metrics, outputs, y, self.loss(outputs, y))
+        self.train(was_training)
+        return {name: metric.compute().item() for name, metric in metrics.items()}
 
     def on_fit_start(self) -> None:
         if self.logger is not None:
@@ -83,12 +140,7 @@ class NetModule(L.LightningModule):
 
 
 class Classifier(NetModule):
-    """Cross-entropy classifier around a registry net.
-
-    Logged per epoch: `train/loss_mean` and `train/acc_mean` (means over the epoch's batches, in train mode) and
-    `test/loss`, `test/acc` (a full pass over the test set in eval mode). The per-step loss `train/loss_step` is
-    written by `callbacks.step_loss.StepLossLogger`, which the training path always adds.
-    """
+    """Cross-entropy classifier around a registry net; metrics `loss` and `acc` (micro-averaged accuracy)."""
 
     def __init__(
         self,
@@ -103,54 +155,18 @@ class Classifier(NetModule):
     ) -> None:
         super().__init__(net, net_config, optimizer, lr, momentum, weight_decay, lr_schedule)
         self.save_hyperparameters()
-        self.train_loss, self.test_loss = MeanMetric(), MeanMetric()
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        self.set_up_metrics()
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch
-        logits = self(x)
-        loss = F.cross_entropy(logits, y)
-        self.train_loss.update(loss.detach(), weight=len(y))
-        self.train_acc.update(logits.detach(), y)
-        return loss
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        return F.cross_entropy(outputs, targets)
 
-    def on_train_epoch_end(self) -> None:
-        # compute() already reduces over DDP ranks; sync_dist=True (a mean of equal values) states that to Lightning
-        self.log("train/loss_mean", self.train_loss.compute(), prog_bar=True, sync_dist=True)
-        self.log("train/acc_mean", self.train_acc.compute(), prog_bar=True, sync_dist=True)
-        self.train_loss.reset()
-        self.train_acc.reset()
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        x, y = batch
-        logits = self(x)
-        self.test_loss.update(F.cross_entropy(logits, y), weight=len(y))
-        self.test_acc.update(logits, y)
-        self.log("test/loss", self.test_loss, on_step=False, on_epoch=True, prog_bar=True)
-        self.log("test/acc", self.test_acc, on_step=False, on_epoch=True, prog_bar=True)
-
-    @torch.inference_mode()
-    def evaluate(self, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
-        """Mean loss and accuracy over `batches` in eval mode, on this module's device."""
-        was_training = self.training
-        self.eval()
-        loss = MeanMetric().to(self.device)
-        acc = MulticlassAccuracy(self.hparams.num_classes, average="micro", validate_args=False).to(self.device)
-        for x, y in _on_device(batches, self.device):
-            logits = self(x)
-            loss.update(F.cross_entropy(logits, y), weight=len(y))
-            acc.update(logits, y)
-        self.train(was_training)
-        return {"loss": loss.compute().item(), "acc": acc.compute().item()}
+    def new_metrics(self) -> dict[str, Metric]:
+        accuracy = MulticlassAccuracy(self.hparams.num_classes, average="micro", validate_args=False)
+        return {"loss": MeanMetric(), "acc": accuracy}
 
 
 class Regressor(NetModule):
-    """Mean-squared-error regression around a registry net.
-
-    Logged per epoch: `train/loss_mean` (mean over the epoch's steps) and `test/loss` (a full pass over the
-    evaluation set); `train/loss_step` per step as for the classifier.
-    """
+    """Mean-squared-error regression around a registry net; metric `loss`."""
 
     def __init__(
         self,
@@ -164,33 +180,13 @@ class Regressor(NetModule):
     ) -> None:
         super().__init__(net, net_config, optimizer, lr, momentum, weight_decay, lr_schedule)
         self.save_hyperparameters()
-        self.train_loss, self.test_loss = MeanMetric(), MeanMetric()
+        self.set_up_metrics()
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch
-        loss = F.mse_loss(self(x), y)
-        self.train_loss.update(loss.detach(), weight=len(y))
-        return loss
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        return F.mse_loss(outputs, targets)
 
-    def on_train_epoch_end(self) -> None:
-        self.log("train/loss_mean", self.train_loss.compute(), prog_bar=True, sync_dist=True)  # see Classifier
-        self.train_loss.reset()
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        x, y = batch
-        self.test_loss.update(F.mse_loss(self(x), y), weight=len(y))
-        self.log("test/loss", self.test_loss, on_step=False, on_epoch=True, prog_bar=True)
-
-    @torch.inference_mode()
-    def evaluate(self, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
-        """Mean squared error over `batches` in eval mode, on this module's device."""
-        was_training = self.training
-        self.eval()
-        loss = MeanMetric().to(self.device)
-        for x, y in _on_device(batches, self.device):
-            loss.update(F.mse_loss(self(x), y), weight=len(y))
-        self.train(was_training)
-        return {"loss": loss.compute().item()}
+    def new_metrics(self) -> dict[str, Metric]:
+        return {"loss": MeanMetric()}
 
     @torch.inference_mode()
     def predict(self, x: Tensor) -> Tensor:

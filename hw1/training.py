@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from hw1.cli import Settings
 from hw1.errors import UsageError
 
 LAST_CHECKPOINT = "last.ckpt"
-PROGRESS: dict[str, Any] = {"prefix": "", "runs": 0}  # set by experiments/run_all.py for its overall progress line
+PROGRESS: dict[str, Any] = {"prefix": "", "runs": 0, "start": 0.0}  # set by experiments/run_all.py: overall progress
 PROGRESS_REFRESH_STEPS = 20  # a bar redrawn every step costs about as much as a small net's step
 
 
@@ -209,7 +210,8 @@ def train_run(
         log_dir.mkdir(parents=True, exist_ok=True)  # claims the version before DDP starts the other ranks
     if PROGRESS["prefix"]:
         PROGRESS["runs"] += 1
-        rank_zero_only(print)(f"{PROGRESS['prefix']} run {PROGRESS['runs']}: {run}", flush=True)
+        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - PROGRESS["start"]))
+        rank_zero_only(print)(f"[{PROGRESS['prefix']}, run {PROGRESS['runs']}: {run}, {elapsed} elapsed]", flush=True)
     trainer = build_trainer(settings, log_dir, logger, callbacks)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)

@@ -28,7 +28,8 @@ def test_smoke_suite_builds_a_report_naming_every_figure(tiny_mnist: Path, tmp_p
         assert figure.name in page
     assert "tensorboard --logdir" in markdown
     output = capsys.readouterr().out
-    assert "[experiment 1/10 simulate_function" in output and "run 1:" in output
+    assert "[experiment 1/10 simulate_function: starting, 00:00:00 elapsed]" in output
+    assert "[experiment 10/10 sharpness, run 5: bs128," in output
 
     again = run_all.main([*flags, "--resume"])
     assert again["ran"] == [] and again["skipped"] == list(run_all.EXPERIMENTS)
