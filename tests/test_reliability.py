@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from experiments import optimization_pca
-from hw1.logs import epoch_curves
+import pytest
+import torch
+
+from experiments import optimization_pca, random_labels
+from hw1.logs import epoch_curves, read_scalars
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,3 +92,57 @@ def test_ddp_on_two_cpu_processes(tiny_mnist: Path, tmp_path: Path) -> None:
     assert curves["test/acc"][0] == [1, 2]
     assert abs(curves["test/acc"][1][-1] - run["test_acc"]) < 1e-6
     assert abs(curves["test/loss"][1][-1] - run["test_loss"]) < 1e-4
+
+
+def test_every_callback_under_ddp(tiny_mnist: Path, tmp_path: Path) -> None:
+    """Weights, gradient norms, sensitivity, step losses and checkpoints under 2-process gloo DDP: rank 0 writes."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "helpers" / "ddp_every_callback.py"), str(tiny_mnist),
+                             str(tmp_path)], capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    reports = [json.loads(line[len("RESULT ") :]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert len(reports) == 2 and reports[0]["log_dir"] == reports[1]["log_dir"]  # both ranks, one run folder
+    log_dir = Path(reports[0]["log_dir"])
+    assert sorted(p.name for p in log_dir.parent.iterdir()) == ["version_0"]
+    assert sorted(p.name for p in (log_dir / "weights").iterdir()) == [f"epoch={e:03d}.pt" for e in range(4)]
+    scalars = read_scalars(log_dir)
+    assert sorted(scalars["train/grad_norm"]) == sorted(scalars["train/loss_step"]) == list(range(3 * 5))  # 150/32/2
+    assert len(scalars["sensitivity/jacobian"]) == 3 and len(scalars["sensitivity/loss_gradient"]) == 3
+    assert epoch_curves(log_dir, ["test/acc"])["test/acc"][1][-1] == pytest.approx(reports[0]["test_acc"], abs=1e-6)
+    assert (log_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_kills_at_random_points_and_during_a_checkpoint_write(tiny_mnist: Path, tmp_path: Path) -> None:
+    """SIGKILL mid-epoch at random moments and while a checkpoint is being written, resume after each: every
+    checkpoint on disk stays readable and the final numbers equal those of an uninterrupted run."""
+    flags = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--hidden", "1024",
+             "--max-epochs", "10", "--batch-size", "16", "--deterministic", "--checkpoint-every", "1"]  # fmt: skip
+    killed_dir = tmp_path / "killed"
+    checkpoints = killed_dir / "random_labels" / "mlp-shuffle" / "version_0" / "checkpoints"
+    command = [sys.executable, str(ROOT / "experiments" / "random_labels.py"), *flags, "--out-dir", str(killed_dir)]
+    pick = random.Random(0)
+    caught_writing = False
+    for attempt in range(4):
+        process = subprocess.Popen(command + (["--resume"] if attempt else []), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + (120 if attempt == 0 else 8 + 4 * pick.random())
+        while process.poll() is None and time.monotonic() < deadline:
+            if attempt == 0 and any(checkpoints.glob(".*.partial")):
+                caught_writing = True
+                break
+            time.sleep(0.0005 if attempt == 0 else 0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        for checkpoint in checkpoints.glob("*.ckpt"):
+            torch.load(checkpoint, map_location="cpu", weights_only=False)  # raises if truncated
+    assert caught_writing, "never saw a checkpoint being written"
+    resumed = random_labels.main([*flags, "--out-dir", str(killed_dir), "--resume"])["result"]
+    straight = random_labels.main([*flags, "--out-dir", str(tmp_path / "straight")])["result"]
+    curves = epoch_curves(resumed.log_dir, ["test/loss", "train/loss_mean"])
+    reference = epoch_curves(straight.log_dir, ["test/loss", "train/loss_mean"])
+    for tag in curves:
+        assert curves[tag][0] == list(range(1, 11))
+        assert curves[tag][1] == pytest.approx(reference[tag][1], abs=1e-6)
+    assert (resumed.train_loss, resumed.test_loss, resumed.test_acc) == pytest.approx(
+        (straight.train_loss, straight.test_loss, straight.test_acc), abs=1e-6
+    )

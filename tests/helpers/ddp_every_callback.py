@@ -1,0 +1,22 @@
+"""Train the classifier with every callback of the project; run under DDP by tests/test_reliability.py.
+
+    python tests/helpers/ddp_every_callback.py DATA_DIR OUT_DIR
+"""
+
+import json
+import sys
+
+from callbacks.grad_norm import GradNormLogger
+from callbacks.sensitivity import SensitivityLogger
+from callbacks.weights import WeightRecorder
+from hw1.cli import RUN_OPTIONS
+from hw1.training import train_classifier
+
+if __name__ == "__main__":
+    data_dir, out_dir = sys.argv[1:3]
+    settings = {option.dest: option.default for option in RUN_OPTIONS}
+    settings.update(accelerator="cpu", strategy="ddp", devices="2", data_dir=data_dir, out_dir=out_dir, max_epochs=3,
+                    batch_size=32, optimizer="adam", lr=1e-3)  # fmt: skip
+    callbacks = [WeightRecorder(every_n_epochs=1), GradNormLogger(), SensitivityLogger(num_samples=40)]
+    result = train_classifier("ddp", "mlp", settings, "mlp", {"hidden": [32]}, callbacks)
+    print("RESULT " + json.dumps(vars(result)), flush=True)
