@@ -3,9 +3,11 @@
 For each run: train with MSE; then minimise ‖∇L‖² until ‖∇L‖ < --grad-tolerance (or --gradnorm-steps); then
 (1) the fraction of the exact Hessian's eigenvalues above --eig-tolerance and (2) the fraction of --samples random
 points within --radius of θ whose loss exceeds L(θ). All runs are trained together, vectorised with torch.func,
-in float64 so that eigenvalues near zero are not rounding noise.
+in float64 so that eigenvalues near zero are not rounding noise. Progress is saved every 250 steps
+(`progress.pt`); `--resume` continues from it, runs already below the tolerance staying where they are.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -13,9 +15,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from hw1.cli import Option, non_negative_float, parse_settings, positive_float, positive_int, run_cli
+from hw1.errors import UsageError
 from hw1.functions import FunctionDataModule
 from hw1.minimal_ratio import (
     FlatModel,
+    batched_grad,
     batched_loss,
     hessian_eigenvalues,
     minimal_ratio_from_eigenvalues,
@@ -25,7 +29,7 @@ from hw1.minimal_ratio import (
 )
 from hw1.nets import ACTIVATIONS, build_net
 from hw1.plots import save_figure
-from hw1.training import check_accelerator, ensure_writable, seed_everything, write_summary
+from hw1.training import check_accelerator, ensure_writable, read_checkpoint, seed_everything, write_summary
 
 EXPERIMENT = "minimal_ratio"
 NEAR_ZERO = 1e-6  # |λ| ≤ this × |λ|max counts as near zero in the summary
@@ -50,6 +54,53 @@ OPTIONS = (
 )  # fmt: skip
 
 
+PROGRESS_FILE = "progress.pt"
+CHUNK_STEPS = 250  # progress is saved every this many steps of either phase
+RESUME_KEYS = ("runs", "hidden", "activation", "train_points", "train_steps", "gradnorm_steps", "lr", "gradnorm_lr",
+               "grad_tolerance", "seed")  # fmt: skip
+
+
+def load_progress(experiment_dir: Path, settings: dict, thetas: torch.Tensor) -> dict:
+    """With --resume, the saved state of the runs (refused if other settings made it); else a fresh start."""
+    path = experiment_dir / PROGRESS_FILE
+    if settings["resume"] and path.is_file():
+        progress = read_checkpoint(path)
+        differing = [key for key in RESUME_KEYS if progress["settings"].get(key) != settings[key]]
+        if differing:
+            raise UsageError(f"{path} was made with other {', '.join(differing)}; resume with the same settings or drop --resume")
+        print(f"resuming {settings['runs']} runs: {progress['phase']} phase, step {progress['step']}")
+        return progress
+    return {"settings": {key: settings[key] for key in RESUME_KEYS}, "phase": "train", "step": 0, "thetas": thetas,
+            "optimizer": None, "trained_loss": None, "gradnorm_steps": torch.zeros(len(thetas), dtype=torch.long)}  # fmt: skip
+
+
+def advance(progress: dict, loss, settings: dict) -> dict:
+    """Up to CHUNK_STEPS more steps of the current phase: training on the MSE, then minimising ‖∇L‖²."""
+    thetas = progress["thetas"]
+    if progress["phase"] == "train":
+        steps = min(CHUNK_STEPS, settings["train_steps"] - progress["step"])
+        thetas, state = train_together(loss, thetas, steps, settings["lr"], progress["optimizer"])
+        progress.update(thetas=thetas, optimizer=state, step=progress["step"] + steps)
+        if progress["step"] >= settings["train_steps"]:
+            progress.update(phase="gradnorm", step=0, optimizer=None, trained_loss=batched_loss(loss, thetas))
+        return progress
+    steps = min(CHUNK_STEPS, settings["gradnorm_steps"] - progress["step"])
+    thetas, norms, taken, state = minimize_gradient_norm(
+        loss, thetas, settings["grad_tolerance"], steps, settings["gradnorm_lr"], progress["optimizer"]
+    )
+    progress.update(thetas=thetas, optimizer=state, step=progress["step"] + steps,
+                    gradnorm_steps=progress["gradnorm_steps"] + taken)  # fmt: skip
+    if progress["step"] >= settings["gradnorm_steps"] or bool((norms < settings["grad_tolerance"]).all()):
+        progress["phase"] = "done"
+    return progress
+
+
+def save_progress(experiment_dir: Path, progress: dict) -> None:
+    partial = experiment_dir / f".{PROGRESS_FILE}.partial"
+    torch.save(progress, partial)
+    os.replace(partial, experiment_dir / PROGRESS_FILE)
+
+
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
     check_accelerator(settings["accelerator"])
@@ -67,11 +118,12 @@ def main(argv: list[str] | None = None) -> dict:
     thetas = torch.stack([model.flatten(net) for net in nets]).to(device, torch.float64)
 
     start = time.perf_counter()
-    thetas = train_together(loss, thetas, settings["train_steps"], settings["lr"])
-    trained_loss = batched_loss(loss, thetas)
-    thetas, grad_norms, steps = minimize_gradient_norm(
-        loss, thetas, settings["grad_tolerance"], settings["gradnorm_steps"], settings["gradnorm_lr"]
-    )
+    progress = load_progress(experiment_dir, settings, thetas)
+    while progress["phase"] != "done":
+        progress = advance(progress, loss, settings)
+        save_progress(experiment_dir, progress)
+    thetas, trained_loss, steps = progress["thetas"].to(device), progress["trained_loss"], progress["gradnorm_steps"]
+    grad_norms = batched_grad(loss, thetas).norm(dim=1)
     losses = batched_loss(loss, thetas)
     eigenvalues = hessian_eigenvalues(loss, thetas)
     ratio_eig = minimal_ratio_from_eigenvalues(eigenvalues, settings["eig_tolerance"])

@@ -60,28 +60,42 @@ def batched_grad(loss: FlatLoss, thetas: Tensor) -> Tensor:
     return vmap(grad(loss))(thetas)
 
 
-def train_together(loss: FlatLoss, thetas: Tensor, steps: int, lr: float) -> Tensor:
-    """Adam on every row of `thetas` at once; Adam is elementwise, so each row follows its own run exactly."""
+def train_together(
+    loss: FlatLoss, thetas: Tensor, steps: int, lr: float, optimizer_state: dict | None = None
+) -> tuple[Tensor, dict]:
+    """Adam on every row of `thetas` at once; Adam is elementwise, so each row follows its own run exactly.
+
+    Returns the parameters and the optimizer's state, which a later call continues from (for resuming).
+    """
     thetas = thetas.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([thetas], lr=lr)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
     for _ in range(steps):
         optimizer.zero_grad()
         thetas.grad = batched_grad(loss, thetas.detach())
         optimizer.step()
-    return thetas.detach()
+    return thetas.detach(), optimizer.state_dict()
 
 
 def minimize_gradient_norm(
-    loss: FlatLoss, thetas: Tensor, tolerance: float, max_steps: int, lr: float
-) -> tuple[Tensor, Tensor, Tensor]:
+    loss: FlatLoss,
+    thetas: Tensor,
+    tolerance: float,
+    max_steps: int,
+    lr: float,
+    optimizer_state: dict | None = None,
+) -> tuple[Tensor, Tensor, Tensor, dict]:
     """Minimise ‖∇L‖² (its gradient, 2·H·∇L, by double differentiation) with Adam until ‖∇L‖ < tolerance.
 
-    A run that reaches the tolerance is frozen there. Returns the parameters, the final ‖∇L‖ and the number of
-    steps each run took.
+    A run that reaches the tolerance is frozen there. Returns the parameters, the final ‖∇L‖, the number of steps
+    each run took, and the optimizer's state (a later call continues from it).
     """
     grad_norm_squared = lambda theta: grad(loss)(theta).pow(2).sum()  # noqa: E731
     thetas = thetas.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([thetas], lr=lr)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
     steps = torch.zeros(len(thetas), dtype=torch.long)
     for _ in range(max_steps):
         norms = batched_grad(loss, thetas.detach()).norm(dim=1)
@@ -95,7 +109,7 @@ def minimize_gradient_norm(
         with torch.no_grad():
             thetas[~active] = before[~active]
         steps += active.long().cpu()
-    return thetas.detach(), batched_grad(loss, thetas.detach()).norm(dim=1), steps
+    return thetas.detach(), batched_grad(loss, thetas.detach()).norm(dim=1), steps, optimizer.state_dict()
 
 
 def hessian_eigenvalues(loss: FlatLoss, thetas: Tensor) -> Tensor:

@@ -120,7 +120,7 @@ def test_minimal_ratio_of_a_convex_quadratic_is_one() -> None:
     offset = torch.randn(5, generator=generator, dtype=torch.float64)
     loss = quadratic(matrix, offset)
     minimum = torch.linalg.solve(matrix, -offset).unsqueeze(0)
-    thetas, norms, _ = minimize_gradient_norm(loss, minimum + 0.01, tolerance=1e-6, max_steps=5000, lr=1e-3)
+    thetas, norms, _, _ = minimize_gradient_norm(loss, minimum + 0.01, tolerance=1e-6, max_steps=5000, lr=1e-3)
     assert norms.item() < 1e-6
     assert minimal_ratio_from_eigenvalues(hessian_eigenvalues(loss, thetas)).item() == 1.0
     assert minimal_ratio_from_samples(loss, minimum, 1e-2, 200, generator).item() == 1.0
@@ -152,9 +152,12 @@ def test_runs_trained_together_equal_runs_trained_alone() -> None:
     x = torch.linspace(-1, 1, 30).unsqueeze(1)
     loss = model.mse_loss(x, torch.cos(3 * x))
     thetas = torch.randn(3, model.size) * 0.5
-    together = train_together(loss, thetas, steps=20, lr=1e-2)
-    alone = torch.cat([train_together(loss, thetas[i : i + 1], steps=20, lr=1e-2) for i in range(3)])
+    together, _ = train_together(loss, thetas, steps=20, lr=1e-2)
+    alone = torch.cat([train_together(loss, thetas[i : i + 1], steps=20, lr=1e-2)[0] for i in range(3)])
     assert torch.allclose(together, alone, atol=1e-6)
+    first, state = train_together(loss, thetas, steps=8, lr=1e-2)
+    continued, _ = train_together(loss, first, steps=12, lr=1e-2, optimizer_state=state)
+    assert torch.allclose(continued, together, atol=1e-6)  # stopping and continuing changes nothing
 
 
 def test_minimal_ratio_experiment_reports_every_run(tmp_path: Path) -> None:

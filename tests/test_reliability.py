@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments import optimization_pca, random_labels
+from experiments import minimal_ratio, optimization_pca, random_labels
 from hw1.logs import epoch_curves, read_scalars
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,3 +146,22 @@ def test_kills_at_random_points_and_during_a_checkpoint_write(tiny_mnist: Path, 
     assert (resumed.train_loss, resumed.test_loss, resumed.test_acc) == pytest.approx(
         (straight.train_loss, straight.test_loss, straight.test_acc), abs=1e-6
     )
+
+
+def test_minimal_ratio_runs_resume_where_they_stopped(tmp_path: Path) -> None:
+    flags = ["--profile", "smoke", "--accelerator", "cpu", "--train-steps", "1500", "--gradnorm-steps", "500"]
+    progress = tmp_path / "killed" / "minimal_ratio" / "progress.pt"
+    command = [sys.executable, str(ROOT / "experiments" / "minimal_ratio.py"), *flags, "--out-dir", str(tmp_path / "killed")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline and not progress.is_file():
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = torch.load(progress, weights_only=False)
+    assert saved["phase"] == "train" and 0 < saved["step"] < 1500
+    resumed = minimal_ratio.main([*flags, "--out-dir", str(tmp_path / "killed"), "--resume"])["runs"]
+    straight = minimal_ratio.main([*flags, "--out-dir", str(tmp_path / "straight")])["runs"]
+    assert resumed == straight
+    one_error_line(script("minimal_ratio", *flags, "--out-dir", str(tmp_path / "killed"), "--resume", "--runs", "4"),
+                   "made with other runs")  # fmt: skip
