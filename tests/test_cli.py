@@ -85,3 +85,10 @@ def test_gpu_asked_for_without_one(tiny_mnist: Path, tmp_path: Path) -> None:
     result = cli("--profile", "smoke", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path), "--accelerator", "gpu")
     assert_usage_error(result, "no CUDA GPU is visible", "--accelerator cpu")
     assert not (tmp_path / "random_labels").exists()
+
+
+def test_unknown_function_name() -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([sys.executable, str(ROOT / "experiments" / "simulate_function.py"), "--functions", "tan"],
+                            capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert_usage_error(result, "invalid choice: 'tan'")
