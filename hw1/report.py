@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 HIDDEN_COLUMNS = {"checkpoint", "log_dir"}
-KEY_SETTINGS = ("profile", "max_epochs", "batch_size", "optimizer", "lr", "lr_schedule", "train_subset", "seed", "runs",
-                "hidden", "widths", "batch_sizes", "functions", "nets", "depths", "label_mode", "epsilon", "eig_tolerance")
+KEY_SETTINGS = ("profile", "max_epochs", "batch_size", "optimizer", "lr", "lr_schedule", "momentum", "train_subset", "seed",
+                "runs", "hidden", "widths", "batch_sizes", "functions", "nets", "depths", "label_mode", "epsilon",
+                "eig_tolerance")  # fmt: skip
 
 
 def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list):
@@ -24,7 +27,10 @@ def _cell(value: Any) -> str:
 def _tables(summary: dict) -> tuple[list[list[str]], list[str], list[list[str]]]:
     settings = [[key, _cell(summary["settings"][key])] for key in KEY_SETTINGS if summary["settings"].get(key) is not None]
     runs = summary["runs"]
-    columns = [key for key in runs[0] if key not in HIDDEN_COLUMNS and not isinstance(runs[0][key], dict | list)] if runs else []
+    columns = [
+        key for key in (runs[0] if runs else {})
+        if key not in HIDDEN_COLUMNS and not isinstance(runs[0][key], dict | list) and any(r.get(key) is not None for r in runs)
+    ]  # fmt: skip
     rows = [[_cell(run.get(column)) for column in columns] for run in runs]
     return settings, columns, rows
 
