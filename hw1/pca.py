@@ -54,12 +54,13 @@ def draw(experiment_dir: Path) -> list[Path]:
         figure, axis = plt.subplots(figsize=(8, 6.5))
         for color, (run, xy) in zip(plt.cm.tab10.colors, points.items(), strict=False):
             axis.plot(xy[:, 0], xy[:, 1], "-o", color=color, markersize=4, linewidth=1, label=run)
+            axis.plot(xy[0, 0], xy[0, 1], "s", color=color, markersize=8)  # the start, before any step
             for (x, y), snapshot in zip(xy, runs[run], strict=True):
                 axis.annotate(f"{snapshot['test_acc']:.2f}", (x, y), fontsize=6, color=color,
                               xytext=(3, 3), textcoords="offset points")  # fmt: skip
         ratio = pca.explained_variance_ratio_
-        axis.set_xlabel(f"PC1 ({ratio[0]:.0%} of variance)")
-        axis.set_ylabel(f"PC2 ({ratio[1]:.0%} of variance)")
+        axis.set_xlabel(f"PC1 ({ratio[0]:.1%} of variance)")
+        axis.set_ylabel(f"PC2 ({ratio[1]:.1%} of variance)")
         part = "first layer" if first_layer else "whole model"
         epochs = [s["epoch"] for s in next(iter(runs.values()))]
         axis.set_title(f"Weights of the {part}, epochs {epochs[0]}–{epochs[-1]} every {epochs[1] - epochs[0]}"
