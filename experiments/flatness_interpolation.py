@@ -3,7 +3,8 @@
 Trains a small-batch and a large-batch model (batch 64 vs 1024, lr 1e-3) and a model with a larger learning rate
 (lr 1e-2, batch 64), then evaluates θα = (1 − α)·θ1 + α·θ2 for α in [−1, 2] between each pair, on the full
 training and test sets (`experiments/interpolate.py` does the same for any two checkpoints). Expected (Keskar et
-al. 2017): loss low at α = 0 and α = 1, higher in between; the large-batch end sits in a sharper valley.
+al. 2017): loss low at α = 0 and α = 1, higher in between; the large-batch end sits in a sharper valley. Models
+from different initial weights (the default) show the barrier between them; `--same-init` often shows none.
 """
 
 from pathlib import Path
@@ -28,6 +29,8 @@ OPTIONS = (
     Option("--small-lr", "learning rate of the batch-size pair and the first learning-rate model", 1e-3, type=float),
     Option("--large-lr", "learning rate of the second learning-rate model", 1e-2, type=float),
     Option("--points", "number of α values in [-1, 2]", 61, type=positive_int),
+    Option("--same-init", "start every model from the same initial weights (--seed); otherwise the large-batch and"
+           " large-lr models start from --seed + 1", False, switch=True),
 )  # fmt: skip
 
 
@@ -36,13 +39,14 @@ def main(argv: list[str] | None = None) -> dict:
     check_accelerator(settings["accelerator"])
     config = {"hidden": settings["hidden"]}
     small, large = settings["small_batch"], settings["large_batch"]
+    other_seed = settings["seed"] + (0 if settings["same_init"] else 1)
     runs = {
-        "small_batch": {"batch_size": small, "lr": settings["small_lr"]},
-        "large_batch": {"batch_size": large, "lr": settings["small_lr"]},
-        "large_lr": {"batch_size": small, "lr": settings["large_lr"]},
+        "small_batch": {"batch_size": small, "lr": settings["small_lr"], "seed": settings["seed"]},
+        "large_batch": {"batch_size": large, "lr": settings["small_lr"], "seed": other_seed},
+        "large_lr": {"batch_size": small, "lr": settings["large_lr"], "seed": other_seed},
     }
-    results = {name: train_classifier(EXPERIMENT, f"bs{o['batch_size']}-lr{o['lr']:g}", settings, "mlp", config, **o)
-               for name, o in runs.items()}  # fmt: skip
+    results = {name: train_classifier(EXPERIMENT, f"bs{o['batch_size']}-lr{o['lr']:g}-seed{o['seed']}", settings, "mlp",
+                                      config, **o) for name, o in runs.items()}  # fmt: skip
     experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
     device = torch.device("cuda" if settings["accelerator"] != "cpu" and torch.cuda.is_available() else "cpu")
     alphas = alpha_grid(settings["points"])
