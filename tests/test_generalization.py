@@ -41,9 +41,15 @@ def test_interpolation_endpoints_reproduce_the_two_models(interpolation_runs: di
     first, second = (interpolation_runs["results"][name] for name in ("small_batch", "large_batch"))
     curves = interpolate(first.checkpoint, second.checkpoint, [0.0, 0.5, 1.0], str(tiny_mnist), torch.device("cpu"))
     for alpha_index, result in ((0, first), (2, second)):
-        assert curves["train"]["loss"][alpha_index] == pytest.approx(result.train_loss, rel=1e-5)
         assert curves["test"]["loss"][alpha_index] == pytest.approx(result.test_loss, rel=1e-5)
         assert curves["test"]["acc"][alpha_index] == pytest.approx(result.test_acc)
+    assert curves["train"]["loss"][0] == pytest.approx(first.train_loss, rel=1e-5)
+    # the training set is the first model's (its subset and labels): evaluate the second model on it directly
+    datamodule = MNISTDataModule(tiny_mnist, train_subset=256, seed=interpolation_runs["settings"]["seed"])
+    datamodule.setup()
+    second_model = Classifier.load_from_checkpoint(second.checkpoint, map_location="cpu")
+    expected = second_model.evaluate(datamodule.train_eval_dataloader())["loss"]
+    assert curves["train"]["loss"][2] == pytest.approx(expected, rel=1e-5)
     assert curves["train"]["loss"][1] not in (curves["train"]["loss"][0], curves["train"]["loss"][2])
     figures = interpolation_runs["figures"]
     assert [f.stem for f in figures] == ["interpolation_small_batch_to_large_batch", "interpolation_small_batch_to_large_lr"]
