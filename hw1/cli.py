@@ -158,3 +158,13 @@ def run_cli(main: Callable[[], object]) -> None:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        close_process_group()
+
+
+def close_process_group() -> None:
+    """Tear down DDP's process group, which Lightning leaves open; left to interpreter exit, gloo can abort."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -9,7 +9,7 @@ import sys
 from callbacks.grad_norm import GradNormLogger
 from callbacks.sensitivity import SensitivityLogger
 from callbacks.weights import WeightRecorder
-from hw1.cli import RUN_OPTIONS
+from hw1.cli import RUN_OPTIONS, close_process_group
 from hw1.training import train_classifier
 
 if __name__ == "__main__":
@@ -20,3 +20,4 @@ if __name__ == "__main__":
     callbacks = [WeightRecorder(every_n_epochs=1), GradNormLogger(), SensitivityLogger(num_samples=40)]
     result = train_classifier("ddp", "mlp", settings, "mlp", {"hidden": [32]}, callbacks)
     print("RESULT " + json.dumps(vars(result)), flush=True)
+    close_process_group()
