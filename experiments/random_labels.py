@@ -15,7 +15,7 @@ from hw1.training import train_classifier, write_summary
 
 EXPERIMENT = "random_labels"
 PROFILES = {
-    "full": {"net": "mlp", "hidden": [1024, 1024], "optimizer": "adam", "lr": 3e-4, "lr_schedule": "cosine",
+    "full": {"net": "mlp", "hidden": [2048, 2048], "optimizer": "adam", "lr": 2e-4, "lr_schedule": "cosine",
              "batch_size": 128, "max_epochs": 50},
     "quick": {"net": "mlp", "hidden": [512, 512], "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 40,
               "train_subset": 1000},
@@ -24,7 +24,7 @@ PROFILES = {
 }  # fmt: skip
 OPTIONS = (
     Option("--net", "network from the registry", "mlp", choices=sorted(NETS)),
-    Option("--hidden", "hidden layer widths of the mlp", [1024, 1024], type=positive_int, nargs="+"),
+    Option("--hidden", "hidden layer widths of the mlp", [2048, 2048], type=positive_int, nargs="+"),
     Option("--label-mode", "how training labels are randomised (true: not at all)", "shuffle", choices=LABEL_MODES),
     Option("--label-fraction", "fraction of training labels randomised", 1.0, type=fraction),
 )
