@@ -22,8 +22,8 @@ EXPERIMENT = "sharpness"
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 PROFILES = {
     "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "checkpoint_every": 0},
-    "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 4, "train_subset": 8192, "checkpoint_every": 0,
-              "batch_sizes": [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]},
+    "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 6, "train_subset": 8192, "checkpoint_every": 0,
+              "batch_sizes": [16, 24, 32, 48, 64, 128, 256, 512, 1024, 2048]},
     "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 1, "train_subset": 256, "checkpoint_every": 0,
               "batch_sizes": [8, 16, 32, 64, 128], "sharpness_samples": 64, "ascent_steps": 3, "power_iterations": 5},
 }  # fmt: skip
