@@ -7,44 +7,42 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, grad, jacrev, jvp, vmap
+from torch.func import functional_call, grad, jvp
 
 from hw1.errors import UsageError
 
 
-def jacobian_frobenius(fn: Callable[[Tensor], Tensor], inputs: Tensor, chunk_size: int | None = 64) -> Tensor:
-    """Per sample, the Frobenius norm of the Jacobian of `fn` (one sample → output vector) w.r.t. its input."""
-    jacobians = vmap(jacrev(fn), chunk_size=chunk_size)(inputs)
-    return jacobians.flatten(1).norm(dim=1)
+def output_gradients(fn: Callable[[Tensor], Tensor], inputs: Tensor) -> tuple[Tensor, Tensor]:
+    """`fn` maps a batch to outputs [N, C], each row depending on its own sample only (eval mode).
+
+    Returns the outputs and the squared norms [N, C] of ∂outputs[i, c]/∂inputs[i]: one forward pass and one backward
+    pass per output column over the whole batch, batched with `is_grads_batched`.
+    """
+    with torch.enable_grad():
+        x = inputs.detach().clone().requires_grad_(True)
+        outputs = fn(x)
+        columns = outputs.shape[1]
+        selectors = torch.eye(columns, device=x.device, dtype=outputs.dtype).unsqueeze(1).expand(columns, *outputs.shape)
+        (gradients,) = torch.autograd.grad(outputs, x, grad_outputs=selectors, is_grads_batched=True)
+    return outputs.detach(), gradients.flatten(2).pow(2).sum(dim=2).T
 
 
-def input_gradient_norm(loss: Callable[[Tensor, Tensor], Tensor], inputs: Tensor, targets: Tensor) -> Tensor:
-    """Per sample, the Frobenius norm of the gradient of `loss(sample, target)` w.r.t. the sample."""
-    return vmap(grad(loss))(inputs, targets).flatten(1).norm(dim=1)
+def jacobian_frobenius(fn: Callable[[Tensor], Tensor], inputs: Tensor) -> Tensor:
+    """Per sample, the Frobenius norm of the Jacobian of `fn`'s output row w.r.t. that sample."""
+    return output_gradients(fn, inputs)[1].sum(dim=1).sqrt()
 
 
 def classifier_sensitivity(model: nn.Module, inputs: Tensor, targets: Tensor) -> dict[str, float]:
     """Novak et al. (2018): mean ‖∂softmax(f(x))/∂x‖_F; and the assignment's mean ‖∂CE(f(x), y)/∂x‖_F. Eval mode.
 
-    One forward pass and one backward pass per class over the whole batch (batched with `is_grads_batched`) give
-    G[c, i] = ∂ log p_c(x_i) / ∂x_i for every sample at once (samples do not interact in eval mode). Then
-    ∂p_c/∂x_i = p_ic·G[c, i] and ∂CE/∂x_i = −G[y_i, i]: both norms from the same passes, with no division by a
-    possibly tiny probability.
+    From G[i, c] = ‖∂ log p_c(x_i) / ∂x_i‖² (`output_gradients` of the log-softmax): ∂p_c/∂x_i = p_ic·∂log p_c/∂x_i
+    and ∂CE/∂x_i = −∂log p_y/∂x_i, so both norms come from the same passes, with no division by a tiny probability.
     """
     was_training = model.training
     model.eval()
-    with torch.enable_grad():
-        x = inputs.detach().clone().requires_grad_(True)
-        log_probabilities = model(x).log_softmax(dim=-1)
-        classes = log_probabilities.shape[1]
-        selectors = torch.eye(classes, device=x.device, dtype=log_probabilities.dtype).unsqueeze(1)
-        (gradients,) = torch.autograd.grad(
-            log_probabilities, x, grad_outputs=selectors.expand(classes, *log_probabilities.shape), is_grads_batched=True
-        )
+    log_probabilities, squared = output_gradients(lambda x: model(x).log_softmax(dim=-1), inputs)
     model.train(was_training)
-    squared = gradients.flatten(2).pow(2).sum(dim=2).T  # [samples, classes]
-    probabilities = log_probabilities.detach().exp()
-    jacobian = (probabilities.pow(2) * squared).sum(dim=1).sqrt()
+    jacobian = (log_probabilities.exp().pow(2) * squared).sum(dim=1).sqrt()
     loss_gradient = squared.gather(1, targets.view(-1, 1)).squeeze(1).sqrt()
     return {"jacobian": jacobian.mean().item(), "loss_gradient": loss_gradient.mean().item()}
 
