@@ -9,11 +9,9 @@ from different initial weights (the default) show the barrier between them; `--s
 
 from pathlib import Path
 
-import torch
-
 from hw1.cli import Option, parse_settings, positive_int, run_cli
 from hw1.interpolation import alpha_grid, draw
-from hw1.training import check_accelerator, train_classifier, write_summary
+from hw1.training import torch_device, train_classifier, write_summary
 
 EXPERIMENT = "flatness_interpolation"
 PROFILES = {
@@ -36,7 +34,7 @@ OPTIONS = (
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
-    check_accelerator(settings["accelerator"])
+    device = torch_device(settings["accelerator"])
     config = {"hidden": settings["hidden"]}
     small, large = settings["small_batch"], settings["large_batch"]
     other_seed = settings["seed"] + (0 if settings["same_init"] else 1)
@@ -48,7 +46,6 @@ def main(argv: list[str] | None = None) -> dict:
     results = {name: train_classifier(EXPERIMENT, f"bs{o['batch_size']}-lr{o['lr']:g}-seed{o['seed']}", settings, "mlp",
                                       config, **o) for name, o in runs.items()}  # fmt: skip
     experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
-    device = torch.device("cuda" if settings["accelerator"] != "cpu" and torch.cuda.is_available() else "cpu")
     alphas = alpha_grid(settings["points"])
     figures = [
         draw(results[a].checkpoint, results[b].checkpoint, alphas, settings["data_dir"], device,

@@ -9,11 +9,10 @@ checkpoint was trained on (its subset and labels) and on the 10k test set.
 import argparse
 from pathlib import Path
 
-import torch
-
 from hw1.cli import run_cli
 from hw1.errors import UsageError
 from hw1.interpolation import alpha_grid, draw
+from hw1.training import torch_device
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -29,9 +28,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
     if args.points < 2:
         raise UsageError(f"--points must be at least 2, got {args.points}")
-    device = torch.device("cuda" if args.accelerator != "cpu" and torch.cuda.is_available() else "cpu")
-    if args.accelerator == "gpu" and device.type != "cuda":
-        raise UsageError("--accelerator gpu was asked for but no CUDA GPU is visible; use --accelerator cpu")
+    device = torch_device(args.accelerator)
     return draw(args.first, args.second, alpha_grid(args.points, args.alpha_min, args.alpha_max), args.data_dir, device,
                 args.out)  # fmt: skip
 

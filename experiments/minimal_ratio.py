@@ -29,7 +29,7 @@ from hw1.minimal_ratio import (
 )
 from hw1.nets import ACTIVATIONS, build_net
 from hw1.plots import save_figure
-from hw1.training import check_accelerator, ensure_writable, read_checkpoint, seed_everything, write_summary
+from hw1.training import ensure_writable, read_checkpoint, seed_everything, torch_device, write_summary
 
 EXPERIMENT = "minimal_ratio"
 NEAR_ZERO = 1e-6  # |λ| ≤ this × |λ|max counts as near zero in the summary
@@ -103,9 +103,8 @@ def save_progress(experiment_dir: Path, progress: dict) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
-    check_accelerator(settings["accelerator"])
+    device = torch_device(settings["accelerator"])
     experiment_dir = ensure_writable(Path(settings["out_dir"]) / EXPERIMENT)
-    device = torch.device("cuda" if settings["accelerator"] in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu")
     data = FunctionDataModule("sinc", train_points=settings["train_points"])
     x, y = (t.to(device, torch.float64) for t in data.samples(settings["train_points"]))
     config = {"hidden": settings["hidden"], "in_features": 1, "out_features": 1, "activation": settings["activation"]}

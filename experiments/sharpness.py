@@ -16,7 +16,7 @@ from hw1.flatness import sharpness, top_hessian_eigenvalue
 from hw1.minimal_ratio import FlatModel
 from hw1.models import Classifier
 from hw1.plots import metric_against, save_figure
-from hw1.training import train_classifier, write_summary
+from hw1.training import torch_device, train_classifier, write_summary
 
 EXPERIMENT = "sharpness"
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
@@ -61,7 +61,7 @@ def measure(checkpoint: str, settings: dict, device: torch.device) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
-    device = torch.device("cuda" if settings["accelerator"] != "cpu" and torch.cuda.is_available() else "cpu")
+    device = torch_device(settings["accelerator"])
     batch_sizes = sorted(set(settings["batch_sizes"]))
     rows = []
     for batch_size in batch_sizes:

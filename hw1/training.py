@@ -113,6 +113,13 @@ def check_accelerator(accelerator: str) -> None:
         raise UsageError(f"--accelerator {accelerator} was asked for but no CUDA GPU is visible; use --accelerator cpu")
 
 
+def torch_device(accelerator: str) -> torch.device:
+    """The device for work done outside a Trainer (post-hoc evaluation, vectorised ensembles): CUDA unless
+    --accelerator cpu or none is visible; --accelerator gpu without one is a UsageError."""
+    check_accelerator(accelerator)
+    return torch.device("cuda" if accelerator != "cpu" and torch.cuda.is_available() else "cpu")
+
+
 def _versions(run_dir: Path) -> list[int]:
     found = (re.fullmatch(r"version_(\d+)", p.name) for p in run_dir.glob("version_*") if p.is_dir())
     return sorted(int(match.group(1)) for match in found if match)
