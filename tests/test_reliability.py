@@ -100,7 +100,7 @@ def test_every_callback_under_ddp(tiny_mnist: Path, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "tests" / "helpers" / "ddp_every_callback.py"), str(tiny_mnist),
                              str(tmp_path)], capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    reports = [json.loads(line[len("RESULT ") :]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    reports = [json.loads((tmp_path / f"result-rank{rank}.json").read_text()) for rank in (0, 1)]
     assert len(reports) == 2 and reports[0]["log_dir"] == reports[1]["log_dir"]  # both ranks, one run folder
     log_dir = Path(reports[0]["log_dir"])
     assert sorted(p.name for p in log_dir.parent.iterdir()) == ["version_0"]

@@ -5,6 +5,9 @@
 
 import json
 import sys
+from pathlib import Path
+
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from callbacks.grad_norm import GradNormLogger
 from callbacks.sensitivity import SensitivityLogger
@@ -19,5 +22,6 @@ if __name__ == "__main__":
                     batch_size=32, optimizer="adam", lr=1e-3)  # fmt: skip
     callbacks = [WeightRecorder(every_n_epochs=1), GradNormLogger(), SensitivityLogger(num_samples=40)]
     result = train_classifier("ddp", "mlp", settings, "mlp", {"hidden": [32]}, callbacks)
-    print("RESULT " + json.dumps(vars(result)), flush=True)
+    # one file per rank: two ranks printing to the same pipe can interleave their lines
+    (Path(out_dir) / f"result-rank{rank_zero_only.rank}.json").write_text(json.dumps(vars(result)))
     close_process_group()
