@@ -112,9 +112,10 @@ def main(argv: list[str] | None = None) -> dict:
     for index in range(settings["runs"]):
         seed_everything(settings["seed"] + index)
         nets.append(build_net("mlp", **config))
-    model = FlatModel.of(nets[0].to(device, torch.float64))
-    loss = model.mse_loss(x, y)
+    model = FlatModel.of(nets[0])
     thetas = torch.stack([model.flatten(net) for net in nets]).to(device, torch.float64)
+    model.net.to(device, torch.float64)
+    loss = model.mse_loss(x, y)
 
     start = time.perf_counter()
     progress = load_progress(experiment_dir, settings, thetas)

@@ -46,7 +46,7 @@ def test_help_documents_every_shared_flag_with_its_default() -> None:
     text = " ".join(result.stdout.split())
     for option in RUN_OPTIONS:
         assert option.flag in text
-    assert "--max-epochs MAX_EPOCHS epochs to train (default: full profile: 80; quick: 40; smoke: 2)" in text
+    assert "--max-epochs MAX_EPOCHS epochs to train (default: full profile: 60; quick: 40; smoke: 2)" in text
     assert "--label-fraction" in text and "--label-mode" in text
 
 
