@@ -6,8 +6,10 @@ All sides train the same net with the same optimizer on the same in-memory tenso
   isolates the framework's own per-step cost;
 - project: the real training path (MNISTDataModule, Classifier with its metrics, per-step loss logging,
   checkpoints, progress bar).
-Runs alternate so that machine noise hits all alike; CPU seconds of the process (less sensitive to a noisy
-neighbour than wall time) and wall seconds are both reported, with ratios of medians.
+After one warm-up round (not counted), each round runs every side once, in an order that rotates from round to
+round. The shared cores' speed drifts by ±20% over minutes, so besides the ratio of medians the script reports the
+median of the per-round ratios (each side against the plain loop of the same round, seconds apart) and the ratio of
+the fastest epochs. CPU seconds of the process and wall seconds are both reported.
 
     OMP_NUM_THREADS=1 python benchmarks/lightning_overhead.py --data-dir ../shared/data
 """
@@ -105,7 +107,8 @@ def project_epoch(data_dir: str | None, batch_size: int, seed: int, out_dir: Pat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
-    parser.add_argument("--repeats", type=int, default=3, help="epochs timed on each side (default: 3)")
+    parser.add_argument("--repeats", type=int, default=7, help="rounds timed, each running every side once (default: 7)")
+    parser.add_argument("--warmup", type=int, default=1, help="rounds run first and not counted (default: 1)")
     parser.add_argument("--batch-size", type=int, default=64, help="minibatch size (default: 64)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -117,24 +120,30 @@ def main() -> None:
         "lightning-bare": lambda seed, out: bare_lightning_epoch(images, labels, args.batch_size, seed, out),
         "project": lambda seed, out: project_epoch(args.data_dir, args.batch_size, seed, out),
     }
+    names = list(sides)
     timings: dict[str, list[Timing]] = {name: [] for name in sides}
     with tempfile.TemporaryDirectory() as out_dir:
-        for repeat in range(args.repeats):
-            for name, epoch in sides.items():
-                timings[name].append(epoch(repeat, Path(out_dir)))
-            print(
-                f"repeat {repeat}: " + ", ".join(f"{n} {t[-1][0]:.2f} s CPU / {t[-1][1]:.2f} s wall" for n, t in timings.items()),
-                flush=True,
-            )
-    print(f"LeNet epoch, {len(images)} images, batch {args.batch_size}, {torch.get_num_threads()} thread(s), medians:")
+        for round_index in range(-args.warmup, args.repeats):
+            order = names[round_index % len(names) :] + names[: round_index % len(names)]
+            measured = {name: sides[name](args.warmup + round_index, Path(out_dir)) for name in order}
+            label = "warm-up" if round_index < 0 else f"round {round_index}"
+            print(f"{label}: " + ", ".join(f"{n} {measured[n][1]:.2f} s" for n in order), flush=True)
+            if round_index >= 0:
+                for name in names:
+                    timings[name].append(measured[name])
     steps = len(TensorBatches((images,), args.batch_size))
+    print(f"LeNet epoch, {len(images)} images, batch {args.batch_size}, {torch.get_num_threads()} thread(s), "
+          f"{args.repeats} rounds; ratios against the plain loop:")  # fmt: skip
     for kind, index in (("CPU", 0), ("wall", 1)):
-        plain = statistics.median(t[index] for t in timings["plain"])
-        for name in sides:
-            median = statistics.median(t[index] for t in timings[name])
+        plain = [t[index] for t in timings["plain"]]
+        for name in names[1:]:
+            times = [t[index] for t in timings[name]]
+            per_round = statistics.median(t / p for t, p in zip(times, plain, strict=True))
+            median = statistics.median(times)
             print(
-                f"  {kind:4} {name:15} {median:6.2f} s  ratio {median / plain:.3f}  "
-                f"(+{(median - plain) / steps * 1e3:.2f} ms per step)"
+                f"  {kind:4} {name:15} median {median:5.2f} s vs {statistics.median(plain):5.2f} s: "
+                f"{median / statistics.median(plain):.3f} (+{(median - statistics.median(plain)) / steps * 1e3:.2f} ms "
+                f"per step); median per-round ratio {per_round:.3f}; fastest {min(times) / min(plain):.3f}"
             )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.profilers import PassThroughProfiler
 
 from callbacks.gc_freeze import FreezeGarbageCollector
 from callbacks.step_loss import StepLossLogger
@@ -53,6 +55,24 @@ class _Checkpoint(ModelCheckpoint):
         if "_state_key" not in self.__dict__:
             self.__dict__["_state_key"] = super().state_key
         return self.__dict__["_state_key"]
+
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
+        """Checks for a save after a step only when saving by steps or time (never here): skips the checks per step."""
+        if self._every_n_train_steps >= 1 or self._train_time_interval is not None:
+            super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+
+
+class NoProfiler(PassThroughProfiler):
+    """Lightning's default profiler (which measures nothing) with a shared no-op context instead of a new generator.
+
+    Lightning enters `profiler.profile(...)` for every hook of every callback: some 60 times a step.
+    """
+
+    _context = contextlib.nullcontext()
+
+    def profile(self, action_name: str) -> contextlib.AbstractContextManager:
+        return self._context
 
 
 class LastCheckpoint(_Checkpoint):
@@ -179,6 +199,7 @@ def build_trainer(settings: Settings, log_dir: Path, logger: TensorBoardLogger, 
             *callbacks,
         ],
         plugins=[AtomicCheckpointIO()],
+        profiler=NoProfiler(),
         log_every_n_steps=settings["log_every_n_steps"],
         num_sanity_val_steps=0,
         default_root_dir=log_dir,

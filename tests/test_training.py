@@ -65,6 +65,23 @@ def test_run_writes_logs_checkpoints_figure_and_summary(tiny_mnist: Path, tmp_pa
     assert model.hparams.net == "mlp" and model.num_parameters == entry["params"]
 
 
+def test_train_metrics_fed_once_per_epoch_equal_metrics_updated_every_batch() -> None:
+    torch.manual_seed(0)
+    module = Classifier("mlp", {"hidden": [8]})
+    batches = [(torch.randn(n, 1, 28, 28), torch.randint(0, 10, (n,))) for n in (64, 64, 17)]
+    every_batch = module.new_metrics()
+    for batch_idx, (x, y) in enumerate(batches):
+        loss = module.training_step((x, y), batch_idx)
+        with torch.no_grad():
+            every_batch["loss"].update(loss, weight=len(y))
+            every_batch["acc"].update(module(x), y)
+    module.update_train_metrics()
+    assert module.epoch_batches == []
+    for name, metric in every_batch.items():
+        assert module.train_metrics[name].compute().item() == pytest.approx(metric.compute().item(), rel=1e-6)
+    assert 0 < every_batch["acc"].compute().item() < 1
+
+
 def test_final_train_numbers_come_from_an_eval_pass_with_the_trained_labels(tiny_mnist: Path, tmp_path: Path) -> None:
     outcome = run(tiny_mnist, tmp_path, "--max-epochs", "1", "--train-subset", "64", "--label-mode", "uniform")
     result = outcome["result"]
