@@ -108,7 +108,7 @@ class NetModule(L.LightningModule):
         x, y = batch
         outputs = self(x)
         loss = self.loss(outputs, y)
-        # metric updates cost ~0.1 ms of Python each: one batched update per epoch instead of one per step
+        # a torchmetrics update costs 0.03-0.05 ms of Python: one batched update per epoch instead of one per step
         self.epoch_batches.append((self.compact_outputs(outputs.detach()), y, loss.detach()))
         return loss
 

@@ -56,7 +56,6 @@ class _Checkpoint(ModelCheckpoint):
             self.__dict__["_state_key"] = super().state_key
         return self.__dict__["_state_key"]
 
-
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
         """Checks for a save after a step only when saving by steps or time (never here): skips the checks per step."""
         if self._every_n_train_steps >= 1 or self._train_time_interval is not None:
