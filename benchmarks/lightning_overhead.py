@@ -1,4 +1,4 @@
-"""Time one LeNet training epoch on MNIST: this project's Lightning path against a plain PyTorch loop.
+"""Time one training epoch on MNIST (LeNet by default): this project's Lightning path against a plain PyTorch loop.
 
 All sides train the same net with the same optimizer on the same in-memory tensors, without the test pass:
 - plain: a bare PyTorch loop;
@@ -35,6 +35,7 @@ from hw1.nets import build_net
 from hw1.training import build_trainer, seed_everything
 
 Timing = tuple[float, float]  # (CPU seconds, wall seconds)
+NETS = {"lenet": ("lenet", {}), "mlp16": ("mlp", {"hidden": [16]})}  # mlp16: a step so small that overhead dominates
 
 
 def _now() -> Timing:
@@ -55,9 +56,9 @@ class EpochTimer(Callback):
 
 
 class MinimalModule(L.LightningModule):
-    def __init__(self) -> None:
+    def __init__(self, net: str) -> None:
         super().__init__()
-        self.net = build_net("lenet")
+        self.net = build_net(NETS[net][0], **NETS[net][1])
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return F.cross_entropy(self.net(batch[0]), batch[1])
@@ -66,9 +67,9 @@ class MinimalModule(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.01, momentum=0.9)
 
 
-def plain_epoch(images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int) -> Timing:
+def plain_epoch(net_name: str, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int) -> Timing:
     seed_everything(seed)
-    net = build_net("lenet")
+    net = build_net(NETS[net_name][0], **NETS[net_name][1])
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     start = _now()
     for batch in torch.randperm(len(images)).split(batch_size):
@@ -79,23 +80,25 @@ def plain_epoch(images: torch.Tensor, labels: torch.Tensor, batch_size: int, see
     return _since(start)
 
 
-def bare_lightning_epoch(images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int, out_dir: Path) -> Timing:
+def bare_lightning_epoch(
+    net_name: str, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int, out_dir: Path
+) -> Timing:
     seed_everything(seed)
     timer = EpochTimer()
     trainer = L.Trainer(
         accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, callbacks=[timer], default_root_dir=out_dir,
     )  # fmt: skip
-    trainer.fit(MinimalModule(), TensorBatches((images, labels), batch_size, shuffle=True, seed=seed))
+    trainer.fit(MinimalModule(net_name), TensorBatches((images, labels), batch_size, shuffle=True, seed=seed))
     return timer.timing
 
 
-def project_epoch(data_dir: str | None, batch_size: int, seed: int, out_dir: Path) -> Timing:
+def project_epoch(net_name: str, data_dir: str | None, batch_size: int, seed: int, out_dir: Path) -> Timing:
     seed_everything(seed)
     settings = {option.dest: option.default for option in RUN_OPTIONS}
     settings.update(accelerator="cpu", max_epochs=1, batch_size=batch_size)
     datamodule = MNISTDataModule(data_dir, batch_size, seed=seed)
-    module = Classifier("lenet", optimizer="sgd", lr=0.01, momentum=0.9)
+    module = Classifier(*NETS[net_name], optimizer="sgd", lr=0.01, momentum=0.9)
     timer = EpochTimer()
     logger = TensorBoardLogger(out_dir, name="bench", default_hp_metric=False)
     trainer = build_trainer(settings, Path(logger.log_dir), logger, [timer])
@@ -110,15 +113,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="rounds timed, each running every side once (default: 7)")
     parser.add_argument("--warmup", type=int, default=1, help="rounds run first and not counted (default: 1)")
     parser.add_argument("--batch-size", type=int, default=64, help="minibatch size (default: 64)")
+    parser.add_argument("--net", choices=NETS, default="lenet", help="net trained on every side (default: lenet)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     datamodule = MNISTDataModule(args.data_dir, args.batch_size)
     datamodule.setup("fit")
     images, labels = datamodule.train
     sides = {
-        "plain": lambda seed, out: plain_epoch(images, labels, args.batch_size, seed),
-        "lightning-bare": lambda seed, out: bare_lightning_epoch(images, labels, args.batch_size, seed, out),
-        "project": lambda seed, out: project_epoch(args.data_dir, args.batch_size, seed, out),
+        "plain": lambda seed, out: plain_epoch(args.net, images, labels, args.batch_size, seed),
+        "lightning-bare": lambda seed, out: bare_lightning_epoch(args.net, images, labels, args.batch_size, seed, out),
+        "project": lambda seed, out: project_epoch(args.net, args.data_dir, args.batch_size, seed, out),
     }
     names = list(sides)
     timings: dict[str, list[Timing]] = {name: [] for name in sides}
@@ -132,7 +136,7 @@ def main() -> None:
                 for name in names:
                     timings[name].append(measured[name])
     steps = len(TensorBatches((images,), args.batch_size))
-    print(f"LeNet epoch, {len(images)} images, batch {args.batch_size}, {torch.get_num_threads()} thread(s), "
+    print(f"{args.net} epoch, {len(images)} images, batch {args.batch_size}, {torch.get_num_threads()} thread(s), "
           f"{args.repeats} rounds; ratios against the plain loop:")  # fmt: skip
     for kind, index in (("CPU", 0), ("wall", 1)):
         plain = [t[index] for t in timings["plain"]]
