@@ -97,7 +97,7 @@ def project_epoch(net_name: str, data_dir: str | None, batch_size: int, seed: in
     seed_everything(seed)
     settings = {option.dest: option.default for option in RUN_OPTIONS}
     settings.update(accelerator="cpu", max_epochs=1, batch_size=batch_size)
-    datamodule = MNISTDataModule(data_dir, batch_size, seed=seed)
+    datamodule = MNISTDataModule(data_dir, batch_size, data_seed=seed, order_seed=seed)
     module = Classifier(*NETS[net_name], optimizer="sgd", lr=0.01, momentum=0.9)
     timer = EpochTimer()
     logger = TensorBoardLogger(out_dir, name="bench", default_hp_metric=False)

@@ -27,13 +27,18 @@ OPTIONS = (
     Option("--small-lr", "learning rate of the batch-size pair and the first learning-rate model", 1e-3, type=float),
     Option("--large-lr", "learning rate of the second learning-rate model", 1e-2, type=float),
     Option("--points", "number of α values in [-1, 2]", 61, type=positive_int),
-    Option("--same-init", "start every model from the same initial weights (--seed); otherwise the large-batch and"
-           " large-lr models start from --seed + 1", False, switch=True),
+    Option("--same-init", "start every model from the same initial weights and batch order (--seed); otherwise the"
+           " large-batch and large-lr models use --seed + 1 (all three train on the same data: --data-seed)", False,
+           switch=True),
 )  # fmt: skip
+UNUSED = {
+    "batch_size": "this experiment sets the batch size of each model; use --small-batch and --large-batch",
+    "lr": "this experiment sets the learning rate of each model; use --small-lr and --large-lr",
+}
 
 
 def main(argv: list[str] | None = None) -> dict:
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     device = torch_device(settings["accelerator"])
     config = {"hidden": settings["hidden"]}
     small, large = settings["small_batch"], settings["large_batch"]

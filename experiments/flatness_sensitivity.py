@@ -27,13 +27,15 @@ OPTIONS = (
     Option("--sensitivity-samples", "test images in the fixed sensitivity subset", 512, type=positive_int),
 )  # fmt: skip
 
+UNUSED = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
+
 
 def main(argv: list[str] | None = None) -> dict:
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     batch_sizes = sorted(set(settings["batch_sizes"]))
     results, sensitivity = [], {"jacobian": [], "loss_gradient": []}
     for batch_size in batch_sizes:
-        logger = SensitivityLogger(settings["sensitivity_samples"], settings["seed"])
+        logger = SensitivityLogger(settings["sensitivity_samples"], settings["data_seed"])
         results.append(train_classifier(EXPERIMENT, f"bs{batch_size}", settings, "mlp", {"hidden": settings["hidden"]},
                                         [logger], batch_size=batch_size))  # fmt: skip
         for name in sensitivity:
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
 
     def series(metric: str) -> dict:
-        return {split: ([getattr(r, f"{split}_{metric}") for r in results], [0.0] * len(results)) for split in ("train", "test")}
+        return {split: ([getattr(r, f"{split}_{metric}") for r in results], None) for split in ("train", "test")}
 
     figures = [
         save_figure(metric_against(batch_sizes, series("loss"), "batch size", "cross-entropy",

@@ -27,25 +27,38 @@ OPTIONS = (
 )  # fmt: skip
 
 
+def unused_flags(settings: dict) -> dict[str, str]:
+    """The shared flags the chosen task has no use for."""
+    if settings["task"] == "mnist":
+        return {"steps_per_epoch": "it applies to --task sinc only; an MNIST epoch is one pass over the data"}
+    return {name: "--task sinc fits a function, not MNIST; pass --task mnist to use it"
+            for name in ("data_dir", "download", "train_subset", "data_seed")}  # fmt: skip
+
+
+UNUSED = unused_flags
+
+
 def build(settings: dict) -> tuple:
     """The datamodule and module for the chosen task."""
     if settings["task"] == "sinc":
         hidden = settings["hidden"] or REFERENCE_NETS["medium"]
         datamodule = FunctionDataModule("sinc", batch_size=settings["batch_size"],
-                                        steps_per_epoch=settings["steps_per_epoch"], seed=settings["seed"])  # fmt: skip
+                                        steps_per_epoch=settings["steps_per_epoch"], order_seed=settings["seed"])  # fmt: skip
         module = Regressor("mlp", {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": "elu"},
                            settings["optimizer"], settings["lr"], settings["momentum"], settings["weight_decay"],
-                           settings["lr_schedule"])  # fmt: skip
+                           settings["lr_schedule"], init_seed=settings["seed"])  # fmt: skip
         return datamodule, module
     datamodule = MNISTDataModule(settings["data_dir"], settings["batch_size"] or 64, train_subset=settings["train_subset"],
-                                 seed=settings["seed"], download=settings["download"])  # fmt: skip
+                                 data_seed=settings["data_seed"], order_seed=settings["seed"],
+                                 download=settings["download"])  # fmt: skip
     module = Classifier("mlp", {"hidden": settings["hidden"] or [10, 20]}, settings["optimizer"], settings["lr"],
-                        settings["momentum"], settings["weight_decay"], lr_schedule=settings["lr_schedule"])  # fmt: skip
+                        settings["momentum"], settings["weight_decay"], lr_schedule=settings["lr_schedule"],
+                        init_seed=settings["seed"])  # fmt: skip
     return datamodule, module
 
 
 def main(argv: list[str] | None = None) -> dict:
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     seed_everything(settings["seed"])
     datamodule, module = build(settings)
     result = train_run(EXPERIMENT, settings["task"], module, datamodule, settings,

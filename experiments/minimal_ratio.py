@@ -1,45 +1,51 @@
 """What happens when the gradient is almost zero: minimal ratio against loss for many small nets on sin(5πx)/(5πx).
 
-For each run: train with MSE; then minimise ‖∇L‖² until ‖∇L‖ < --grad-tolerance (or --gradnorm-steps); then
-(1) the fraction of the exact Hessian's eigenvalues above --eig-tolerance and (2) the fraction of --samples random
-points within --radius of θ whose loss exceeds L(θ). All runs are trained together, vectorised with torch.func,
-in float64 so that eigenvalues near zero are not rounding noise. Progress is saved every 250 steps
-(`progress.pt`); `--resume` continues from it, runs already below the tolerance staying where they are.
+For each run: train with MSE; then minimise ‖∇L‖² with Adam until ‖∇L‖ < --grad-tolerance (or --gradnorm-steps),
+then with Levenberg–Marquardt on the exact Hessian (--finisher-steps); then (1) the signs of the exact Hessian's
+eigenvalues, |λ| ≤ --zero-tolerance·max|λ| counting as zero, giving the minimal ratio as positive/all and as
+positive/non-zero, and (2) the fraction of --samples random points within --radius of θ whose loss exceeds L(θ).
+Points with ‖∇L‖ < --grad-tolerance are critical; the others are gradient-flat when most of ∇L lies in the Hessian's
+near-null space (|λ| ≤ --flat-tolerance·max|λ|), else near-critical: neither is a minimum or a saddle. All runs are
+trained together, vectorised with torch.func, in float64. Progress is saved every 250 steps (`progress.pt`);
+`--resume` continues from it. The final parameters of every run are saved by name in `final_parameters.pt`.
 """
 
 import os
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
 
-from hw1.cli import Option, non_negative_float, parse_settings, positive_float, positive_int, run_cli
+from hw1.cli import Option, parse_settings, positive_float, positive_int, run_cli
 from hw1.errors import UsageError
 from hw1.functions import FunctionDataModule
 from hw1.minimal_ratio import (
     FlatModel,
     batched_grad,
     batched_loss,
-    hessian_eigenvalues,
+    eigenvalue_signs,
+    gradient_fraction_in_null_space,
+    hessian_spectrum,
+    levenberg_marquardt_gradient_norm,
     minimal_ratio_from_eigenvalues,
     minimal_ratio_from_samples,
+    minimal_ratio_of_nonzero,
     minimize_gradient_norm,
     train_together,
 )
 from hw1.nets import ACTIVATIONS, build_net
-from hw1.plots import save_figure
+from hw1.plots import Drawing, drawn_series, plt, save_figure
 from hw1.training import ensure_writable, read_checkpoint, seed_everything, torch_device, write_summary
 
 EXPERIMENT = "minimal_ratio"
-NEAR_ZERO = 1e-6  # |λ| ≤ this × |λ|max counts as near zero in the summary
 PROFILES = {
-    "full": {"runs": 100, "lr": 1e-3, "train_steps": 3000, "gradnorm_steps": 3000},
-    "quick": {"runs": 30, "lr": 1e-3, "train_steps": 1500, "gradnorm_steps": 1500},
-    "smoke": {"runs": 3, "lr": 1e-3, "train_steps": 30, "gradnorm_steps": 20, "train_points": 50, "samples": 50},
-}
+    "full": {"runs": 100, "lr": 1e-3, "train_steps": 3000, "gradnorm_steps": 3000, "finisher_steps": 50},
+    "quick": {"runs": 30, "lr": 1e-3, "train_steps": 1500, "gradnorm_steps": 1500, "finisher_steps": 10},
+    "smoke": {"runs": 3, "lr": 1e-3, "train_steps": 30, "gradnorm_steps": 20, "finisher_steps": 2, "train_points": 50,
+              "samples": 50},
+}  # fmt: skip
 OPTIONS = (
-    Option("--runs", "independent nets (seeds --seed, --seed+1, ...)", 100, type=positive_int),
+    Option("--runs", "independent nets (initial weights from seeds --seed, --seed+1, ...)", 100, type=positive_int),
     Option("--hidden", "hidden widths of the small 1-input MLP", [16, 16], type=positive_int, nargs="+"),
     Option("--activation", "hidden-layer activation (smooth ones have a well-defined Hessian everywhere)", "elu",
            choices=sorted(ACTIVATIONS)),
@@ -47,17 +53,36 @@ OPTIONS = (
     Option("--train-steps", "full-batch Adam steps on the MSE", 3000, type=positive_int),
     Option("--gradnorm-steps", "cap on Adam steps minimising ‖∇L‖²", 3000, type=positive_int),
     Option("--gradnorm-lr", "learning rate for minimising ‖∇L‖²", 1e-4, type=positive_float),
-    Option("--grad-tolerance", "stop minimising once ‖∇L‖ is below this", 1e-4, type=positive_float),
-    Option("--eig-tolerance", "definition 1 counts eigenvalues above this as positive", 0.0, type=non_negative_float),
+    Option("--finisher-steps", "then at most this many Levenberg-Marquardt steps on ½‖∇L‖² with the exact Hessian"
+           " (0: none)", 50, type=int),
+    Option("--grad-tolerance", "stop minimising once ‖∇L‖ is below this; such points count as critical", 1e-4,
+           type=positive_float),
+    Option("--zero-tolerance", "an eigenvalue with |λ| ≤ this·max|λ| counts as zero (float64 rounding is ~1e-13)",
+           1e-8, type=positive_float),
+    Option("--flat-tolerance", "the near-null space is spanned by eigenvectors with |λ| ≤ this·max|λ|: a non-critical"
+           " point is gradient-flat when most of ∇L lies in it", 1e-4, type=positive_float),
     Option("--samples", "definition 2: random points per run", 1000, type=positive_int),
     Option("--radius", "definition 2: radius of the ball they are drawn from", 1e-3, type=positive_float),
 )  # fmt: skip
-
-
+TRAINER_ONLY = "this experiment trains all its nets at once with full-batch Adam in float64, without a Trainer"
+UNUSED = {
+    "optimizer": "it always uses Adam (--lr for the MSE, --gradnorm-lr for ‖∇L‖²)",
+    "batch_size": "training is full batch; set the data size with --train-points",
+    "max_epochs": "set the length with --train-steps, --gradnorm-steps and --finisher-steps",
+    "lr_schedule": "the learning rate is constant", "momentum": "it always uses Adam",
+    "weight_decay": "the loss is the plain MSE",
+    "devices": TRAINER_ONLY, "strategy": TRAINER_ONLY, "precision": "it always computes in float64",
+    "deterministic": TRAINER_ONLY, "log_every_n_steps": TRAINER_ONLY, "checkpoint_every": "progress.pt is saved every 250 steps",
+    "data_dir": "it fits sin(5πx)/(5πx), not MNIST", "download": "it fits sin(5πx)/(5πx), not MNIST",
+    "train_subset": "use --train-points", "data_seed": "its data is an even grid, drawn by no seed",
+}  # fmt: skip
 PROGRESS_FILE = "progress.pt"
-CHUNK_STEPS = 250  # progress is saved every this many steps of either phase
+PARAMETERS_FILE = "final_parameters.pt"
+CHUNK_STEPS = 250  # progress is saved every this many steps of either Adam phase
+FINISHER_CHUNK_STEPS = 5  # and every this many Levenberg-Marquardt steps
 RESUME_KEYS = ("runs", "hidden", "activation", "train_points", "train_steps", "gradnorm_steps", "lr", "gradnorm_lr",
-               "grad_tolerance", "seed")  # fmt: skip
+               "finisher_steps", "grad_tolerance", "seed")  # fmt: skip
+POINT_COLOURS = {"critical": "tab:green", "gradient-flat": "tab:orange", "near-critical": "tab:blue"}
 
 
 def load_progress(experiment_dir: Path, settings: dict, thetas: torch.Tensor) -> dict:
@@ -71,11 +96,12 @@ def load_progress(experiment_dir: Path, settings: dict, thetas: torch.Tensor) ->
         print(f"resuming {settings['runs']} runs: {progress['phase']} phase, step {progress['step']}")
         return progress
     return {"settings": {key: settings[key] for key in RESUME_KEYS}, "phase": "train", "step": 0, "thetas": thetas,
-            "optimizer": None, "trained_loss": None, "gradnorm_steps": torch.zeros(len(thetas), dtype=torch.long)}  # fmt: skip
+            "optimizer": None, "trained_loss": None, "gradnorm_steps": torch.zeros(len(thetas), dtype=torch.long),
+            "adam_grad_norm": None, "finisher_steps": torch.zeros(len(thetas), dtype=torch.long)}  # fmt: skip
 
 
 def advance(progress: dict, loss, settings: dict) -> dict:
-    """Up to CHUNK_STEPS more steps of the current phase: training on the MSE, then minimising ‖∇L‖²."""
+    """A chunk more of the current phase: training on the MSE, minimising ‖∇L‖² with Adam, then with LM."""
     thetas = progress["thetas"]
     if progress["phase"] == "train":
         steps = min(CHUNK_STEPS, settings["train_steps"] - progress["step"])
@@ -84,33 +110,88 @@ def advance(progress: dict, loss, settings: dict) -> dict:
         if progress["step"] >= settings["train_steps"]:
             progress.update(phase="gradnorm", step=0, optimizer=None, trained_loss=batched_loss(loss, thetas))
         return progress
-    steps = min(CHUNK_STEPS, settings["gradnorm_steps"] - progress["step"])
-    thetas, norms, taken, state = minimize_gradient_norm(
-        loss, thetas, settings["grad_tolerance"], steps, settings["gradnorm_lr"], progress["optimizer"]
+    if progress["phase"] == "gradnorm":
+        steps = min(CHUNK_STEPS, settings["gradnorm_steps"] - progress["step"])
+        thetas, norms, taken, state = minimize_gradient_norm(
+            loss, thetas, settings["grad_tolerance"], steps, settings["gradnorm_lr"], progress["optimizer"]
+        )
+        progress.update(thetas=thetas, optimizer=state, step=progress["step"] + steps,
+                        gradnorm_steps=progress["gradnorm_steps"] + taken)  # fmt: skip
+        if progress["step"] >= settings["gradnorm_steps"] or bool((norms < settings["grad_tolerance"]).all()):
+            progress.update(phase="finisher", step=0, optimizer=None, adam_grad_norm=norms)
+        return progress
+    steps = min(FINISHER_CHUNK_STEPS, settings["finisher_steps"] - progress["step"])
+    thetas, norms, taken, damping = levenberg_marquardt_gradient_norm(
+        loss, thetas, settings["grad_tolerance"], steps, progress["optimizer"]
     )
-    progress.update(thetas=thetas, optimizer=state, step=progress["step"] + steps,
-                    gradnorm_steps=progress["gradnorm_steps"] + taken)  # fmt: skip
-    if progress["step"] >= settings["gradnorm_steps"] or bool((norms < settings["grad_tolerance"]).all()):
+    progress.update(thetas=thetas, optimizer=damping, step=progress["step"] + steps,
+                    finisher_steps=progress["finisher_steps"] + taken)  # fmt: skip
+    if progress["step"] >= settings["finisher_steps"] or bool((norms < settings["grad_tolerance"]).all()):
         progress["phase"] = "done"
     return progress
 
 
-def save_progress(experiment_dir: Path, progress: dict) -> None:
-    partial = experiment_dir / f".{PROGRESS_FILE}.partial"
-    torch.save(progress, partial)
-    os.replace(partial, experiment_dir / PROGRESS_FILE)
+def save_atomically(payload: dict, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+
+
+def point_kind(grad_norm: float, flat_fraction: float, threshold: float) -> str:
+    """critical (‖∇L‖ below the threshold), else gradient-flat (most of ∇L in the near-null space) or near-critical."""
+    if grad_norm < threshold:
+        return "critical"
+    return "gradient-flat" if flat_fraction >= 0.5 else "near-critical"
+
+
+def draw(runs: list[dict], settings: dict, params: int) -> Drawing:
+    """Minimal ratio against loss: definition 1 both ways on the left, definition 2 on the right; colour = point kind."""
+    figure, (hessian_axis, sampled_axis) = plt.subplots(1, 2, figsize=(12, 4.8), sharex=True)
+    panels = (
+        (hessian_axis, "minimal_ratio_hessian", "o", "Hessian: positive / all eigenvalues"),
+        (hessian_axis, "minimal_ratio_hessian_nonzero", "^", "Hessian: positive / non-zero eigenvalues"),
+        (sampled_axis, "minimal_ratio_sampled", "x", f"random points within {settings['radius']:g} with higher loss"),
+    )
+    drawn = []
+    for axis, key, marker, label in panels:
+        for kind, colour in POINT_COLOURS.items():
+            chosen = [run for run in runs if run["point"] == kind]
+            if chosen:
+                axis.scatter([r["loss"] for r in chosen], [r[key] for r in chosen], s=18, marker=marker, color=colour,
+                             label=f"{label}; {kind} ({len(chosen)})")  # fmt: skip
+        drawn.append(drawn_series(label, [r["loss"] for r in runs], [r[key] for r in runs], key=key,
+                            point=[r["point"] for r in runs], run=[r["name"] for r in runs]))  # fmt: skip
+    for axis, title in ((hessian_axis, f"definition 1: zero = |λ| ≤ {settings['zero_tolerance']:g}·max|λ|"),
+                        (sampled_axis, "definition 2: sampled neighbours")):  # fmt: skip
+        losses = [r["loss"] for r in runs]
+        if min(losses) > 0 and max(losses) >= 10 * min(losses):
+            axis.set_xscale("log")
+        axis.set_xlabel("loss (MSE) where ‖∇L‖ was minimised")
+        axis.set_ylabel("minimal ratio")
+        axis.set_title(title, fontsize=10)
+        axis.grid(alpha=0.3, which="both")
+        axis.legend(fontsize=7)
+    median = sorted(r["grad_norm"] for r in runs)[len(runs) // 2]
+    title = (f"{len(runs)} nets of {params} params; median ‖∇L‖ {median:.1e}; critical: ‖∇L‖ < "
+             f"{settings['grad_tolerance']:g}; gradient-flat: most of ∇L where |λ| ≤ {settings['flat_tolerance']:g}·max|λ|")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return Drawing(figure, {"title": title, "x_label": "loss", "y_label": "minimal ratio", "series": drawn})
 
 
 def main(argv: list[str] | None = None) -> dict:
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
+    if settings["finisher_steps"] < 0:
+        raise UsageError(f"--finisher-steps must be 0 or more, got {settings['finisher_steps']}")
     device = torch_device(settings["accelerator"])
     experiment_dir = ensure_writable(Path(settings["out_dir"]) / EXPERIMENT)
     data = FunctionDataModule("sinc", train_points=settings["train_points"])
     x, y = (t.to(device, torch.float64) for t in data.samples(settings["train_points"]))
     config = {"hidden": settings["hidden"], "in_features": 1, "out_features": 1, "activation": settings["activation"]}
+    seeds = [settings["seed"] + index for index in range(settings["runs"])]
     nets = []
-    for index in range(settings["runs"]):
-        seed_everything(settings["seed"] + index)
+    for seed in seeds:
+        seed_everything(seed)
         nets.append(build_net("mlp", **config))
     model = FlatModel.of(nets[0])
     thetas = torch.stack([model.flatten(net) for net in nets]).to(device, torch.float64)
@@ -121,42 +202,50 @@ def main(argv: list[str] | None = None) -> dict:
     progress = load_progress(experiment_dir, settings, thetas)
     while progress["phase"] != "done":
         progress = advance(progress, loss, settings)
-        save_progress(experiment_dir, progress)
-    thetas, trained_loss, steps = progress["thetas"].to(device), progress["trained_loss"], progress["gradnorm_steps"]
-    grad_norms = batched_grad(loss, thetas).norm(dim=1)
-    losses = batched_loss(loss, thetas)
-    eigenvalues = hessian_eigenvalues(loss, thetas)
-    ratio_eig = minimal_ratio_from_eigenvalues(eigenvalues, settings["eig_tolerance"])
-    near_zero = (eigenvalues.abs() <= NEAR_ZERO * eigenvalues.abs().amax(dim=1, keepdim=True)).double().mean(dim=1)
+        save_atomically(progress, experiment_dir / PROGRESS_FILE)
+    thetas = progress["thetas"].to(device)
+    gradients = batched_grad(loss, thetas)
+    grad_norms, losses = gradients.norm(dim=1), batched_loss(loss, thetas)
+    eigenvalues, eigenvectors = hessian_spectrum(loss, thetas)
+    signs = eigenvalue_signs(eigenvalues, settings["zero_tolerance"])
+    ratio_all = minimal_ratio_from_eigenvalues(eigenvalues, settings["zero_tolerance"])
+    ratio_nonzero = minimal_ratio_of_nonzero(eigenvalues, settings["zero_tolerance"])
+    in_zero_space = gradient_fraction_in_null_space(eigenvalues, eigenvectors, gradients, settings["zero_tolerance"])
+    in_flat_space = gradient_fraction_in_null_space(eigenvalues, eigenvectors, gradients, settings["flat_tolerance"])
     generator = torch.Generator().manual_seed(settings["seed"])
     ratio_sampled = minimal_ratio_from_samples(loss, thetas, settings["radius"], settings["samples"], generator)
     seconds = time.perf_counter() - start
 
+    names = [f"seed{seed}" for seed in seeds]
+    save_atomically({"net": "mlp", "net_config": config, "dtype": "float64",
+                     "data": {"function": "sinc", "x_min": -1.0, "x_max": 1.0, "train_points": settings["train_points"]},
+                     "runs": {name: {key: value.cpu() for key, value in model.unflatten(theta).items()}
+                              for name, theta in zip(names, thetas, strict=True)}},
+                    experiment_dir / PARAMETERS_FILE)  # fmt: skip
+    run_settings = {key: settings[key] for key in RESUME_KEYS if key not in ("runs", "seed")}
     runs = [
-        {"name": f"seed{settings['seed'] + i}", "params": model.size, "loss_after_training": trained_loss[i].item(),
-         "loss": losses[i].item(), "grad_norm": grad_norms[i].item(), "gradnorm_steps": int(steps[i]),
-         "minimal_ratio_hessian": ratio_eig[i].item(), "minimal_ratio_sampled": ratio_sampled[i].item(),
+        {"name": name, "params": model.size, "settings": {**run_settings, "init_seed": seed},
+         "loss_after_training": progress["trained_loss"][i].item(), "loss": losses[i].item(),
+         "grad_norm_after_adam": progress["adam_grad_norm"][i].item(), "grad_norm": grad_norms[i].item(),
+         "gradnorm_steps_taken": int(progress["gradnorm_steps"][i]), "finisher_steps_taken": int(progress["finisher_steps"][i]),
+         **{f"{sign}_eigenvalues": int(count[i]) for sign, count in signs.items()},
+         "minimal_ratio_hessian": ratio_all[i].item(), "minimal_ratio_hessian_nonzero": ratio_nonzero[i].item(),
+         "minimal_ratio_sampled": ratio_sampled[i].item(),
          "min_eigenvalue": eigenvalues[i, 0].item(), "max_eigenvalue": eigenvalues[i, -1].item(),
-         "near_zero_eigenvalue_fraction": near_zero[i].item()}
-        for i in range(settings["runs"])
+         "gradient_fraction_zero_space": in_zero_space[i].item(), "gradient_fraction_flat_space": in_flat_space[i].item(),
+         "point": point_kind(grad_norms[i].item(), in_flat_space[i].item(), settings["grad_tolerance"])}
+        for i, (name, seed) in enumerate(zip(names, seeds, strict=True))
     ]  # fmt: skip
-    figure, axis = plt.subplots(figsize=(7.5, 5))
-    axis.scatter(losses.cpu(), ratio_eig.cpu(), s=14, label=f"Hessian eigenvalues > {settings['eig_tolerance']:g}")
-    axis.scatter(losses.cpu(), ratio_sampled.cpu(), s=14, marker="x",
-                 label=f"random points within {settings['radius']:g} with higher loss")  # fmt: skip
-    axis.set_xscale("log")
-    axis.set_xlabel("loss (MSE) where ‖∇L‖ was minimised")
-    axis.set_ylabel("minimal ratio")
-    axis.set_title(f"{settings['runs']} nets of {model.size} params; median ‖∇L‖ = {grad_norms.median():.1e}")
-    axis.grid(alpha=0.3, which="both")
-    axis.legend(fontsize=8)
-    figures = [save_figure(figure, experiment_dir, "minimal_ratio")]
+    figures = [save_figure(draw(runs, settings, model.size), experiment_dir, "minimal_ratio")]
     summary = write_summary(experiment_dir, EXPERIMENT, settings, runs, figures)
-    reached = (grad_norms < settings["grad_tolerance"]).sum().item()
-    print(f"{settings['runs']} runs of {model.size} params in {seconds:.1f} s; {reached} reached ‖∇L‖ < "
-          f"{settings['grad_tolerance']:g}; minimal ratio (Hessian) median {ratio_eig.median():.3f}, "
-          f"(sampled) median {ratio_sampled.median():.3f}; median fraction of near-zero eigenvalues "
-          f"{near_zero.median():.3f}\nsummary: {summary}\nfigure: {figures[0]}")  # fmt: skip
+    kinds = {kind: sum(run["point"] == kind for run in runs) for kind in POINT_COLOURS}
+    print(f"{settings['runs']} runs of {model.size} params in {seconds:.1f} s; median ‖∇L‖ after Adam "
+          f"{progress['adam_grad_norm'].median():.3g}, after Levenberg-Marquardt {grad_norms.median():.3g}; points: "
+          + ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+          + f"\nmedian eigenvalue counts: {signs['positive'].median()} positive, {signs['zero'].median()} zero, "
+          f"{signs['negative'].median()} negative; minimal ratio median {ratio_all.median():.3f} (positive/all), "
+          f"{ratio_nonzero.median():.3f} (positive/non-zero), {ratio_sampled.median():.3f} (sampled)"
+          f"\nsummary: {summary}\nfigure: {figures[0]}")  # fmt: skip
     return {"settings": settings, "runs": runs, "eigenvalues": eigenvalues}
 
 

@@ -26,6 +26,7 @@ OPTIONS = (
     Option("--seeds", "repeats of every size (seeds --seed, --seed+1, ...)", 1, type=positive_int),
 )  # fmt: skip
 METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
+SPREAD = "sd_over_seeds"  # population standard deviation over the seeds of one size; y is their mean
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -46,9 +47,11 @@ def main(argv: list[str] | None = None) -> dict:
     experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
     figures = [
         save_figure(metric_against(params, {"train": stats["train_loss"], "test": stats["test_loss"]}, "parameters",
-                                   "cross-entropy", "Loss against model size", log_y=True), experiment_dir, "loss"),
+                                   "cross-entropy", "Loss against model size", log_y=True, spread_label=SPREAD),
+                    experiment_dir, "loss"),
         save_figure(metric_against(params, {"train": stats["train_acc"], "test": stats["test_acc"]}, "parameters",
-                                   "accuracy", "Accuracy against model size"), experiment_dir, "accuracy"),
+                                   "accuracy", "Accuracy against model size", spread_label=SPREAD),
+                    experiment_dir, "accuracy"),
     ]  # fmt: skip
     summary = write_summary(experiment_dir, EXPERIMENT, settings, results, figures)
     for row in table:

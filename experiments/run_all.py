@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from hw1 import training
-from hw1.cli import PROFILES, run_cli
+from hw1.cli import PROFILES, parse_settings, run_cli, unused_options
 from hw1.errors import UsageError
 from hw1.report import write_report
 
@@ -35,6 +35,13 @@ def finished(out_dir: Path, experiment: str, profile: str) -> bool:
     return path.is_file() and json.loads(path.read_text())["settings"].get("profile") == profile
 
 
+def flags_for(module: object, profile: str, common: dict[str, list[str]]) -> list[str]:
+    """The shared flags, less those the experiment has no use for (it would refuse them)."""
+    settings = parse_settings("", module.PROFILES, module.OPTIONS, ["--profile", profile])
+    skipped = unused_options(getattr(module, "UNUSED", {}), settings)
+    return [arg for dest, args in common.items() if dest not in skipped for arg in args]
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILES, default="quick", help="profile of every experiment (default: quick)")
@@ -49,9 +56,11 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     chosen = [e for e in EXPERIMENTS if not args.only or e in args.only]
-    common = ["--profile", args.profile, "--accelerator", args.accelerator, "--out-dir", str(out_dir), "--seed", str(args.seed)]
-    common += ["--data-dir", args.data_dir] if args.data_dir else []
-    common += ["--no-download"] if args.no_download else []
+    common = {"profile": ["--profile", args.profile], "accelerator": ["--accelerator", args.accelerator],
+              "out_dir": ["--out-dir", str(out_dir)], "seed": ["--seed", str(args.seed)],
+              "data_dir": ["--data-dir", args.data_dir] if args.data_dir else [],
+              "download": ["--no-download"] if args.no_download else [],
+              "resume": ["--resume"] if args.resume else []}  # fmt: skip
     start = time.monotonic()
     ran, skipped = [], []
     for index, experiment in enumerate(chosen, 1):
@@ -63,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
             continue
         print(f"[{training.PROGRESS['prefix']}: starting, {elapsed} elapsed]", flush=True)
         module = importlib.import_module(f"experiments.{experiment}")
-        module.main([*common, *(["--resume"] if args.resume else [])])
+        module.main(flags_for(module, args.profile, common))
         ran.append(experiment)
     training.PROGRESS.update(prefix="", runs=0)
     markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({args.profile} profile)")

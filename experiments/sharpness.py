@@ -36,15 +36,17 @@ OPTIONS = (
     Option("--power-iterations", "Hessian-vector products for λmax", 50, type=positive_int),
 )  # fmt: skip
 
+UNUSED = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
+
 
 def measure(checkpoint: str, settings: dict, device: torch.device) -> dict[str, float]:
     """Sharpness and its Hessian approximation for one trained model, on the fixed training subset."""
     module = Classifier.load_from_checkpoint(checkpoint, map_location=device).eval()
-    datamodule = MNISTDataModule(settings["data_dir"], train_subset=settings["train_subset"], seed=settings["seed"],
-                                 download=settings["download"])  # fmt: skip
+    datamodule = MNISTDataModule(settings["data_dir"], train_subset=settings["train_subset"],
+                                 data_seed=settings["data_seed"], download=settings["download"])  # fmt: skip
     datamodule.setup()
     images, labels = datamodule.train
-    chosen = torch.randperm(len(images), generator=seeded_generator(settings["seed"], 9))[: settings["sharpness_samples"]]
+    chosen = torch.randperm(len(images), generator=seeded_generator(settings["data_seed"], 9))[: settings["sharpness_samples"]]
     model = FlatModel.of(module.net)
     loss = model.cross_entropy_loss(images[chosen].to(device), labels[chosen].to(device))
     theta = model.flatten().to(device)
@@ -60,7 +62,7 @@ def measure(checkpoint: str, settings: dict, device: torch.device) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     device = torch_device(settings["accelerator"])
     batch_sizes = sorted(set(settings["batch_sizes"]))
     rows = []
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
                                   batch_size=batch_size)  # fmt: skip
         rows.append({**vars(result), "batch_size": batch_size, **measure(result.checkpoint, settings, device)})
     experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
-    series = {name: ([row[key] for row in rows], [0.0] * len(rows))
+    series = {name: ([row[key] for row in rows], None)
               for name, key in (("sharpness (projected ascent)", "sharpness"),
                                 ("λmax·ε²/(2(1+L))", "sharpness_hessian"))}  # fmt: skip
     right = ("test accuracy", {"test accuracy": [row["test_acc"] for row in rows]})

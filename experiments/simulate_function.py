@@ -39,6 +39,9 @@ OPTIONS = (
 )  # fmt: skip
 
 
+UNUSED = {name: "this experiment fits 1-D functions, not MNIST" for name in ("data_dir", "download", "train_subset", "data_seed")}
+
+
 def net_widths(settings: dict) -> dict[str, list[int]]:
     """Hidden widths per net name: the reference nets, or nets sized to the budget for each depth."""
     if settings["depths"]:
@@ -47,7 +50,7 @@ def net_widths(settings: dict) -> dict[str, list[int]]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     widths = net_widths(settings)
     experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
     results, figures = [], []
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
             )  # fmt: skip
             config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": settings["activation"]}
             module = Regressor("mlp", config, settings["optimizer"], settings["lr"], settings["momentum"],
-                               settings["weight_decay"], settings["lr_schedule"])  # fmt: skip
+                               settings["weight_decay"], settings["lr_schedule"], init_seed=settings["seed"])  # fmt: skip
             result = train_run(EXPERIMENT, f"{function}-{name}", module, datamodule, settings)
             assert result.params == mlp_parameter_count(hidden)
             results.append(result)

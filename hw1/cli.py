@@ -82,7 +82,10 @@ RUN_OPTIONS: tuple[Option, ...] = (
            choices=("constant", "cosine")),
     Option("--momentum", "momentum (sgd and rmsprop only)", 0.0, type=non_negative_float),
     Option("--weight-decay", "L2 weight decay", 0.0, type=non_negative_float),
-    Option("--seed", "seed for weights, data order, subsets and labels", 0, type=int),
+    Option("--seed", "seed of the initial weights and the batch order (multi-run experiments: --seed, --seed+1, ...)", 0,
+           type=int),
+    Option("--data-seed", "seed of the data: the training subset and the label corruption, shared by every run of an"
+           " experiment (default: --seed)", None, type=int),
     Option("--deterministic", "use deterministic algorithms only (slower; same seed, same numbers)", False, switch=True),
     Option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)", None),
     Option("--download", "download MNIST through torchvision when its files are missing", True, switch=True),
@@ -118,18 +121,29 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+Unused = Mapping[str, str] | Callable[[Settings], Mapping[str, str]]
+
+
 def parse_settings(
     description: str,
     profiles: Profiles,
     extra_options: Sequence[Option] = (),
     argv: Sequence[str] | None = None,
+    unused: Unused = {},  # noqa: B006 - read only
 ) -> Settings:
-    """Settings = option defaults, overridden by the chosen profile, overridden by flags given explicitly."""
+    """Settings = option defaults, overridden by the chosen profile, overridden by flags given explicitly.
+
+    `unused` maps the shared options an experiment has no use for (or a function of the settings giving them) to what
+    to use instead: they are left out of `--help` and of the settings, and giving one is refused with exit code 2.
+    """
     parser = _Parser(description=description)
     options = (*RUN_OPTIONS, *extra_options)
+    never_used = unused if isinstance(unused, Mapping) else {}
     for option in options:
-        help_text = option.help
-        if option.default is not None or any(option.dest in preset for preset in profiles.values()):
+        help_text = option.help if option.dest not in never_used else argparse.SUPPRESS
+        if help_text != argparse.SUPPRESS and (
+            option.default is not None or any(option.dest in preset for preset in profiles.values())
+        ):
             prefix = "full profile: " if option.dest != "profile" else ""
             help_text += f" (default: {prefix}{_describe_default(option, profiles)})"
         if option.switch:
@@ -145,7 +159,18 @@ def parse_settings(
     settings.update(profiles.get(profile, {}))
     settings.update({key: value for key, value in args.items() if value is not None})
     settings["profile"] = profile
+    if settings.get("data_seed") is None:
+        settings["data_seed"] = settings["seed"]
+    for dest, instead in unused_options(unused, settings).items():
+        if args.get(dest) is not None:
+            parser.error(f"--{dest.replace('_', '-')} has no effect here: {instead}")
+        settings.pop(dest, None)
     return settings
+
+
+def unused_options(unused: Unused, settings: Settings) -> Mapping[str, str]:
+    """The shared options an experiment has no use for with these settings, each with what to use instead."""
+    return unused(settings) if callable(unused) else unused
 
 
 def run_cli(main: Callable[[], object]) -> None:

@@ -107,7 +107,7 @@ def load_mnist(raw_dir: Path) -> dict[str, Tensor]:
 
 
 def seeded_generator(seed: int, purpose: int) -> torch.Generator:
-    """A CPU generator for one purpose (subset, labels, shuffling) derived from the run's seed."""
+    """A CPU generator for one purpose (subset, labels, shuffling, ...) derived from the seed of that role."""
     return torch.Generator().manual_seed(seed * 1_000_003 + purpose)
 
 
@@ -205,7 +205,11 @@ class TensorBatches:
 
 
 class MNISTDataModule(L.LightningDataModule):
-    """MNIST held as normalised tensors (on the training device), with optional subset and label corruption."""
+    """MNIST held as normalised tensors (on the training device), with optional subset and label corruption.
+
+    Two seeds with separate roles: `data_seed` draws the training subset and the corrupted labels (runs that should
+    see the same training set share it); `order_seed` draws the minibatch order of every epoch.
+    """
 
     def __init__(
         self,
@@ -215,7 +219,8 @@ class MNISTDataModule(L.LightningDataModule):
         train_subset: int | None = None,
         label_mode: str = "true",
         label_fraction: float = 1.0,
-        seed: int = 0,
+        data_seed: int = 0,
+        order_seed: int = 0,
         download: bool = True,
     ) -> None:
         super().__init__()
@@ -245,12 +250,19 @@ class MNISTDataModule(L.LightningDataModule):
         if subset is not None:
             if subset > len(images):
                 raise UsageError(f"--train-subset {subset} exceeds the {len(images)} training images; pass at most that")
-            chosen = torch.randperm(len(images), generator=seeded_generator(self.hparams.seed, 1))[:subset]
+            chosen = self.training_indices()
             images, labels = images[chosen], labels[chosen]
-        labels = corrupt_labels(labels, self.hparams.label_mode, self.hparams.label_fraction, self.hparams.seed)
+        labels = corrupt_labels(labels, self.hparams.label_mode, self.hparams.label_fraction, self.hparams.data_seed)
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         self.train = (normalize_images(images).to(device), labels.to(device))
         self.test = (normalize_images(arrays["test_images"]).to(device), arrays["test_labels"].long().to(device))
+
+    def training_indices(self) -> Tensor:
+        """Indices into the 60,000 training images of the ones trained on (all of them without a subset)."""
+        total = len(load_mnist(ensure_mnist_files(self.data_dir, self.download).resolve())["train_images"])
+        if self.hparams.train_subset is None:
+            return torch.arange(total)
+        return torch.randperm(total, generator=seeded_generator(self.hparams.data_seed, 1))[: self.hparams.train_subset]
 
     def _distributed(self) -> tuple[int, int]:
         return (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
@@ -258,7 +270,7 @@ class MNISTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         rank, world_size = self._distributed()
         return TensorBatches(
-            self.train, self.hparams.batch_size, True, self.hparams.seed, rank, world_size, pad_shards=True
+            self.train, self.hparams.batch_size, True, self.hparams.order_seed, rank, world_size, pad_shards=True
         )
 
     def val_dataloader(self) -> TensorBatches:

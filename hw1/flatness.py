@@ -139,11 +139,13 @@ def sharpness(
     return best / (1 + base)
 
 
-def load_classifier_pair(first: str, second: str, device: torch.device) -> tuple[nn.Module, dict, dict, dict]:
+def load_classifier_pair(
+    first: str, second: str, device: torch.device
+) -> tuple[nn.Module, dict, dict, tuple[dict, dict]]:
     """Load two Classifier checkpoints; refuse two different architectures.
 
-    Returns the first model (to run `functional_call` on), both state dicts, and the first checkpoint's data-module
-    hyperparameters (its training subset and labels, to evaluate on the data it was trained on).
+    Returns the first model (to run `functional_call` on), both state dicts, and both checkpoints' data-module
+    hyperparameters (their training subsets and labels, to evaluate on the data they were trained on).
     """
     from hw1.models import Classifier
     from hw1.training import read_checkpoint
@@ -158,4 +160,5 @@ def load_classifier_pair(first: str, second: str, device: torch.device) -> tuple
     states = [{key: value.to(device) for key, value in c["state_dict"].items()} for c in checkpoints]
     check_same_architecture(states[0], states[1], (first, second))
     model = Classifier(**checkpoints[0]["hyper_parameters"]).to(device)
-    return model, states[0], states[1], checkpoints[0].get("datamodule_hyper_parameters", {})
+    data = tuple(dict(c.get("datamodule_hyper_parameters", {})) for c in checkpoints)
+    return model, states[0], states[1], data

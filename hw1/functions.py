@@ -106,7 +106,7 @@ class FunctionDataModule(L.LightningDataModule):
         eval_points: int = 4000,
         batch_size: int | None = None,
         steps_per_epoch: int = 100,
-        seed: int = 0,
+        order_seed: int = 0,
     ) -> None:
         super().__init__()
         target(function)
@@ -136,7 +136,7 @@ class FunctionDataModule(L.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         full_batch = self._batch_size >= self.hparams.train_points
         passes = self.hparams.steps_per_epoch if full_batch else 1
-        return TensorBatches(self.train, self._batch_size, shuffle=not full_batch, seed=self.hparams.seed,
+        return TensorBatches(self.train, self._batch_size, shuffle=not full_batch, seed=self.hparams.order_seed,
                              passes_per_epoch=passes)  # fmt: skip
 
     def val_dataloader(self) -> TensorBatches:

@@ -1,5 +1,6 @@
 """What happens where the gradient is almost zero: many small nets trained together with torch.func, driven to
-∇L ≈ 0 by minimising ‖∇L‖², then probed with their exact Hessian and with random nearby points.
+∇L ≈ 0 by minimising ‖∇L‖² (Adam, then Levenberg–Marquardt with the exact Hessian), then probed with their exact
+Hessian and with random nearby points.
 
 Every function here takes a loss of one flat parameter vector, `loss(theta) -> scalar`, and vectorises over a
 stack of such vectors (one row per run) with `torch.func.vmap`.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, hessian, vmap
+from torch.func import functional_call, grad, jacrev, vmap
 
 FlatLoss = Callable[[Tensor], Tensor]
 
@@ -112,15 +113,102 @@ def minimize_gradient_norm(
     return thetas.detach(), batched_grad(loss, thetas.detach()).norm(dim=1), steps, optimizer.state_dict()
 
 
+def hessians(loss: FlatLoss, thetas: Tensor) -> Tensor:
+    """The exact Hessian of the loss at each row of `thetas`, symmetrised (reverse over reverse mode: on the CPU
+    about 1.4x faster here than `torch.func.hessian`'s forward over reverse)."""
+    matrices = vmap(jacrev(jacrev(loss)))(thetas)
+    return 0.5 * (matrices + matrices.transpose(-1, -2))
+
+
 def hessian_eigenvalues(loss: FlatLoss, thetas: Tensor) -> Tensor:
     """Eigenvalues (ascending) of the exact Hessian of the loss at each row of `thetas`."""
-    hessians = vmap(hessian(loss))(thetas)
-    return torch.linalg.eigvalsh(0.5 * (hessians + hessians.transpose(1, 2)))
+    return torch.linalg.eigvalsh(hessians(loss, thetas))
 
 
-def minimal_ratio_from_eigenvalues(eigenvalues: Tensor, tolerance: float = 0.0) -> Tensor:
-    """Definition 1: the fraction of Hessian eigenvalues greater than `tolerance`."""
-    return (eigenvalues > tolerance).float().mean(dim=-1)
+def hessian_spectrum(loss: FlatLoss, thetas: Tensor) -> tuple[Tensor, Tensor]:
+    """Eigenvalues (ascending) and eigenvectors (columns) of the exact Hessian at each row of `thetas`."""
+    return torch.linalg.eigh(hessians(loss, thetas))
+
+
+def near_zero(eigenvalues: Tensor, tolerance: float) -> Tensor:
+    """Which eigenvalues count as zero: |λ| ≤ tolerance·max|λ| of their own spectrum (the last dimension)."""
+    return eigenvalues.abs() <= tolerance * eigenvalues.abs().amax(dim=-1, keepdim=True)
+
+
+def eigenvalue_signs(eigenvalues: Tensor, zero_tolerance: float) -> dict[str, Tensor]:
+    """Per spectrum, how many eigenvalues are positive, zero (`near_zero`) and negative."""
+    zero = near_zero(eigenvalues, zero_tolerance)
+    return {
+        "positive": ((eigenvalues > 0) & ~zero).sum(dim=-1),
+        "zero": zero.sum(dim=-1),
+        "negative": ((eigenvalues < 0) & ~zero).sum(dim=-1),
+    }
+
+
+def minimal_ratio_from_eigenvalues(eigenvalues: Tensor, zero_tolerance: float = 1e-8) -> Tensor:
+    """Definition 1: the fraction of all Hessian eigenvalues that are positive (above zero by `near_zero`)."""
+    return eigenvalue_signs(eigenvalues, zero_tolerance)["positive"].double() / eigenvalues.shape[-1]
+
+
+def minimal_ratio_of_nonzero(eigenvalues: Tensor, zero_tolerance: float = 1e-8) -> Tensor:
+    """Definition 1 without the flat directions: positive eigenvalues / non-zero eigenvalues (NaN if all are zero)."""
+    signs = eigenvalue_signs(eigenvalues, zero_tolerance)
+    return signs["positive"].double() / (signs["positive"] + signs["negative"]).double()
+
+
+def gradient_fraction_in_null_space(
+    eigenvalues: Tensor, eigenvectors: Tensor, gradients: Tensor, tolerance: float
+) -> Tensor:
+    """‖P₀∇L‖ / ‖∇L‖ per run, P₀ the projection onto the eigenvectors whose eigenvalues are zero by `near_zero`
+    with `tolerance`: near 1 where the gradient lies in directions the loss barely curves along ("gradient-flat")."""
+    coordinates = torch.einsum("rpk,rp->rk", eigenvectors, gradients)
+    in_null_space = coordinates * near_zero(eigenvalues, tolerance)
+    return in_null_space.norm(dim=-1) / coordinates.norm(dim=-1)
+
+
+LM_DAMPING_LADDER = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # damping factors tried at every step, relative to the last
+
+
+def levenberg_marquardt_gradient_norm(
+    loss: FlatLoss, thetas: Tensor, tolerance: float, max_steps: int, damping: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Levenberg–Marquardt on ½‖∇L(θ)‖², whose residual ∇L has the Hessian H as Jacobian: δ = −(H² + μI)⁻¹H∇L.
+
+    Every step computes each run's exact Hessian once, diagonalises it (H = QΛQᵀ, so δ = −Q·Λ/(Λ² + μ)·Qᵀ∇L for any
+    μ at no further cost), tries the damping ladder μ·LM_DAMPING_LADDER and keeps the candidate with the smallest
+    ‖∇L‖ if it is smaller than the current one (then μ becomes its damping), else stays and raises μ tenfold. Runs
+    below `tolerance` are left alone. Returns the parameters, the final ‖∇L‖, the steps each run took, and the
+    damping per run (a later call continues from it).
+    """
+    thetas = thetas.clone()
+    norms = batched_grad(loss, thetas).norm(dim=1)
+    steps = torch.zeros(len(thetas), dtype=torch.long)
+    ladder = torch.tensor(LM_DAMPING_LADDER, dtype=thetas.dtype, device=thetas.device)
+    for _ in range(max_steps):
+        active = (norms >= tolerance).nonzero().squeeze(1)
+        if len(active) == 0:
+            break
+        theta, norm = thetas[active], norms[active]
+        eigenvalues, eigenvectors = hessian_spectrum(loss, theta)
+        if damping is None:
+            damping = eigenvalues.new_zeros(len(thetas))
+        mu = torch.where(damping[active] > 0, damping[active], 1e-6 * eigenvalues.abs().amax(dim=1) ** 2)
+        coordinates = torch.einsum("rpk,rp->rk", eigenvectors, batched_grad(loss, theta))
+        best_theta, best_norm, best_mu = theta, norm, mu * 10
+        for factor in ladder:
+            candidate_mu = mu * factor
+            step = eigenvalues * coordinates / (eigenvalues**2 + candidate_mu.unsqueeze(1))
+            candidate = theta - torch.einsum("rpk,rk->rp", eigenvectors, step)
+            candidate_norm = batched_grad(loss, candidate).norm(dim=1)
+            better = candidate_norm < best_norm
+            best_theta = torch.where(better.unsqueeze(1), candidate, best_theta)
+            best_norm = torch.where(better, candidate_norm, best_norm)
+            best_mu = torch.where(better, candidate_mu, best_mu)
+        thetas[active], norms[active], damping[active] = best_theta, best_norm, best_mu
+        steps[active.cpu()] += 1
+    if damping is None:
+        damping = thetas.new_zeros(len(thetas))
+    return thetas, norms, steps, damping
 
 
 def minimal_ratio_from_samples(

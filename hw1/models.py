@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -48,7 +49,8 @@ class NetModule(L.LightningModule):
     Subclasses call `save_hyperparameters()` and `set_up_metrics()` in `__init__`, and define `loss` and
     `new_metrics`. Logged per epoch: `train/<metric>_mean` (means over the epoch's batches, in train mode) and
     `test/<metric>` (a full pass over the evaluation set in eval mode); the per-step loss `train/loss_step` is written
-    by `callbacks.step_loss.StepLossLogger`, which the training path always adds.
+    by `callbacks.step_loss.StepLossLogger`, which the training path always adds. `init_seed` draws the net's initial
+    weights (without touching the global random state); None draws them from the global generator.
     """
 
     def __init__(
@@ -60,9 +62,13 @@ class NetModule(L.LightningModule):
         momentum: float,
         weight_decay: float,
         lr_schedule: str = "constant",
+        init_seed: int | None = None,
     ) -> None:
         super().__init__()
-        self.net = build_net(net, **(net_config or {}))
+        with contextlib.nullcontext() if init_seed is None else torch.random.fork_rng(devices=[]):
+            if init_seed is not None:
+                torch.manual_seed(init_seed)
+            self.net = build_net(net, **(net_config or {}))
         self.epoch_batches: list[tuple[Tensor, Tensor, Tensor]] = []  # (compact outputs, targets, loss) per step
         build_optimizer(optimizer, [nn.Parameter(torch.zeros(1))], lr, momentum, weight_decay)  # bad settings fail now
         if lr_schedule not in LR_SCHEDULES:
@@ -174,8 +180,9 @@ class Classifier(NetModule):
         weight_decay: float = 0.0,
         num_classes: int = 10,
         lr_schedule: str = "constant",
+        init_seed: int | None = None,
     ) -> None:
-        super().__init__(net, net_config, optimizer, lr, momentum, weight_decay, lr_schedule)
+        super().__init__(net, net_config, optimizer, lr, momentum, weight_decay, lr_schedule, init_seed)
         self.save_hyperparameters()
         self.set_up_metrics()
 
@@ -203,8 +210,9 @@ class Regressor(NetModule):
         momentum: float = 0.0,
         weight_decay: float = 0.0,
         lr_schedule: str = "constant",
+        init_seed: int | None = None,
     ) -> None:
-        super().__init__(net, net_config, optimizer, lr, momentum, weight_decay, lr_schedule)
+        super().__init__(net, net_config, optimizer, lr, momentum, weight_decay, lr_schedule, init_seed)
         self.save_hyperparameters()
         self.set_up_metrics()
 

@@ -9,7 +9,7 @@ from sklearn.decomposition import PCA
 
 from callbacks.weights import WEIGHTS_FOLDER, read_snapshots
 from hw1.errors import UsageError
-from hw1.plots import plt, save_figure
+from hw1.plots import Drawing, drawn_series, plt, save_figure
 
 
 def first_layer_mask(names: list[str], shapes: list[tuple[int, ...]]) -> np.ndarray:
@@ -44,10 +44,15 @@ def project_trajectories(runs: dict[str, list[dict]], first_layer: bool = False)
 
 
 def draw(experiment_dir: Path) -> list[Path]:
-    """Fit PCA on the recorded weights of all runs and save `pca_whole_model.png` and `pca_first_layer.png`."""
+    """Fit PCA on the recorded weights of all runs and save `pca_whole_model.png` and `pca_first_layer.png`.
+
+    Each figure's data file holds what was fitted (the whole model or the first layer, and how many parameters), the
+    explained-variance ratios, and per run the PC1/PC2 coordinates of every snapshot with its epoch and test accuracy.
+    """
     if not experiment_dir.is_dir():
         raise UsageError(f"{experiment_dir} is not a folder; pass the experiment's folder, e.g. lightning_logs/optimization_pca")
     runs = latest_trajectories(experiment_dir)
+    first = next(iter(runs.values()))[0]
     figures = []
     for first_layer, name in ((False, "pca_whole_model"), (True, "pca_first_layer")):
         points, pca = project_trajectories(runs, first_layer)
@@ -67,5 +72,13 @@ def draw(experiment_dir: Path) -> list[Path]:
                        " (labels: test accuracy)" if len(epochs) > 1 else f"Weights of the {part}")  # fmt: skip
         axis.legend(fontsize=8)
         axis.grid(alpha=0.3)
-        figures.append(save_figure(figure, experiment_dir, name))
+        mask = first_layer_mask(first["names"], first["shapes"]) if first_layer else None
+        data = {
+            "title": axis.get_title(), "x_label": "PC1", "y_label": "PC2",
+            "fitted": part, "parameters": int(mask.sum()) if mask is not None else int(len(first["vector"])),
+            "explained_variance_ratio": [float(r) for r in ratio],
+            "series": [drawn_series(run, xy[:, 0].tolist(), xy[:, 1].tolist(), epoch=[s["epoch"] for s in runs[run]],
+                              test_acc=[s["test_acc"] for s in runs[run]]) for run, xy in points.items()],
+        }  # fmt: skip
+        figures.append(save_figure(Drawing(figure, data), experiment_dir, name))
     return figures

@@ -1,9 +1,14 @@
-"""Figures: saved as PNG and logged to TensorBoard under the experiment's `figures` run."""
+"""Figures: saved as PNG with the numbers they draw as JSON beside them, and logged to TensorBoard under the
+experiment's `figures` run."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -15,38 +20,59 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 Curve = tuple[list[int], list[float]]
 
 
-def save_figure(figure: Figure, experiment_dir: Path, name: str) -> Path:
-    """Save `figure` as `<experiment_dir>/figures/<name>.png`, log it to TensorBoard there, and close it."""
-    return save_figure_at(figure, experiment_dir / "figures" / f"{name}.png")
+@dataclass
+class Drawing:
+    """A figure and the numbers it draws: `series`, a list of {"name", "x", "y", ...} (one per line or set of
+    points, with the panel or axis it is on where there are several), and whatever else the figure shows."""
+
+    figure: Figure
+    data: dict[str, Any]
 
 
-def save_figure_at(figure: Figure, path: Path) -> Path:
-    """Save `figure` as the PNG `path`, log it to TensorBoard in its folder under its stem, and close it.
+def drawn_series(name: str, x: list, y: list, **more: Any) -> dict[str, Any]:
+    """One drawn line or set of points, as it goes into a figure's data file."""
+    return {"name": name, "x": list(x), "y": list(y), **more}
 
-    Under distributed training only global rank 0 writes.
-    """
+
+def data_path(figure: str | Path) -> Path:
+    """The data file beside a figure: `NAME.json` for `NAME.png`."""
+    return Path(figure).with_suffix(".json")
+
+
+def save_figure(drawing: Drawing, experiment_dir: Path, name: str) -> Path:
+    """Save `<experiment_dir>/figures/<name>.png` and its numbers as `<name>.json`, log it to TensorBoard, close it."""
+    return save_figure_at(drawing, experiment_dir / "figures" / f"{name}.png")
+
+
+def save_figure_at(drawing: Drawing, path: Path) -> Path:
+    """Save the figure as the PNG `path` and its numbers beside it (`data_path`), log it to TensorBoard in its folder
+    under its stem, and close it. Under distributed training only global rank 0 writes."""
     from lightning.fabric.utilities.rank_zero import rank_zero_only
     from torch.utils.tensorboard import SummaryWriter
 
+    figure = drawing.figure
     if rank_zero_only.rank > 0:
         plt.close(figure)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.json.partial")
+    partial.write_text(json.dumps({"figure": path.name, **drawing.data}, indent=1) + "\n")
+    os.replace(partial, data_path(path))
     figure.savefig(path, dpi=120, bbox_inches="tight")
     with SummaryWriter(str(path.parent)) as writer:
         writer.add_figure(path.stem, figure, close=True)
     return path
 
 
-def train_test_curves(curves: Mapping[str, Curve], title: str) -> Figure:
+def train_test_curves(curves: Mapping[str, Curve], title: str) -> Drawing:
     """Two panels against epoch: loss (train and test) and accuracy (train and test)."""
     figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(11, 4))
     panels = (
         (loss_axis, "loss", (("train/loss_mean", "train (mean over epoch)"), ("test/loss", "test"))),
         (acc_axis, "accuracy", (("train/acc_mean", "train (mean over epoch)"), ("test/acc", "test"))),
     )
-    for axis, ylabel, series in panels:
-        for tag, label in series:
+    for axis, ylabel, pairs in panels:
+        for tag, label in pairs:
             epochs, values = curves[tag]
             axis.plot(epochs, values, marker="o", markersize=3, label=label)
         axis.set_xlabel("epoch")
@@ -56,10 +82,11 @@ def train_test_curves(curves: Mapping[str, Curve], title: str) -> Figure:
         axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    return figure
+    drawn = [drawn_series(label, *curves[tag], tag=tag, panel=ylabel) for _, ylabel, pairs in panels for tag, label in pairs]
+    return Drawing(figure, {"title": title, "x_label": "epoch", "series": drawn})
 
 
-def loss_curves(curves: Mapping[str, Curve], title: str, xlabel: str) -> Figure:
+def loss_curves(curves: Mapping[str, Curve], title: str, xlabel: str) -> Drawing:
     """One line per model, log y."""
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for label, (x, y) in curves.items():
@@ -71,10 +98,11 @@ def loss_curves(curves: Mapping[str, Curve], title: str, xlabel: str) -> Figure:
     axis.grid(alpha=0.3, which="both")
     axis.legend()
     figure.tight_layout()
-    return figure
+    drawn = [drawn_series(label, x, y) for label, (x, y) in curves.items()]
+    return Drawing(figure, {"title": title, "x_label": xlabel, "y_label": "training loss", "series": drawn})
 
 
-def function_fits(x: list[float], truth: list[float], predictions: Mapping[str, list[float]], title: str) -> Figure:
+def function_fits(x: list[float], truth: list[float], predictions: Mapping[str, list[float]], title: str) -> Drawing:
     """The ground truth and every model's prediction on the evaluation grid."""
     figure, axis = plt.subplots(figsize=(7, 4.5))
     axis.plot(x, truth, color="black", linewidth=2.5, label="ground truth")
@@ -86,7 +114,8 @@ def function_fits(x: list[float], truth: list[float], predictions: Mapping[str, 
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
-    return figure
+    drawn = [drawn_series("ground truth", x, truth)] + [drawn_series(label, x, y) for label, y in predictions.items()]
+    return Drawing(figure, {"title": title, "x_label": "x", "y_label": "y", "series": drawn})
 
 
 COMPARISON_PANELS = (
@@ -97,7 +126,7 @@ COMPARISON_PANELS = (
 )
 
 
-def model_comparison(curves_by_model: Mapping[str, Mapping[str, Curve]], title: str) -> Figure:
+def model_comparison(curves_by_model: Mapping[str, Mapping[str, Curve]], title: str) -> Drawing:
     """A 2×2 grid — train loss, train accuracy, test loss, test accuracy against epoch — one line per model."""
     figure, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
     for axis, (tag, ylabel) in zip(axes.flat, COMPARISON_PANELS, strict=True):
@@ -114,13 +143,15 @@ def model_comparison(curves_by_model: Mapping[str, Mapping[str, Curve]], title: 
     axes[0, 0].legend(fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
-    return figure
+    drawn = [drawn_series(label, *curves[tag], tag=tag, panel=ylabel) for tag, ylabel in COMPARISON_PANELS
+             for label, curves in curves_by_model.items()]  # fmt: skip
+    return Drawing(figure, {"title": title, "x_label": "epoch", "series": drawn})
 
 
-def stacked_series(series: Mapping[str, Curve], xlabel: str, title: str) -> Figure:
+def stacked_series(panels: Mapping[str, Curve], xlabel: str, title: str) -> Drawing:
     """Panels stacked over one shared x axis, log y: e.g. gradient norm and loss against iteration."""
-    figure, axes = plt.subplots(len(series), 1, figsize=(8, 2.8 * len(series)), sharex=True, squeeze=False)
-    for axis, (ylabel, (x, y)) in zip(axes[:, 0], series.items(), strict=True):
+    figure, axes = plt.subplots(len(panels), 1, figsize=(8, 2.8 * len(panels)), sharex=True, squeeze=False)
+    for axis, (ylabel, (x, y)) in zip(axes[:, 0], panels.items(), strict=True):
         axis.plot(x, y, linewidth=0.8)
         axis.set_yscale("log")
         axis.set_ylabel(ylabel)
@@ -128,22 +159,25 @@ def stacked_series(series: Mapping[str, Curve], xlabel: str, title: str) -> Figu
     axes[-1, 0].set_xlabel(xlabel)
     figure.suptitle(title)
     figure.tight_layout()
-    return figure
+    drawn = [drawn_series(ylabel, x, y, panel=ylabel) for ylabel, (x, y) in panels.items()]
+    return Drawing(figure, {"title": title, "x_label": xlabel, "series": drawn})
 
 
 def metric_against(
     x: list[float],
-    series: Mapping[str, tuple[list[float], list[float]]],
+    series_by_label: Mapping[str, tuple[list[float], list[float] | None]],
     xlabel: str,
     ylabel: str,
     title: str,
     log_x: bool = True,
     log_y: bool = False,
     right: tuple[str, Mapping[str, list[float]]] | None = None,
-) -> Figure:
-    """Lines of mean ± spread against x (e.g. parameters or batch size); optional series on a right-hand axis."""
+    spread_label: str = "spread",
+) -> Drawing:
+    """Lines of mean ± spread (None: no error bars) against x (e.g. parameters or batch size); optional series on a
+    right-hand axis. `spread_label` names the error bars in the data file (e.g. "sd over seeds")."""
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
-    for label, (mean, spread) in series.items():
+    for label, (mean, spread) in series_by_label.items():
         axis.errorbar(x, mean, yerr=spread, marker="o", markersize=4, capsize=3, label=label)
     if log_x:
         axis.set_xscale("log")
@@ -165,10 +199,13 @@ def metric_against(
     axis.legend(handles, labels, fontsize=8)
     axis.set_title(title)
     figure.tight_layout()
-    return figure
+    drawn = [drawn_series(label, x, mean, axis=ylabel, **({spread_label: spread} if spread is not None else {}))
+             for label, (mean, spread) in series_by_label.items()]  # fmt: skip
+    drawn += [drawn_series(label, x, values, axis=right[0]) for label, values in (right[1] if right else {}).items()]
+    return Drawing(figure, {"title": title, "x_label": xlabel, "series": drawn})
 
 
-def interpolation_curves(alphas: list[float], results: Mapping[str, Mapping[str, list[float]]], title: str) -> Figure:
+def interpolation_curves(alphas: list[float], results: Mapping[str, Mapping[str, list[float]]], title: str) -> Drawing:
     """Loss (log scale) and accuracy of θα = (1 − α)θ1 + αθ2 against α, train and test (Keskar et al., Fig. 3)."""
     figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
     for split, values in results.items():
@@ -184,4 +221,6 @@ def interpolation_curves(alphas: list[float], results: Mapping[str, Mapping[str,
         axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    return figure
+    drawn = [drawn_series(split, alphas, values[metric], panel=metric) for split, values in results.items()
+             for metric in ("loss", "acc")]  # fmt: skip
+    return Drawing(figure, {"title": title, "x_label": "alpha", "series": drawn})

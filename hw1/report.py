@@ -10,8 +10,8 @@ from typing import Any
 
 HIDDEN_COLUMNS = {"checkpoint", "log_dir"}
 KEY_SETTINGS = ("profile", "max_epochs", "batch_size", "optimizer", "lr", "lr_schedule", "momentum", "train_subset", "seed",
-                "runs", "hidden", "widths", "batch_sizes", "functions", "nets", "depths", "label_mode", "epsilon",
-                "eig_tolerance")  # fmt: skip
+                "data_seed", "runs", "hidden", "widths", "batch_sizes", "functions", "nets", "depths", "label_mode",
+                "epsilon", "finisher_steps", "grad_tolerance", "zero_tolerance", "flat_tolerance")  # fmt: skip
 
 
 def _cell(value: Any) -> str:
@@ -31,8 +31,16 @@ def _tables(summary: dict) -> tuple[list[list[str]], list[str], list[list[str]]]
         key for key in (runs[0] if runs else {})
         if key not in HIDDEN_COLUMNS and not isinstance(runs[0][key], dict | list) and any(r.get(key) is not None for r in runs)
     ]  # fmt: skip
-    rows = [[_cell(run.get(column)) for column in columns] for run in runs]
-    return settings, columns, rows
+    varying = [key for key in per_run_settings(runs) if key not in columns]
+    rows = [[_cell(run.get(column)) for column in columns] + [_cell(run["settings"].get(key)) for key in varying]
+            for run in runs]  # fmt: skip
+    return settings, columns + varying, rows
+
+
+def per_run_settings(runs: list[dict]) -> list[str]:
+    """The settings that differ between runs (batch size in a sweep, initial-weight seeds, ...), shown per run."""
+    keys = dict.fromkeys(key for run in runs for key in run.get("settings", {}))
+    return [key for key in keys if len({json.dumps(run.get("settings", {}).get(key), sort_keys=True) for run in runs}) > 1]
 
 
 def write_report(out_dir: Path, experiments: list[str], title: str = "Homework 1 report") -> tuple[Path, Path]:

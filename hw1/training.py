@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,16 @@ class RunResult:
     test_acc: float | None
     checkpoint: str
     log_dir: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+TRAINER_SETTINGS = ("max_epochs", "precision", "deterministic")
+
+
+def run_settings(module: L.LightningModule, datamodule: L.LightningDataModule, settings: Settings) -> dict[str, Any]:
+    """Everything one run trains with: the module's and data module's hyperparameters (as its checkpoint and
+    hparams.yaml hold them) and the Trainer's epochs and precision."""
+    return {**dict(module.hparams), **dict(datamodule.hparams), **{key: settings[key] for key in TRAINER_SETTINGS}}
 
 
 def ensure_writable(folder: Path) -> Path:
@@ -239,6 +249,8 @@ def train_run(
         PROGRESS["runs"] += 1
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - PROGRESS["start"]))
         rank_zero_only(print)(f"[{PROGRESS['prefix']}, run {PROGRESS['runs']}: {run}, {elapsed} elapsed]", flush=True)
+    used = run_settings(module, datamodule, settings)
+    logger.log_hyperparams({key: used[key] for key in TRAINER_SETTINGS})
     trainer = build_trainer(settings, log_dir, logger, callbacks)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
@@ -262,6 +274,7 @@ def train_run(
         test_acc=test_metrics.get("acc"),
         checkpoint=str(log_dir / "checkpoints" / LAST_CHECKPOINT),
         log_dir=str(log_dir),
+        settings=used,
     )
 
 
@@ -277,11 +290,16 @@ def write_summary(
     runs: Sequence[RunResult | dict[str, Any]],
     figures: Sequence[Path],
 ) -> Path:
-    """Write `<experiment_dir>/summary.json` atomically and return its path."""
+    """Write `<experiment_dir>/summary.json` atomically and return its path.
+
+    Each run carries the settings it trained with (`settings`); the experiment-level settings keep only the values
+    that no run contradicts, so a sweep's default batch size, say, is not recorded as if its runs had used it.
+    """
+    rows = [asdict(run) if isinstance(run, RunResult) else run for run in runs]
     summary = {
         "experiment": experiment,
-        "settings": settings,
-        "runs": [asdict(run) if isinstance(run, RunResult) else run for run in runs],
+        "settings": shared_settings(settings, [row.get("settings", {}) for row in rows]),
+        "runs": rows,
         "figures": [str(figure) for figure in figures],
     }
     path = experiment_dir / "summary.json"
@@ -289,6 +307,11 @@ def write_summary(
     partial.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     os.replace(partial, path)
     return path
+
+
+def shared_settings(settings: Settings, per_run: Sequence[dict[str, Any]]) -> Settings:
+    """The experiment's settings less any key that some run trained with another value of."""
+    return {key: value for key, value in settings.items() if all(run.get(key, value) == value for run in per_run)}
 
 
 def train_classifier(
@@ -300,7 +323,10 @@ def train_classifier(
     callbacks: Sequence[Callback] = (),
     **overrides: Any,
 ) -> RunResult:
-    """One MNIST classification run through `train_run`, from the shared settings (with `overrides` applied)."""
+    """One MNIST classification run through `train_run`, from the shared settings (with `overrides` applied).
+
+    `seed` draws the initial weights and the batch order, `data_seed` the training subset and labels.
+    """
     from hw1.data import MNISTDataModule
     from hw1.models import Classifier
 
@@ -312,9 +338,10 @@ def train_classifier(
         train_subset=s["train_subset"],
         label_mode=s.get("label_mode", "true"),
         label_fraction=s.get("label_fraction", 1.0),
-        seed=s["seed"],
+        data_seed=s["data_seed"],
+        order_seed=s["seed"],
         download=s["download"],
     )
     module = Classifier(net, net_config, s["optimizer"], s["lr"], s["momentum"], s["weight_decay"],
-                        lr_schedule=s["lr_schedule"])  # fmt: skip
+                        lr_schedule=s["lr_schedule"], init_seed=s["seed"])  # fmt: skip
     return train_run(experiment, run, module, datamodule, s, callbacks)

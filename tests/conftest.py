@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -46,3 +48,19 @@ def real_mnist() -> Path:
     if not folder or not all((Path(folder) / "MNIST" / "raw" / name).is_file() for name in MNIST_FILES.values()):
         pytest.skip(f"the real MNIST files are not in ${DATA_DIR_ENV}/MNIST/raw (set {DATA_DIR_ENV} to run this test)")
     return Path(folder)
+
+
+@pytest.fixture(scope="session")
+def smoke_suite(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Every experiment once with the smoke profile on the small IDX files, through run_all, as a new user runs it.
+
+    Returns run_all's outcome with the output folder (`out_dir`), the flags and everything it printed (`output`).
+    """
+    from experiments import run_all
+
+    out_dir = tmp_path_factory.mktemp("smoke_suite")
+    flags = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--out-dir", str(out_dir)]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        outcome = run_all.main(flags)
+    return {**outcome, "out_dir": out_dir, "flags": flags, "output": printed.getvalue()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -92,3 +93,42 @@ def test_unknown_function_name() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "experiments" / "simulate_function.py"), "--functions", "tan"],
                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert_usage_error(result, "invalid choice: 'tan'")
+
+
+@pytest.mark.parametrize(
+    ("experiment", "flags", "fragment"),
+    [
+        ("flatness_sensitivity", ["--batch-size", "32"], "--batch-size has no effect here: this experiment sweeps batch sizes"),
+        ("sharpness", ["--batch-size", "32"], "use --batch-sizes"),
+        ("flatness_interpolation", ["--lr", "0.1"], "use --small-lr and --large-lr"),
+        ("flatness_interpolation", ["--batch-size", "8"], "use --small-batch and --large-batch"),
+        ("minimal_ratio", ["--optimizer", "sgd"], "--optimizer has no effect here: it always uses Adam"),
+        ("minimal_ratio", ["--max-epochs", "3"], "--train-steps"),
+        ("minimal_ratio", ["--data-dir", "somewhere"], "not MNIST"),
+        ("simulate_function", ["--train-subset", "10"], "not MNIST"),
+        ("grad_norm", ["--train-subset", "10"], "pass --task mnist"),
+        ("grad_norm", ["--task", "mnist", "--steps-per-epoch", "5"], "--task sinc only"),
+    ],
+)
+def test_a_shared_flag_an_experiment_does_not_use_is_refused(
+    experiment: str, flags: list[str], fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    module = importlib.import_module(f"experiments.{experiment}")
+    with pytest.raises(SystemExit) as stopped:
+        module.main(["--profile", "smoke", "--out-dir", str(tmp_path), *flags])
+    assert stopped.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and fragment in errors[0]
+    assert not any(tmp_path.iterdir())
+
+
+def test_unused_flags_are_not_offered_in_help(capsys: pytest.CaptureFixture) -> None:
+    from experiments import flatness_sensitivity, minimal_ratio
+
+    for module, absent, present in ((flatness_sensitivity, ["--batch-size BATCH_SIZE"], ["--batch-sizes", "--lr"]),
+                                    (minimal_ratio, ["--optimizer {", "--batch-size BATCH_SIZE", "--max-epochs MAX_EPOCHS"],
+                                     ["--lr LR", "--seed SEED"])):  # fmt: skip
+        with pytest.raises(SystemExit):
+            module.main(["--help"])
+        text = capsys.readouterr().out
+        assert all(flag not in text for flag in absent) and all(flag in text for flag in present)

@@ -14,6 +14,7 @@ from hw1.data import (
     TensorBatches,
     corrupt_labels,
     label_noise_indices,
+    normalize_images,
     read_idx,
     write_idx,
 )
@@ -93,7 +94,7 @@ def test_bad_label_settings_are_rejected() -> None:
 
 def test_datamodule_corrupts_train_labels_only(tiny_mnist: Path) -> None:
     clean = MNISTDataModule(tiny_mnist, download=False)
-    noisy = MNISTDataModule(tiny_mnist, label_mode="shuffle", seed=1, download=False)
+    noisy = MNISTDataModule(tiny_mnist, label_mode="shuffle", data_seed=1, download=False)
     clean.setup()
     noisy.setup()
     assert torch.equal(noisy.test[1], clean.test[1])
@@ -104,7 +105,7 @@ def test_datamodule_corrupts_train_labels_only(tiny_mnist: Path) -> None:
 
 def test_train_subset_is_seeded(tiny_mnist: Path) -> None:
     def subset(seed: int) -> torch.Tensor:
-        datamodule = MNISTDataModule(tiny_mnist, train_subset=50, seed=seed, download=False)
+        datamodule = MNISTDataModule(tiny_mnist, train_subset=50, data_seed=seed, download=False)
         datamodule.setup()
         return datamodule.train[0]
 
@@ -112,6 +113,24 @@ def test_train_subset_is_seeded(tiny_mnist: Path) -> None:
     assert torch.equal(subset(0), subset(0)) and not torch.equal(subset(0), subset(1))
     with pytest.raises(UsageError, match="exceeds"):
         MNISTDataModule(tiny_mnist, train_subset=301, download=False).setup()
+
+
+def test_the_data_seed_draws_the_data_and_the_order_seed_only_the_batch_order(tiny_mnist: Path) -> None:
+    def data(data_seed: int, order_seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        datamodule = MNISTDataModule(tiny_mnist, batch_size=32, train_subset=100, label_mode="uniform", label_fraction=0.5,
+                                     data_seed=data_seed, order_seed=order_seed, download=False)  # fmt: skip
+        datamodule.setup()
+        return datamodule.training_indices(), *datamodule.train, [y for _, y in datamodule.train_dataloader()]
+
+    indices, images, labels, order = data(3, 0)
+    same_data = data(3, 1)
+    assert torch.equal(indices, same_data[0]) and torch.equal(images, same_data[1]) and torch.equal(labels, same_data[2])
+    assert not torch.equal(torch.cat(order), torch.cat(same_data[3]))  # another order of the same samples
+    assert sorted(torch.cat(order).tolist()) == sorted(torch.cat(same_data[3]).tolist())
+    other_data = data(4, 0)
+    assert not torch.equal(indices, other_data[0])
+    raw = read_idx(tiny_mnist / "MNIST/raw" / MNIST_FILES["train_images"])
+    assert torch.equal(images, normalize_images(raw[indices]))
 
 
 def test_batches_cover_every_sample_once_in_a_seeded_order() -> None:

@@ -44,12 +44,9 @@ def test_interpolation_endpoints_reproduce_the_two_models(interpolation_runs: di
         assert curves["test"]["loss"][alpha_index] == pytest.approx(result.test_loss, rel=1e-5)
         assert curves["test"]["acc"][alpha_index] == pytest.approx(result.test_acc)
     assert curves["train"]["loss"][0] == pytest.approx(first.train_loss, rel=1e-5)
-    # the training set is the first model's (its subset and labels): evaluate the second model on it directly
-    datamodule = MNISTDataModule(tiny_mnist, train_subset=256, seed=interpolation_runs["settings"]["seed"])
-    datamodule.setup()
-    second_model = Classifier.load_from_checkpoint(second.checkpoint, map_location="cpu")
-    expected = second_model.evaluate(datamodule.train_eval_dataloader())["loss"]
-    assert curves["train"]["loss"][2] == pytest.approx(expected, rel=1e-5)
+    # both models trained on the same training set (one data seed), so α = 1 is the second model's own train loss
+    assert curves["same_training_set"] and curves["train"]["loss"][2] == pytest.approx(second.train_loss, rel=1e-5)
+    assert first.settings["init_seed"] != second.settings["init_seed"]
     assert curves["train"]["loss"][1] not in (curves["train"]["loss"][0], curves["train"]["loss"][2])
     figures = interpolation_runs["figures"]
     assert [f.stem for f in figures] == ["interpolation_small_batch_to_large_batch", "interpolation_small_batch_to_large_lr"]
@@ -61,7 +58,8 @@ def test_interpolation_refuses_two_architectures_and_corrupt_files(
     interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path
 ) -> None:
     settings = interpolation_runs["settings"]
-    other = train_classifier("other", "wide", {**settings, "out_dir": str(tmp_path)}, "mlp", {"hidden": [16]})
+    other = train_classifier("other", "wide", {**settings, "out_dir": str(tmp_path)}, "mlp", {"hidden": [16]}, batch_size=64,
+                             lr=1e-3)
     first = interpolation_runs["results"]["small_batch"].checkpoint
     with pytest.raises(UsageError, match="one architecture"):
         load_classifier_pair(first, other.checkpoint, torch.device("cpu"))
@@ -127,3 +125,15 @@ def test_sharpness_sweep(tiny_mnist: Path, tmp_path: Path) -> None:
     datamodule = MNISTDataModule(tiny_mnist, train_subset=256)
     datamodule.setup()
     assert rows[0]["subset_loss"] > 0
+
+
+def test_interpolating_models_of_two_training_sets_says_so(
+    interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    settings = {**interpolation_runs["settings"], "out_dir": str(tmp_path), "data_seed": 7}
+    other = train_classifier("other", "data7", settings, "mlp", {"hidden": [32]}, batch_size=64, lr=1e-3)
+    first = interpolation_runs["results"]["small_batch"]
+    curves = interpolate(first.checkpoint, other.checkpoint, [0.0, 1.0], str(tiny_mnist), torch.device("cpu"))
+    assert curves["same_training_set"] is False and curves["training_set"]["data_seed"] == 0
+    assert "trained on another training set" in capsys.readouterr().out
+    assert curves["train"]["loss"][0] == pytest.approx(first.train_loss, rel=1e-5)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 import torch
 
-from experiments import random_labels
+from experiments import flatness_interpolation, random_labels
 from hw1.data import MNISTDataModule, load_mnist
+from hw1.interpolation import TRAINING_SET_KEYS
 from hw1.logs import epoch_curves
+from hw1.plots import data_path
 
 # Class counts published with the data set (shared/data/MNIST/SOURCE.md).
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -36,3 +40,25 @@ def test_quick_profile_memorises_1000_shuffled_labels(real_mnist: Path, tmp_path
     assert 0.05 < result.test_acc < 0.15
     curves = epoch_curves(result.log_dir, ["test/loss"])
     assert curves["test/loss"][1][-1] > curves["test/loss"][1][0] + 0.5
+
+
+def test_quick_interpolation_endpoints_share_one_training_set(real_mnist: Path, tmp_path: Path) -> None:
+    """The quick profile's endpoint models start from other weights but train on the same 10,000 images and labels;
+    the curve's α = 0 and α = 1 train losses are each model's own eval-pass train loss."""
+    outcome = flatness_interpolation.main(["--profile", "quick", "--accelerator", "cpu", "--data-dir", str(real_mnist),
+                                           "--out-dir", str(tmp_path), "--max-epochs", "1", "--points", "4"])  # fmt: skip
+    small, large = outcome["results"]["small_batch"], outcome["results"]["large_batch"]
+    datamodules = []
+    for result in (small, large):
+        hparams = torch.load(result.checkpoint, map_location="cpu", weights_only=False)["datamodule_hyper_parameters"]
+        datamodule = MNISTDataModule(real_mnist, **{key: hparams[key] for key in TRAINING_SET_KEYS}, download=False)
+        datamodule.setup()
+        datamodules.append(datamodule)
+    assert len(datamodules[0].training_indices()) == 10000
+    assert torch.equal(datamodules[0].training_indices(), datamodules[1].training_indices())
+    assert torch.equal(datamodules[0].train[1], datamodules[1].train[1])
+    assert small.settings["init_seed"] != large.settings["init_seed"]
+    curve = json.loads(data_path(outcome["figures"][0]).read_text())
+    assert curve["same_training_set"] is True
+    assert curve["train"]["loss"][curve["alphas"].index(0.0)] == pytest.approx(small.train_loss, abs=1e-6)
+    assert curve["train"]["loss"][curve["alphas"].index(1.0)] == pytest.approx(large.train_loss, abs=1e-6)

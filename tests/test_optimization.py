@@ -17,9 +17,13 @@ from hw1.functions import FunctionDataModule
 from hw1.logs import read_scalars
 from hw1.minimal_ratio import (
     FlatModel,
+    eigenvalue_signs,
+    gradient_fraction_in_null_space,
     hessian_eigenvalues,
+    levenberg_marquardt_gradient_norm,
     minimal_ratio_from_eigenvalues,
     minimal_ratio_from_samples,
+    minimal_ratio_of_nonzero,
     minimize_gradient_norm,
     train_together,
 )
@@ -110,7 +114,7 @@ def test_hessian_of_a_quadratic_is_exact() -> None:
     eigenvalues = hessian_eigenvalues(loss, thetas)
     expected = torch.linalg.eigvalsh(matrix)
     assert torch.allclose(eigenvalues, expected.expand(4, -1), atol=1e-10)
-    assert minimal_ratio_from_eigenvalues(eigenvalues)[0] == (expected > 0).float().mean()
+    assert minimal_ratio_from_eigenvalues(eigenvalues)[0].item() == pytest.approx((expected > 0).double().mean().item())
 
 
 def test_minimal_ratio_of_a_convex_quadratic_is_one() -> None:
@@ -160,11 +164,97 @@ def test_runs_trained_together_equal_runs_trained_alone() -> None:
     assert torch.allclose(continued, together, atol=1e-6)  # stopping and continuing changes nothing
 
 
-def test_minimal_ratio_experiment_reports_every_run(tmp_path: Path) -> None:
-    minimal_ratio.main(["--profile", "smoke", "--accelerator", "cpu", "--out-dir", str(tmp_path)])
-    summary = json.loads((tmp_path / "minimal_ratio" / "summary.json").read_text())
-    assert len(summary["runs"]) == 3 and summary["settings"]["eig_tolerance"] == 0.0
+def test_eigenvalues_within_the_zero_tolerance_count_as_zero() -> None:
+    spectrum = torch.tensor([[-2.0, -1e-12, 0.0, 3e-13, 1e-9, 4.0]], dtype=torch.float64)
+    signs = eigenvalue_signs(spectrum, zero_tolerance=1e-8)
+    assert [int(signs[key]) for key in ("positive", "zero", "negative")] == [1, 4, 1]
+    assert minimal_ratio_from_eigenvalues(spectrum, 1e-8).item() == pytest.approx(1 / 6)
+    assert minimal_ratio_of_nonzero(spectrum, 1e-8).item() == pytest.approx(1 / 2)
+    assert minimal_ratio_from_eigenvalues(spectrum, 1e-12).item() == pytest.approx(2 / 6)  # 1e-9 > 1e-12·4
+
+
+def test_gradient_fraction_in_the_null_space() -> None:
+    eigenvalues = torch.tensor([[0.0, 1e-9, 2.0]], dtype=torch.float64)
+    rotation = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))[0]
+    gradient = rotation @ torch.tensor([3.0, 0.0, 4.0], dtype=torch.float64)
+    fraction = gradient_fraction_in_null_space(eigenvalues, rotation.unsqueeze(0), gradient.unsqueeze(0), 1e-8)
+    assert fraction.item() == pytest.approx(3 / 5)
+
+
+def test_levenberg_marquardt_finds_the_critical_point_of_a_quadratic() -> None:
+    generator = torch.Generator().manual_seed(2)
+    root = torch.randn(6, 6, generator=generator, dtype=torch.float64)
+    matrix, offset = root + root.T, torch.randn(6, generator=generator, dtype=torch.float64)  # a saddle
+    loss = quadratic(matrix, offset)
+    start = torch.randn(3, 6, generator=generator, dtype=torch.float64)
+    thetas, norms, steps, damping = levenberg_marquardt_gradient_norm(loss, start, 1e-10, max_steps=30)
+    assert (norms < 1e-10).all() and (steps <= 30).all() and (damping > 0).all()
+    assert torch.allclose(thetas, torch.linalg.solve(matrix, -offset).expand(3, -1), atol=1e-8)
+    first, _, _, state = levenberg_marquardt_gradient_norm(loss, start, 1e-10, max_steps=2)
+    continued, _, _, _ = levenberg_marquardt_gradient_norm(loss, first, 1e-10, max_steps=28, damping=state)
+    assert torch.allclose(continued, thetas, atol=1e-8)
+
+
+@pytest.fixture(scope="module")
+def minimal_ratio_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("minimal_ratio")
+    minimal_ratio.main(["--profile", "smoke", "--accelerator", "cpu", "--out-dir", str(out)])
+    return out / "minimal_ratio"
+
+
+def test_minimal_ratio_experiment_reports_every_run(minimal_ratio_smoke: Path) -> None:
+    summary = json.loads((minimal_ratio_smoke / "summary.json").read_text())
+    assert len(summary["runs"]) == 3 and summary["settings"]["zero_tolerance"] == 1e-8
     for run in summary["runs"]:
-        assert run["params"] == 321 and 0 <= run["minimal_ratio_hessian"] <= 1 and 0 <= run["minimal_ratio_sampled"] <= 1
+        assert run["params"] == 321 and 0 <= run["minimal_ratio_hessian"] <= run["minimal_ratio_hessian_nonzero"] <= 1
+        assert 0 <= run["minimal_ratio_sampled"] <= 1
+        assert run["positive_eigenvalues"] + run["zero_eigenvalues"] + run["negative_eigenvalues"] == 321
+        assert run["minimal_ratio_hessian"] == run["positive_eigenvalues"] / 321
         assert run["min_eigenvalue"] <= run["max_eigenvalue"] and run["max_eigenvalue"] > 0
-        assert run["grad_norm"] >= 0 and run["loss"] > 0
+        assert run["grad_norm"] <= run["grad_norm_after_adam"] and run["loss"] > 0
+        assert run["point"] in ("critical", "gradient-flat", "near-critical")
+        assert (run["point"] == "critical") == (run["grad_norm"] < summary["settings"]["grad_tolerance"])
+        assert 0 <= run["gradient_fraction_zero_space"] <= run["gradient_fraction_flat_space"] <= 1
+
+
+def by_hand_mse(state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
+    """θ ↦ MSE of the ELU MLP whose layers are the state dict's weight/bias pairs in order, written out by hand."""
+    names = list(state)
+    sizes = [state[name].numel() for name in names]
+
+    def mse(theta: torch.Tensor) -> torch.Tensor:
+        tensors = dict(zip(names, (chunk.view(state[n].shape) for n, chunk in zip(names, theta.split(sizes), strict=True)),
+                           strict=True))  # fmt: skip
+        layers = [(tensors[w], tensors[w.replace("weight", "bias")]) for w in names if w.endswith("weight")]
+        h = x
+        for index, (weight, bias) in enumerate(layers):
+            h = h @ weight.T + bias
+            if index < len(layers) - 1:
+                h = torch.nn.functional.elu(h)
+        return ((h - y) ** 2).mean()
+
+    return mse
+
+
+def test_saved_parameters_rebuild_the_reported_spectrum(minimal_ratio_smoke: Path) -> None:
+    """An independent float64 Hessian (torch.autograd.functional) at each saved θ gives the reported counts and ‖∇L‖."""
+    summary = json.loads((minimal_ratio_smoke / "summary.json").read_text())
+    saved = torch.load(minimal_ratio_smoke / "final_parameters.pt", weights_only=False)
+    assert saved["net_config"]["hidden"] == [16, 16] and saved["dtype"] == "float64"
+    points = saved["data"]["train_points"]
+    x = torch.linspace(saved["data"]["x_min"], saved["data"]["x_max"], points).unsqueeze(1).double()
+    y = torch.sinc(5 * x.float()).double()
+    tolerance = summary["settings"]["zero_tolerance"]
+    for run in summary["runs"]:
+        state = saved["runs"][run["name"]]
+        assert [tuple(t.shape) for t in state.values()] == [(16, 1), (16,), (16, 16), (16,), (1, 16), (1,)]
+        theta = torch.cat([t.flatten() for t in state.values()])
+        mse = by_hand_mse(state, x, y)
+        assert mse(theta).item() == pytest.approx(run["loss"], rel=1e-12)
+        gradient = torch.autograd.functional.jacobian(mse, theta)
+        assert gradient.norm().item() == pytest.approx(run["grad_norm"], rel=1e-9)
+        eigenvalues = torch.linalg.eigvalsh(torch.autograd.functional.hessian(mse, theta))
+        zero = eigenvalues.abs() <= tolerance * eigenvalues.abs().max()
+        counts = [int(((eigenvalues > 0) & ~zero).sum()), int(zero.sum()), int(((eigenvalues < 0) & ~zero).sum())]
+        assert counts == [run["positive_eigenvalues"], run["zero_eigenvalues"], run["negative_eigenvalues"]]
+        assert eigenvalues[-1].item() == pytest.approx(run["max_eigenvalue"], rel=1e-9)

@@ -8,15 +8,14 @@ from pathlib import Path
 from experiments import run_all
 
 
-def test_smoke_suite_builds_a_report_naming_every_figure(tiny_mnist: Path, tmp_path: Path, capsys) -> None:
-    flags = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path)]
-    outcome = run_all.main(flags)
-    assert outcome["ran"] == list(run_all.EXPERIMENTS)
-    markdown = outcome["markdown"].read_text()
-    page = outcome["report"].read_text()
+def test_smoke_suite_builds_a_report_naming_every_figure(smoke_suite: dict) -> None:
+    out_dir = smoke_suite["out_dir"]
+    assert smoke_suite["ran"] == list(run_all.EXPERIMENTS)
+    markdown = smoke_suite["markdown"].read_text()
+    page = smoke_suite["report"].read_text()
     figures = []
     for experiment in run_all.EXPERIMENTS:
-        summary = json.loads((tmp_path / experiment / "summary.json").read_text())
+        summary = json.loads((out_dir / experiment / "summary.json").read_text())
         assert summary["settings"]["profile"] == "smoke"
         assert f"## {experiment}" in markdown and f"<h2>{experiment}</h2>" in page
         figures += [Path(f) for f in summary["figures"]]
@@ -24,12 +23,22 @@ def test_smoke_suite_builds_a_report_naming_every_figure(tiny_mnist: Path, tmp_p
     for figure in figures:
         data = figure.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" in data[-12:]
-        assert f"({Path('..') / figure.relative_to(tmp_path)})" in markdown
+        assert f"({Path('..') / figure.relative_to(out_dir)})" in markdown
         assert figure.name in page
     assert "tensorboard --logdir" in markdown
-    output = capsys.readouterr().out
+    output = smoke_suite["output"]
     assert "[experiment 1/10 simulate_function: starting, 00:00:00 elapsed]" in output
     assert "[experiment 10/10 sharpness, run 5: bs128," in output
 
-    again = run_all.main([*flags, "--resume"])
+    again = run_all.main([*smoke_suite["flags"], "--resume"])
     assert again["ran"] == [] and again["skipped"] == list(run_all.EXPERIMENTS)
+
+
+def test_the_report_shows_the_settings_that_differ_between_runs(smoke_suite: dict) -> None:
+    markdown = smoke_suite["markdown"].read_text()
+    sharpness = markdown[markdown.index("## sharpness") :]
+    assert not any(line.startswith("| batch_size |") for line in sharpness.splitlines())  # not a shared setting
+    header = next(line for line in sharpness.splitlines() if line.startswith("| name |"))
+    assert "batch_size" in header
+    pca = markdown[markdown.index("## optimization_pca") : markdown.index("## grad_norm")]
+    assert "init_seed" in next(line for line in pca.splitlines() if line.startswith("| name |"))

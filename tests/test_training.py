@@ -54,7 +54,8 @@ def test_run_writes_logs_checkpoints_figure_and_summary(tiny_mnist: Path, tmp_pa
     (entry,) = summary["runs"]
     assert entry["params"] == 784 * 64 + 64 + 64 * 10 + 10 and entry["epochs"] == 3
     assert set(entry) == {"name", "params", "epochs", "train_loss", "train_acc", "test_loss", "test_acc", "checkpoint",
-                          "log_dir"}  # fmt: skip
+                          "log_dir", "settings"}  # fmt: skip
+    assert entry["settings"]["batch_size"] == 32 and entry["settings"]["init_seed"] == entry["settings"]["data_seed"] == 0
     assert 0 <= entry["train_acc"] <= 1 and entry["test_loss"] > 0
     assert curves["test/loss"][1][-1] == pytest.approx(entry["test_loss"], rel=1e-5)  # same model, same pass
     for figure in summary["figures"]:
@@ -86,7 +87,7 @@ def test_final_train_numbers_come_from_an_eval_pass_with_the_trained_labels(tiny
     outcome = run(tiny_mnist, tmp_path, "--max-epochs", "1", "--train-subset", "64", "--label-mode", "uniform")
     result = outcome["result"]
     model = Classifier.load_from_checkpoint(result.checkpoint, map_location="cpu")
-    datamodule = MNISTDataModule(tiny_mnist, train_subset=64, label_mode="uniform", seed=0)
+    datamodule = MNISTDataModule(tiny_mnist, train_subset=64, label_mode="uniform", data_seed=0)
     datamodule.setup()
     expected = model.evaluate(datamodule.train_eval_dataloader())
     assert result.train_loss == pytest.approx(expected["loss"], rel=1e-6)

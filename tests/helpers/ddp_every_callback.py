@@ -19,7 +19,7 @@ if __name__ == "__main__":
     data_dir, out_dir = sys.argv[1:3]
     settings = {option.dest: option.default for option in RUN_OPTIONS}
     settings.update(accelerator="cpu", strategy="ddp", devices="2", data_dir=data_dir, out_dir=out_dir, max_epochs=3,
-                    batch_size=32, optimizer="adam", lr=1e-3)  # fmt: skip
+                    batch_size=32, optimizer="adam", lr=1e-3, data_seed=0)  # fmt: skip
     callbacks = [WeightRecorder(every_n_epochs=1), GradNormLogger(), SensitivityLogger(num_samples=40)]
     result = train_classifier("ddp", "mlp", settings, "mlp", {"hidden": [32]}, callbacks)
     # one file per rank: two ranks printing to the same pipe can interleave their lines
