@@ -7,11 +7,11 @@ al. 2017): loss low at α = 0 and α = 1, higher in between; the large-batch end
 from different initial weights (the default) show the barrier between them; `--same-init` often shows none.
 """
 
-from pathlib import Path
 
-from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.cli import Option, parse_settings, positive_float, positive_int, run_cli
 from hw1.interpolation import alpha_grid, draw
-from hw1.training import torch_device, train_classifier, write_summary
+from hw1.results import write_summary
+from hw1.training import start_experiment, torch_device, train_classifier
 
 EXPERIMENT = "flatness_interpolation"
 PROFILES = {
@@ -24,8 +24,8 @@ OPTIONS = (
     Option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+"),
     Option("--small-batch", "batch size of the small-batch model (and of both learning-rate models)", 64, type=positive_int),
     Option("--large-batch", "batch size of the large-batch model", 1024, type=positive_int),
-    Option("--small-lr", "learning rate of the batch-size pair and the first learning-rate model", 1e-3, type=float),
-    Option("--large-lr", "learning rate of the second learning-rate model", 1e-2, type=float),
+    Option("--small-lr", "learning rate of the batch-size pair and the first learning-rate model", 1e-3, type=positive_float),
+    Option("--large-lr", "learning rate of the second learning-rate model", 1e-2, type=positive_float),
     Option("--points", "number of α values in [-1, 2]", 61, type=positive_int),
     Option("--same-init", "start every model from the same initial weights and batch order (--seed); otherwise the"
            " large-batch and large-lr models use --seed + 1 (all three train on the same data: --data-seed)", False,
@@ -40,6 +40,7 @@ UNUSED = {
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     device = torch_device(settings["accelerator"])
+    result_dir = start_experiment(EXPERIMENT, settings)
     config = {"hidden": settings["hidden"]}
     small, large = settings["small_batch"], settings["large_batch"]
     other_seed = settings["seed"] + (0 if settings["same_init"] else 1)
@@ -48,16 +49,15 @@ def main(argv: list[str] | None = None) -> dict:
         "large_batch": {"batch_size": large, "lr": settings["small_lr"], "seed": other_seed},
         "large_lr": {"batch_size": small, "lr": settings["large_lr"], "seed": other_seed},
     }
-    results = {name: train_classifier(EXPERIMENT, f"bs{o['batch_size']}-lr{o['lr']:g}-seed{o['seed']}", settings, "mlp",
+    results = {name: train_classifier(result_dir, f"bs{o['batch_size']}-lr{o['lr']:g}-seed{o['seed']}", settings, "mlp",
                                       config, **o) for name, o in runs.items()}  # fmt: skip
-    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
     alphas = alpha_grid(settings["points"])
     figures = [
         draw(results[a].checkpoint, results[b].checkpoint, alphas, settings["data_dir"], device,
-             experiment_dir / "figures" / f"interpolation_{a}_to_{b}.png", settings["download"])
+             result_dir / "figures" / f"interpolation_{a}_to_{b}.png", settings["download"])
         for a, b in (("small_batch", "large_batch"), ("small_batch", "large_lr"))
     ]  # fmt: skip
-    summary = write_summary(experiment_dir, EXPERIMENT, settings, list(results.values()), figures)
+    summary = write_summary(result_dir, EXPERIMENT, settings, list(results.values()), figures)
     print(f"summary: {summary}")
     return {"settings": settings, "results": results, "figures": figures}
 

@@ -6,12 +6,12 @@ w.r.t. the input, and (b) the assignment's: the mean Frobenius norm of the gradi
 Figures, x = batch size (log): loss (train, test) with sensitivity on the right; accuracy with sensitivity.
 """
 
-from pathlib import Path
 
 from callbacks.sensitivity import SensitivityLogger
 from hw1.cli import Option, parse_settings, positive_int, run_cli
 from hw1.plots import metric_against, save_figure
-from hw1.training import train_classifier, write_summary
+from hw1.results import write_summary
+from hw1.training import start_experiment, train_classifier
 
 EXPERIMENT = "flatness_sensitivity"
 PROFILES = {
@@ -32,17 +32,17 @@ UNUSED = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
+    result_dir = start_experiment(EXPERIMENT, settings)
     batch_sizes = sorted(set(settings["batch_sizes"]))
     results, sensitivity = [], {"jacobian": [], "loss_gradient": []}
     for batch_size in batch_sizes:
         logger = SensitivityLogger(settings["sensitivity_samples"], settings["data_seed"])
-        results.append(train_classifier(EXPERIMENT, f"bs{batch_size}", settings, "mlp", {"hidden": settings["hidden"]},
+        results.append(train_classifier(result_dir, f"bs{batch_size}", settings, "mlp", {"hidden": settings["hidden"]},
                                         [logger], batch_size=batch_size))  # fmt: skip
         for name in sensitivity:
             sensitivity[name].append(logger.last[name])
     right = ("sensitivity", {"‖∂softmax/∂x‖_F (Novak)": sensitivity["jacobian"],
                              "‖∂loss/∂x‖_F": sensitivity["loss_gradient"]})  # fmt: skip
-    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
 
     def series(metric: str) -> dict:
         return {split: ([getattr(r, f"{split}_{metric}") for r in results], None) for split in ("train", "test")}
@@ -50,14 +50,14 @@ def main(argv: list[str] | None = None) -> dict:
     figures = [
         save_figure(metric_against(batch_sizes, series("loss"), "batch size", "cross-entropy",
                                    "Loss and sensitivity against batch size", log_y=True, right=right),
-                    experiment_dir, "loss_sensitivity"),
+                    result_dir, "loss_sensitivity"),
         save_figure(metric_against(batch_sizes, series("acc"), "batch size", "accuracy",
                                    "Accuracy and sensitivity against batch size", right=right),
-                    experiment_dir, "accuracy_sensitivity"),
+                    result_dir, "accuracy_sensitivity"),
     ]  # fmt: skip
     columns = zip(results, batch_sizes, sensitivity["jacobian"], sensitivity["loss_gradient"], strict=True)
     rows = [{**vars(r), "batch_size": b, "sensitivity_jacobian": j, "sensitivity_loss_gradient": g} for r, b, j, g in columns]
-    summary = write_summary(experiment_dir, EXPERIMENT, settings, rows, figures)
+    summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
     for row in rows:
         print(f"batch {row['batch_size']:>5}: train acc {row['train_acc']:.4f} test acc {row['test_acc']:.4f}; sensitivity "
               f"{row['sensitivity_jacobian']:.4f} (Jacobian) {row['sensitivity_loss_gradient']:.4f} (loss)")  # fmt: skip

@@ -1,6 +1,5 @@
 """Gradient norm during training: √(Σ‖∇p‖²) and the loss at every iteration, on sin(5πx)/(5πx) or on MNIST."""
 
-from pathlib import Path
 
 from callbacks.grad_norm import GradNormLogger
 from hw1.cli import Option, parse_settings, positive_int, run_cli
@@ -9,7 +8,8 @@ from hw1.functions import REFERENCE_NETS, FunctionDataModule
 from hw1.logs import read_scalars
 from hw1.models import Classifier, Regressor
 from hw1.plots import save_figure, stacked_series
-from hw1.training import seed_everything, train_run, write_summary
+from hw1.results import write_summary
+from hw1.training import seed_everything, start_experiment, train_run
 
 EXPERIMENT = "grad_norm"
 PROFILES = {
@@ -59,17 +59,17 @@ def build(settings: dict) -> tuple:
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
+    result_dir = start_experiment(EXPERIMENT, settings)
     seed_everything(settings["seed"])
     datamodule, module = build(settings)
-    result = train_run(EXPERIMENT, settings["task"], module, datamodule, settings,
+    result = train_run(result_dir, settings["task"], module, datamodule, settings,
                        [GradNormLogger(settings["log_every_n_steps"])])  # fmt: skip
     scalars = read_scalars(result.log_dir)
     series = {tag: (sorted(scalars[key]), [scalars[key][s] for s in sorted(scalars[key])])
               for tag, key in (("gradient norm", "train/grad_norm"), ("loss", "train/loss_step"))}  # fmt: skip
-    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
     figure = save_figure(stacked_series(series, "iteration", f"{settings['task']}: gradient norm and loss"),
-                         experiment_dir, f"grad_norm_{settings['task']}")  # fmt: skip
-    summary = write_summary(experiment_dir, EXPERIMENT, settings, [result], [figure])
+                         result_dir, f"grad_norm_{settings['task']}")  # fmt: skip
+    summary = write_summary(result_dir, EXPERIMENT, settings, [result], [figure])
     print(f"{settings['task']}: {result.params} params, final train loss {result.train_loss:.4g}\n"
           f"summary: {summary}\nfigure: {figure}")  # fmt: skip
     return {"settings": settings, "result": result, "series": series}

@@ -9,7 +9,7 @@ checkpoint was trained on (its subset and labels) and on the 10k test set.
 import argparse
 from pathlib import Path
 
-from hw1.cli import run_cli
+from hw1.cli import finite_float, run_cli
 from hw1.errors import UsageError
 from hw1.interpolation import alpha_grid, draw
 from hw1.training import torch_device
@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("first", help="checkpoint of θ1 (α = 0)")
     parser.add_argument("second", help="checkpoint of θ2 (α = 1)")
     parser.add_argument("--points", type=int, default=61, help="number of α values (default: 61, a step of 0.05)")
-    parser.add_argument("--alpha-min", type=float, default=-1.0, help="smallest α (default: -1)")
-    parser.add_argument("--alpha-max", type=float, default=2.0, help="largest α (default: 2)")
+    parser.add_argument("--alpha-min", type=finite_float, default=-1.0, help="smallest α (default: -1)")
+    parser.add_argument("--alpha-max", type=finite_float, default=2.0, help="largest α (default: 2)")
     parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
     parser.add_argument("--out", type=Path, required=True, help="PNG file to write; a .json with the numbers goes beside it")
     parser.add_argument("--accelerator", choices=("cpu", "gpu", "auto"), default="auto", help="where to evaluate (default: auto)")

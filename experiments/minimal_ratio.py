@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from hw1.cli import Option, parse_settings, positive_float, positive_int, run_cli
+from hw1.cli import Option, non_negative_int, parse_settings, positive_float, positive_int, run_cli
 from hw1.errors import UsageError
 from hw1.functions import FunctionDataModule
 from hw1.minimal_ratio import (
@@ -35,7 +35,8 @@ from hw1.minimal_ratio import (
 )
 from hw1.nets import ACTIVATIONS, build_net
 from hw1.plots import Drawing, drawn_series, plt, save_figure
-from hw1.training import ensure_writable, read_checkpoint, seed_everything, torch_device, write_summary
+from hw1.results import write_summary
+from hw1.training import read_checkpoint, seed_everything, start_experiment, torch_device
 
 EXPERIMENT = "minimal_ratio"
 PROFILES = {
@@ -54,7 +55,7 @@ OPTIONS = (
     Option("--gradnorm-steps", "cap on Adam steps minimising ‖∇L‖²", 3000, type=positive_int),
     Option("--gradnorm-lr", "learning rate for minimising ‖∇L‖²", 1e-4, type=positive_float),
     Option("--finisher-steps", "then at most this many Levenberg-Marquardt steps on ½‖∇L‖² with the exact Hessian"
-           " (0: none)", 50, type=int),
+           " (0: none)", 50, type=non_negative_int),
     Option("--grad-tolerance", "stop minimising once ‖∇L‖ is below this; such points count as critical", 1e-4,
            type=positive_float),
     Option("--zero-tolerance", "an eigenvalue with |λ| ≤ this·max|λ| counts as zero (float64 rounding is ~1e-13)",
@@ -85,9 +86,9 @@ RESUME_KEYS = ("runs", "hidden", "activation", "train_points", "train_steps", "g
 POINT_COLOURS = {"critical": "tab:green", "gradient-flat": "tab:orange", "near-critical": "tab:blue"}
 
 
-def load_progress(experiment_dir: Path, settings: dict, thetas: torch.Tensor) -> dict:
+def load_progress(result_dir: Path, settings: dict, thetas: torch.Tensor) -> dict:
     """With --resume, the saved state of the runs (refused if other settings made it); else a fresh start."""
-    path = experiment_dir / PROGRESS_FILE
+    path = result_dir / PROGRESS_FILE
     if settings["resume"] and path.is_file():
         progress = read_checkpoint(path)
         differing = [key for key in RESUME_KEYS if progress["settings"].get(key) != settings[key]]
@@ -181,10 +182,8 @@ def draw(runs: list[dict], settings: dict, params: int) -> Drawing:
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
-    if settings["finisher_steps"] < 0:
-        raise UsageError(f"--finisher-steps must be 0 or more, got {settings['finisher_steps']}")
     device = torch_device(settings["accelerator"])
-    experiment_dir = ensure_writable(Path(settings["out_dir"]) / EXPERIMENT)
+    result_dir = start_experiment(EXPERIMENT, settings)
     data = FunctionDataModule("sinc", train_points=settings["train_points"])
     x, y = (t.to(device, torch.float64) for t in data.samples(settings["train_points"]))
     config = {"hidden": settings["hidden"], "in_features": 1, "out_features": 1, "activation": settings["activation"]}
@@ -199,10 +198,10 @@ def main(argv: list[str] | None = None) -> dict:
     loss = model.mse_loss(x, y)
 
     start = time.perf_counter()
-    progress = load_progress(experiment_dir, settings, thetas)
+    progress = load_progress(result_dir, settings, thetas)
     while progress["phase"] != "done":
         progress = advance(progress, loss, settings)
-        save_atomically(progress, experiment_dir / PROGRESS_FILE)
+        save_atomically(progress, result_dir / PROGRESS_FILE)
     thetas = progress["thetas"].to(device)
     gradients = batched_grad(loss, thetas)
     grad_norms, losses = gradients.norm(dim=1), batched_loss(loss, thetas)
@@ -221,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
                      "data": {"function": "sinc", "x_min": -1.0, "x_max": 1.0, "train_points": settings["train_points"]},
                      "runs": {name: {key: value.cpu() for key, value in model.unflatten(theta).items()}
                               for name, theta in zip(names, thetas, strict=True)}},
-                    experiment_dir / PARAMETERS_FILE)  # fmt: skip
+                    result_dir / PARAMETERS_FILE)  # fmt: skip
     run_settings = {key: settings[key] for key in RESUME_KEYS if key not in ("runs", "seed")}
     runs = [
         {"name": name, "params": model.size, "settings": {**run_settings, "init_seed": seed},
@@ -236,8 +235,8 @@ def main(argv: list[str] | None = None) -> dict:
          "point": point_kind(grad_norms[i].item(), in_flat_space[i].item(), settings["grad_tolerance"])}
         for i, (name, seed) in enumerate(zip(names, seeds, strict=True))
     ]  # fmt: skip
-    figures = [save_figure(draw(runs, settings, model.size), experiment_dir, "minimal_ratio")]
-    summary = write_summary(experiment_dir, EXPERIMENT, settings, runs, figures)
+    figures = [save_figure(draw(runs, settings, model.size), result_dir, "minimal_ratio")]
+    summary = write_summary(result_dir, EXPERIMENT, settings, runs, figures)
     kinds = {kind: sum(run["point"] == kind for run in runs) for kind in POINT_COLOURS}
     print(f"{settings['runs']} runs of {model.size} params in {seconds:.1f} s; median ‖∇L‖ after Adam "
           f"{progress['adam_grad_norm'].median():.3g}, after Levenberg-Marquardt {grad_norms.median():.3g}; points: "

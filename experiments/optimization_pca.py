@@ -5,12 +5,12 @@ PCA is fitted on all recorded points of all runs together (`experiments/pca_plot
 literature warns, PCA of a random walk also looks smooth: the figure is descriptive.
 """
 
-from pathlib import Path
 
 from callbacks.weights import WeightRecorder
 from hw1.cli import Option, parse_settings, positive_int, run_cli
 from hw1.pca import draw
-from hw1.training import train_classifier, write_summary
+from hw1.results import write_summary
+from hw1.training import start_experiment, train_classifier
 
 EXPERIMENT = "optimization_pca"
 SEED_SETTING = {"optimizer": "adam", "lr": 4e-4, "batch_size": 1000, "checkpoint_every": 0}
@@ -28,14 +28,14 @@ OPTIONS = (
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
-    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
+    result_dir = start_experiment(EXPERIMENT, settings)
     results = []
     for index in range(settings["runs"]):
         seed = settings["seed"] + index
-        results.append(train_classifier(EXPERIMENT, f"seed{seed}", settings, "mlp", {"hidden": settings["hidden"]},
+        results.append(train_classifier(result_dir, f"seed{seed}", settings, "mlp", {"hidden": settings["hidden"]},
                                         [WeightRecorder(settings["record_every"])], seed=seed))  # fmt: skip
-    figures = draw(experiment_dir)
-    summary = write_summary(experiment_dir, EXPERIMENT, settings, results, figures)
+    figures = draw(result_dir)
+    summary = write_summary(result_dir, EXPERIMENT, settings, results, figures)
     print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))
     return {"settings": settings, "results": results, "figures": figures}
 

@@ -4,13 +4,13 @@ Expected: the train–test gap widens with size while test accuracy improves or 
 without label noise). Figures: train and test loss, and train and test accuracy, against parameters (log x).
 """
 
-from pathlib import Path
 from statistics import mean, pstdev
 
 from hw1.cli import Option, parse_settings, positive_int, run_cli
 from hw1.nets import build_net, count_parameters
 from hw1.plots import metric_against, save_figure
-from hw1.training import train_classifier, write_summary
+from hw1.results import write_summary
+from hw1.training import start_experiment, train_classifier
 
 EXPERIMENT = "params_vs_generalization"
 PROFILES = {
@@ -31,12 +31,13 @@ SPREAD = "sd_over_seeds"  # population standard deviation over the seeds of one 
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    result_dir = start_experiment(EXPERIMENT, settings)
     results, table = [], []
     for width in settings["widths"]:
         repeats = []
         for index in range(settings["seeds"]):
             seed = settings["seed"] + index
-            result = train_classifier(EXPERIMENT, f"w{width}-seed{seed}", settings, "mlp", {"hidden": [width, width]},
+            result = train_classifier(result_dir, f"w{width}-seed{seed}", settings, "mlp", {"hidden": [width, width]},
                                       seed=seed)  # fmt: skip
             results.append(result)
             repeats.append(result)
@@ -44,16 +45,15 @@ def main(argv: list[str] | None = None) -> dict:
         assert repeats[0].params == count_parameters(build_net("mlp", hidden=[width, width]))
     params = [row["params"] for row in table]
     stats = {m: ([mean(row[m]) for row in table], [pstdev(row[m]) for row in table]) for m in METRICS}
-    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
     figures = [
         save_figure(metric_against(params, {"train": stats["train_loss"], "test": stats["test_loss"]}, "parameters",
                                    "cross-entropy", "Loss against model size", log_y=True, spread_label=SPREAD),
-                    experiment_dir, "loss"),
+                    result_dir, "loss"),
         save_figure(metric_against(params, {"train": stats["train_acc"], "test": stats["test_acc"]}, "parameters",
                                    "accuracy", "Accuracy against model size", spread_label=SPREAD),
-                    experiment_dir, "accuracy"),
+                    result_dir, "accuracy"),
     ]  # fmt: skip
-    summary = write_summary(experiment_dir, EXPERIMENT, settings, results, figures)
+    summary = write_summary(result_dir, EXPERIMENT, settings, results, figures)
     for row in table:
         print(f"{row['params']:>9,} params: train acc {mean(row['train_acc']):.4f} test acc {mean(row['test_acc']):.4f} "
               f"gap {mean(row['train_acc']) - mean(row['test_acc']):+.4f}")  # fmt: skip

@@ -1,6 +1,6 @@
-"""Post-hoc PCA of recorded weight trajectories: reads an experiment folder, draws the whole model and the first layer.
+"""Post-hoc PCA of recorded weight trajectories: reads a result folder, draws the whole model and the first layer.
 
-    python experiments/pca_plot.py lightning_logs/optimization_pca
+    python experiments/pca_plot.py lightning_logs/optimization_pca/version_0
 """
 
 import argparse
@@ -12,8 +12,9 @@ from hw1.pca import draw
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("experiment_dir", type=Path, help="folder of the experiment, e.g. lightning_logs/optimization_pca")
-    for figure in draw(parser.parse_args().experiment_dir):
+    parser.add_argument("result_dir", type=Path, help="a result folder of optimization_pca, e.g."
+                        " lightning_logs/optimization_pca/version_0")  # fmt: skip
+    for figure in draw(parser.parse_args().result_dir):
         print(f"figure: {figure}")
 
 

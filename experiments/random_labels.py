@@ -4,14 +4,14 @@ Expected: training accuracy climbs to ~100% (memorisation) while test accuracy s
 test loss rises.
 """
 
-from pathlib import Path
 
 from hw1.cli import Option, fraction, parse_settings, positive_int, run_cli
 from hw1.data import LABEL_MODES
 from hw1.logs import epoch_curves
 from hw1.nets import NETS
 from hw1.plots import save_figure, train_test_curves
-from hw1.training import train_classifier, write_summary
+from hw1.results import write_summary
+from hw1.training import start_experiment, train_classifier
 
 EXPERIMENT = "random_labels"
 PROFILES = {
@@ -32,14 +32,14 @@ OPTIONS = (
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    result_dir = start_experiment(EXPERIMENT, settings)
     run = f"{settings['net']}-{settings['label_mode']}"
     net_config = {"hidden": settings["hidden"]} if settings["net"] == "mlp" else {}
-    result = train_classifier(EXPERIMENT, run, settings, settings["net"], net_config)
-    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
+    result = train_classifier(result_dir, run, settings, settings["net"], net_config)
     curves = epoch_curves(result.log_dir, ["train/loss_mean", "test/loss", "train/acc_mean", "test/acc"])
     title = f"{run}, {result.params:,} params, labels: {settings['label_mode']} ({settings['label_fraction']:.0%})"
-    figure = save_figure(train_test_curves(curves, title), experiment_dir, "loss_accuracy")
-    summary = write_summary(experiment_dir, EXPERIMENT, settings, [result], [figure])
+    figure = save_figure(train_test_curves(curves, title), result_dir, "loss_accuracy")
+    summary = write_summary(result_dir, EXPERIMENT, settings, [result], [figure])
     print(
         f"{run}: {result.params:,} params, {result.epochs} epochs; train loss {result.train_loss:.4f} "
         f"acc {result.train_acc:.4f} (eval pass); test loss {result.test_loss:.4f} acc {result.test_acc:.4f}\n"

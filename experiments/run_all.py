@@ -6,14 +6,14 @@
 
 import argparse
 import importlib
-import json
 import time
 from pathlib import Path
 
 from hw1 import training
-from hw1.cli import PROFILES, parse_settings, run_cli, unused_options
+from hw1.cli import PROFILES, parse_settings, run_cli, seed_value, unused_options
 from hw1.errors import UsageError
 from hw1.report import write_report
+from hw1.results import latest_finished, latest_unfinished, read_summary
 
 EXPERIMENTS = (
     "simulate_function",
@@ -30,9 +30,9 @@ EXPERIMENTS = (
 
 
 def finished(out_dir: Path, experiment: str, profile: str) -> bool:
-    """An experiment has finished when its summary.json exists for the same profile."""
-    path = out_dir / experiment / "summary.json"
-    return path.is_file() and json.loads(path.read_text())["settings"].get("profile") == profile
+    """An experiment has finished when its latest finished result folder was made with the same profile."""
+    latest = latest_finished(out_dir, experiment)
+    return latest is not None and read_summary(latest)["settings"].get("profile") == profile
 
 
 def flags_for(module: object, profile: str, common: dict[str, list[str]]) -> list[str]:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="hardware, as Lightning's Trainer (default: auto)")  # fmt: skip
     parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
     parser.add_argument("--out-dir", default="lightning_logs", help="output folder (default: lightning_logs)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every experiment (default: 0)")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed of every experiment (default: 0)")
     parser.add_argument("--resume", action="store_true", help="skip finished experiments and continue the one in progress")
     parser.add_argument("--no-download", action="store_true", help="never download MNIST")
     args = parser.parse_args(argv)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
               "out_dir": ["--out-dir", str(out_dir)], "seed": ["--seed", str(args.seed)],
               "data_dir": ["--data-dir", args.data_dir] if args.data_dir else [],
               "download": ["--no-download"] if args.no_download else [],
-              "resume": ["--resume"] if args.resume else []}  # fmt: skip
+              "resume": []}  # fmt: skip
     start = time.monotonic()
     ran, skipped = [], []
     for index, experiment in enumerate(chosen, 1):
@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
             continue
         print(f"[{training.PROGRESS['prefix']}: starting, {elapsed} elapsed]", flush=True)
         module = importlib.import_module(f"experiments.{experiment}")
-        module.main(flags_for(module, args.profile, common))
+        in_progress = args.resume and latest_unfinished(out_dir, experiment) is not None
+        module.main(flags_for(module, args.profile, {**common, "resume": ["--resume"] if in_progress else []}))
         ran.append(experiment)
     training.PROGRESS.update(prefix="", runs=0)
     markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({args.profile} profile)")

@@ -6,7 +6,6 @@ projected gradient ascent on a fixed subset of training images, and its Hessian 
 sharper minima. Sharpness alone is not scale invariant (Dinh et al. 2017), so read it beside test accuracy.
 """
 
-from pathlib import Path
 
 import torch
 
@@ -16,7 +15,8 @@ from hw1.flatness import sharpness, top_hessian_eigenvalue
 from hw1.minimal_ratio import FlatModel
 from hw1.models import Classifier
 from hw1.plots import metric_against, save_figure
-from hw1.training import torch_device, train_classifier, write_summary
+from hw1.results import write_summary
+from hw1.training import start_experiment, torch_device, train_classifier
 
 EXPERIMENT = "sharpness"
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
@@ -63,22 +63,22 @@ def measure(checkpoint: str, settings: dict, device: torch.device) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
+    result_dir = start_experiment(EXPERIMENT, settings)
     device = torch_device(settings["accelerator"])
     batch_sizes = sorted(set(settings["batch_sizes"]))
     rows = []
     for batch_size in batch_sizes:
-        result = train_classifier(EXPERIMENT, f"bs{batch_size}", settings, "mlp", {"hidden": settings["hidden"]},
+        result = train_classifier(result_dir, f"bs{batch_size}", settings, "mlp", {"hidden": settings["hidden"]},
                                   batch_size=batch_size)  # fmt: skip
         rows.append({**vars(result), "batch_size": batch_size, **measure(result.checkpoint, settings, device)})
-    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
     series = {name: ([row[key] for row in rows], None)
               for name, key in (("sharpness (projected ascent)", "sharpness"),
                                 ("λmax·ε²/(2(1+L))", "sharpness_hessian"))}  # fmt: skip
     right = ("test accuracy", {"test accuracy": [row["test_acc"] for row in rows]})
     figure = save_figure(metric_against(batch_sizes, series, "batch size", f"sharpness (ε = {settings['epsilon']:g})",
                                         "Sharpness against batch size", log_y=True, right=right),
-                         experiment_dir, "sharpness")  # fmt: skip
-    summary = write_summary(experiment_dir, EXPERIMENT, settings, rows, [figure])
+                         result_dir, "sharpness")  # fmt: skip
+    summary = write_summary(result_dir, EXPERIMENT, settings, rows, [figure])
     for row in rows:
         print(f"batch {row['batch_size']:>5}: sharpness {row['sharpness']:.4g} (Hessian approx. {row['sharpness_hessian']:.4g},"
               f" λmax {row['lambda_max']:.4g}); test acc {row['test_acc']:.4f}")  # fmt: skip

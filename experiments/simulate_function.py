@@ -5,15 +5,15 @@ sin(5πx)/(5πx) and sign(sin(5πx)) with full-batch Adam. `--depths 1 2 4 --bud
 The default activation is ELU: with ReLU the 7-layer net (widths 5 to 10) often dies into a constant.
 """
 
-from pathlib import Path
 
-from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.cli import Option, finite_float, parse_settings, positive_int, run_cli
 from hw1.functions import REFERENCE_NETS, TARGETS, FunctionDataModule, mlp_parameter_count, widths_for_budget
 from hw1.logs import read_scalars
 from hw1.models import Regressor
 from hw1.nets import ACTIVATIONS
 from hw1.plots import function_fits, loss_curves, save_figure
-from hw1.training import seed_everything, train_run, write_summary
+from hw1.results import write_summary
+from hw1.training import seed_everything, start_experiment, train_run
 
 EXPERIMENT = "simulate_function"
 PROFILES = {
@@ -30,8 +30,8 @@ OPTIONS = (
            nargs="+"),
     Option("--budget", "parameter budget for --depths (each net within 1%)", 571, type=positive_int),
     Option("--activation", "hidden-layer activation", "elu", choices=sorted(ACTIVATIONS)),
-    Option("--x-min", "left end of the sampled interval", -1.0, type=float),
-    Option("--x-max", "right end of the sampled interval", 1.0, type=float),
+    Option("--x-min", "left end of the sampled interval", -1.0, type=finite_float),
+    Option("--x-max", "right end of the sampled interval", 1.0, type=finite_float),
     Option("--train-points", "evenly spaced training points", 1000, type=positive_int),
     Option("--eval-points", "evenly spaced points of the evaluation grid", 4000, type=positive_int),
     Option("--steps-per-epoch", "full-batch optimizer steps per Lightning epoch (validation and checkpoints"
@@ -51,8 +51,8 @@ def net_widths(settings: dict) -> dict[str, list[int]]:
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
+    result_dir = start_experiment(EXPERIMENT, settings)
     widths = net_widths(settings)
-    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
     results, figures = [], []
     for function in settings["functions"]:
         curves, predictions = {}, {}
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
             config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": settings["activation"]}
             module = Regressor("mlp", config, settings["optimizer"], settings["lr"], settings["momentum"],
                                settings["weight_decay"], settings["lr_schedule"], init_seed=settings["seed"])  # fmt: skip
-            result = train_run(EXPERIMENT, f"{function}-{name}", module, datamodule, settings)
+            result = train_run(result_dir, f"{function}-{name}", module, datamodule, settings)
             assert result.params == mlp_parameter_count(hidden)
             results.append(result)
             label = f"{name} ({len(hidden)} hidden, {result.params} params)"
@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None) -> dict:
                   f"grid MSE {result.test_loss:.3g}")  # fmt: skip
         x_values, truth_values = x.squeeze(1).tolist(), truth.squeeze(1).tolist()
         figures.append(save_figure(loss_curves(curves, f"{function}: training loss", "full-batch step (= epoch)"),
-                                   experiment_dir, f"loss_{function}"))  # fmt: skip
+                                   result_dir, f"loss_{function}"))  # fmt: skip
         figures.append(save_figure(function_fits(x_values, truth_values, predictions, f"{function}: fits"),
-                                   experiment_dir, f"fit_{function}"))  # fmt: skip
-    summary = write_summary(experiment_dir, EXPERIMENT, settings, results, figures)
+                                   result_dir, f"fit_{function}"))  # fmt: skip
+    summary = write_summary(result_dir, EXPERIMENT, settings, results, figures)
     print(f"summary: {summary}")
     return {"settings": settings, "results": results, "figures": figures}
 

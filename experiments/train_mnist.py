@@ -3,14 +3,14 @@
 The `convnet` nets have 1, 2 and 4 conv blocks (by default) and are sized to LeNet-5's 44,426 parameters (±5%).
 """
 
-from pathlib import Path
 
 from hw1.cli import Option, parse_settings, positive_int, run_cli
 from hw1.functions import widths_for_budget
 from hw1.logs import epoch_curves
 from hw1.nets import convnet_parameter_count
 from hw1.plots import COMPARISON_PANELS, model_comparison, save_figure
-from hw1.training import train_classifier, write_summary
+from hw1.results import write_summary
+from hw1.training import start_experiment, train_classifier
 
 EXPERIMENT = "train_mnist"
 SEED_SETTING = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 64}
@@ -38,16 +38,16 @@ def models(settings: dict) -> dict[str, tuple[str, dict]]:
 
 def main(argv: list[str] | None = None) -> dict:
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
-    experiment_dir = Path(settings["out_dir"]) / EXPERIMENT
+    result_dir = start_experiment(EXPERIMENT, settings)
     results, curves = [], {}
     for run, (net, config) in models(settings).items():
-        result = train_classifier(EXPERIMENT, run, settings, net, config)
+        result = train_classifier(result_dir, run, settings, net, config)
         results.append(result)
         curves[f"{run} ({result.params:,} params)"] = epoch_curves(result.log_dir, [tag for tag, _ in COMPARISON_PANELS])
         print(f"{run}: {result.params:,} params; train loss {result.train_loss:.4f} acc {result.train_acc:.4f}; "
               f"test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")  # fmt: skip
-    figure = save_figure(model_comparison(curves, "MNIST: CNNs of different depth"), experiment_dir, "curves")
-    summary = write_summary(experiment_dir, EXPERIMENT, settings, results, [figure])
+    figure = save_figure(model_comparison(curves, "MNIST: CNNs of different depth"), result_dir, "curves")
+    summary = write_summary(result_dir, EXPERIMENT, settings, results, [figure])
     print(f"summary: {summary}\nfigure: {figure}")
     return {"settings": settings, "results": results}
 

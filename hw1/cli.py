@@ -3,16 +3,53 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hw1.errors import UsageError
+from hw1.errors import TrainingDiverged, UsageError
 
 PROFILES = ("full", "quick", "smoke")
 Settings = dict[str, Any]
 Profiles = Mapping[str, Mapping[str, Any]]
+
+
+MAX_SEED = 2**31 - 1  # numpy takes seeds below 2**32; multi-run experiments add the run's index
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "32", "16", "bf16", "64",
+              "transformer-engine", "transformer-engine-float16")  # fmt: skip
+
+
+def finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def seed_value(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text}")
+    return value
+
+
+def devices_value(text: str) -> str:
+    """As Lightning's Trainer takes it: a positive count, -1 (all), `auto`, or a list of device indices like 0,1."""
+    if text == "auto" or text == "-1" or re.fullmatch(r"[1-9]\d*", text) or re.fullmatch(r"\d+(,\d+)+,?|\d+,", text):
+        return text
+    raise argparse.ArgumentTypeError(f"must be a positive count, -1 (all), auto, or device indices like 0,1; got {text!r}")
+
+
+def strategy_value(text: str) -> str:
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    known = ("auto", *StrategyRegistry.available_strategies())
+    if text not in known:
+        raise argparse.ArgumentTypeError(f"unknown strategy {text!r}; choose one of: {', '.join(known[:5])}, ...")
+    return text
 
 
 def positive_int(text: str) -> int:
@@ -30,14 +67,14 @@ def non_negative_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    value = finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    value = float(text)
+    value = finite_float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
@@ -71,9 +108,11 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("--profile", "named preset: full = the assignment's settings, quick = CPU-sized, smoke = seconds",
            "full", choices=PROFILES),
     Option("--accelerator", "hardware, as Lightning's Trainer", "auto", choices=("cpu", "gpu", "cuda", "mps", "auto")),
-    Option("--devices", "devices to use, as Lightning's Trainer (a count, a list like 0,1, or auto)", "auto"),
-    Option("--strategy", "distribution strategy, as Lightning's Trainer (auto, ddp, ...)", "auto"),
-    Option("--precision", "numeric precision, as Lightning's Trainer (32-true, 16-mixed, bf16-mixed, ...)", "32-true"),
+    Option("--devices", "devices to use, as Lightning's Trainer (a count, -1, a list like 0,1, or auto)", "auto",
+           type=devices_value),
+    Option("--strategy", "distribution strategy, as Lightning's Trainer (auto, ddp, ddp_spawn, fsdp, ...)", "auto",
+           type=strategy_value),
+    Option("--precision", "numeric precision, as Lightning's Trainer", "32-true", choices=PRECISIONS),
     Option("--max-epochs", "epochs to train", 10, type=positive_int),
     Option("--batch-size", "training minibatch size", 64, type=positive_int),
     Option("--optimizer", "optimizer", "sgd", choices=("sgd", "adam", "rmsprop")),
@@ -83,9 +122,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("--momentum", "momentum (sgd and rmsprop only)", 0.0, type=non_negative_float),
     Option("--weight-decay", "L2 weight decay", 0.0, type=non_negative_float),
     Option("--seed", "seed of the initial weights and the batch order (multi-run experiments: --seed, --seed+1, ...)", 0,
-           type=int),
+           type=seed_value),
     Option("--data-seed", "seed of the data: the training subset and the label corruption, shared by every run of an"
-           " experiment (default: --seed)", None, type=int),
+           " experiment (default: --seed)", None, type=seed_value),
     Option("--deterministic", "use deterministic algorithms only (slower; same seed, same numbers)", False, switch=True),
     Option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)", None),
     Option("--download", "download MNIST through torchvision when its files are missing", True, switch=True),
@@ -174,15 +213,16 @@ def unused_options(unused: Unused, settings: Settings) -> Mapping[str, str]:
 
 
 def run_cli(main: Callable[[], object]) -> None:
-    """Run an entry point; bad input becomes one `error:` line on stderr and exit code 2, without a traceback."""
+    """Run an entry point; bad input becomes one `error:` line on stderr and exit code 2, a diverged training run one
+    line and exit code 3, without a traceback."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     try:
         main()
-    except (UsageError, MisconfigurationException) as error:
+    except (UsageError, MisconfigurationException, TrainingDiverged) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(3 if isinstance(error, TrainingDiverged) else 2)
     finally:
         close_process_group()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy
 
-from hw1.errors import UsageError
+from hw1.errors import TrainingDiverged, UsageError
 from hw1.nets import build_net, count_parameters
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -25,21 +26,27 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 _USES_MOMENTUM = ("sgd", "rmsprop")
 
 
+def check_optimizer_settings(name: str, lr: float | None, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+    """Refuse settings no optimizer of this project takes: an unknown name, a non-positive or non-finite learning
+    rate (None: not checked here), negative momentum or weight decay, momentum for an optimizer without it."""
+    if name not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    if lr is not None and not 0 < lr < math.inf:
+        raise UsageError(f"learning rate must be positive and finite, got {lr}; pass e.g. --lr 0.01")
+    if not (0 <= momentum < math.inf and 0 <= weight_decay < math.inf):
+        raise UsageError(f"momentum and weight decay must be non-negative and finite, got {momentum} and {weight_decay}")
+    if momentum and name not in _USES_MOMENTUM:
+        raise UsageError(f"--momentum applies to sgd and rmsprop, not {name}; leave it out or pass --momentum 0")
+
+
 def build_optimizer(
     name: str, parameters: Iterable[nn.Parameter], lr: float, momentum: float = 0.0, weight_decay: float = 0.0
 ) -> torch.optim.Optimizer:
     """The optimizer `name` (sgd, adam, rmsprop); momentum applies to sgd and rmsprop only."""
-    if name not in OPTIMIZERS:
-        raise UsageError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
-    if lr <= 0:
-        raise UsageError(f"learning rate must be positive, got {lr}; pass e.g. --lr 0.01")
-    if momentum < 0 or weight_decay < 0:
-        raise UsageError(f"momentum and weight decay must be non-negative, got {momentum} and {weight_decay}")
+    check_optimizer_settings(name, lr, momentum, weight_decay)
     options: dict[str, float] = {"lr": lr, "weight_decay": weight_decay}
     if name in _USES_MOMENTUM:
         options["momentum"] = momentum
-    elif momentum:
-        raise UsageError(f"--momentum applies to sgd and rmsprop, not {name}; leave it out or pass --momentum 0")
     return OPTIMIZERS[name](parameters, **options)
 
 
@@ -70,7 +77,7 @@ class NetModule(L.LightningModule):
                 torch.manual_seed(init_seed)
             self.net = build_net(net, **(net_config or {}))
         self.epoch_batches: list[tuple[Tensor, Tensor, Tensor]] = []  # (compact outputs, targets, loss) per step
-        build_optimizer(optimizer, [nn.Parameter(torch.zeros(1))], lr, momentum, weight_decay)  # bad settings fail now
+        check_optimizer_settings(optimizer, lr, momentum, weight_decay)
         if lr_schedule not in LR_SCHEDULES:
             raise UsageError(f"unknown learning-rate schedule {lr_schedule!r}; choose one of: {', '.join(LR_SCHEDULES)}")
 
@@ -114,6 +121,12 @@ class NetModule(L.LightningModule):
         x, y = batch
         outputs = self(x)
         loss = self.loss(outputs, y)
+        if not torch.isfinite(loss):  # one host sync a step: stop at the first bad step, before it reaches a checkpoint
+            kept = f"last.ckpt keeps epoch {self.current_epoch - 1}" if self.current_epoch else "no epoch finished"
+            raise TrainingDiverged(
+                f"training diverged: the loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}"
+                f" ({kept}); try a lower --lr (this run: {self.hparams.lr:g})"
+            )
         # a torchmetrics update costs 0.03-0.05 ms of Python: one batched update per epoch instead of one per step
         self.epoch_batches.append((self.compact_outputs(outputs.detach()), y, loss.detach()))
         return loss

@@ -19,15 +19,14 @@ def first_layer_mask(names: list[str], shapes: list[tuple[int, ...]]) -> np.ndar
     return np.concatenate([np.full(size, module == module_of[0]) for module, size in zip(module_of, sizes, strict=True)])
 
 
-def latest_trajectories(experiment_dir: Path) -> dict[str, list[dict]]:
-    """Run name → snapshots of the run's latest version that recorded weights."""
-    runs: dict[str, list[dict]] = {}
-    for run_dir in sorted(p for p in experiment_dir.iterdir() if p.is_dir()):
-        versions = sorted(run_dir.glob(f"version_*/{WEIGHTS_FOLDER}"), key=lambda p: int(p.parent.name.split("_")[1]))
-        if versions:
-            runs[run_dir.name] = read_snapshots(versions[-1].parent)
+def trajectories(result_dir: Path) -> dict[str, list[dict]]:
+    """Run name → the snapshots each run of one result folder recorded."""
+    run_dirs = sorted(folder.parent for folder in result_dir.glob(f"*/{WEIGHTS_FOLDER}") if folder.is_dir())
+    runs = {run_dir.name: read_snapshots(run_dir) for run_dir in run_dirs}
+    runs = {name: snapshots for name, snapshots in runs.items() if snapshots}
     if not runs:
-        raise UsageError(f"no recorded weights under {experiment_dir}/*/version_*/{WEIGHTS_FOLDER}; run the experiment first")
+        raise UsageError(f"no recorded weights under {result_dir}/*/{WEIGHTS_FOLDER}; pass a result folder of"
+                         " optimization_pca, e.g. lightning_logs/optimization_pca/version_0")  # fmt: skip
     return runs
 
 
@@ -43,15 +42,15 @@ def project_trajectories(runs: dict[str, list[dict]], first_layer: bool = False)
     return {name: pca.transform(matrix) for name, matrix in matrices.items()}, pca
 
 
-def draw(experiment_dir: Path) -> list[Path]:
+def draw(result_dir: Path) -> list[Path]:
     """Fit PCA on the recorded weights of all runs and save `pca_whole_model.png` and `pca_first_layer.png`.
 
     Each figure's data file holds what was fitted (the whole model or the first layer, and how many parameters), the
     explained-variance ratios, and per run the PC1/PC2 coordinates of every snapshot with its epoch and test accuracy.
     """
-    if not experiment_dir.is_dir():
-        raise UsageError(f"{experiment_dir} is not a folder; pass the experiment's folder, e.g. lightning_logs/optimization_pca")
-    runs = latest_trajectories(experiment_dir)
+    if not result_dir.is_dir():
+        raise UsageError(f"{result_dir} is not a folder; pass a result folder, e.g. lightning_logs/optimization_pca/version_0")
+    runs = trajectories(result_dir)
     first = next(iter(runs.values()))[0]
     figures = []
     for first_layer, name in ((False, "pca_whole_model"), (True, "pca_first_layer")):
@@ -80,5 +79,5 @@ def draw(experiment_dir: Path) -> list[Path]:
             "series": [drawn_series(run, xy[:, 0].tolist(), xy[:, 1].tolist(), epoch=[s["epoch"] for s in runs[run]],
                               test_acc=[s["test_acc"] for s in runs[run]]) for run, xy in points.items()],
         }  # fmt: skip
-        figures.append(save_figure(Drawing(figure, data), experiment_dir, name))
+        figures.append(save_figure(Drawing(figure, data), result_dir, name))
     return figures

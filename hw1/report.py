@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hw1.results import latest_finished, read_summary
+
 HIDDEN_COLUMNS = {"checkpoint", "log_dir"}
 KEY_SETTINGS = ("profile", "max_epochs", "batch_size", "optimizer", "lr", "lr_schedule", "momentum", "train_subset", "seed",
                 "data_seed", "runs", "hidden", "widths", "batch_sizes", "functions", "nets", "depths", "label_mode",
@@ -44,7 +46,7 @@ def per_run_settings(runs: list[dict]) -> list[str]:
 
 
 def write_report(out_dir: Path, experiments: list[str], title: str = "Homework 1 report") -> tuple[Path, Path]:
-    """Write `<out_dir>/report/report.md` and `index.html` from `<out_dir>/<experiment>/summary.json`."""
+    """Write `<out_dir>/report/report.md` and `index.html` from the latest finished result folder of each experiment."""
     report_dir = out_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     how_to = f"Open the runs in TensorBoard with `tensorboard --logdir {out_dir}` and http://localhost:6006."
@@ -53,14 +55,17 @@ def write_report(out_dir: Path, experiments: list[str], title: str = "Homework 1
             f"<p>Open the runs in TensorBoard with <code>tensorboard --logdir {html.escape(str(out_dir))}</code> "
             "and <a href='http://localhost:6006'>http://localhost:6006</a>.</p>"]  # fmt: skip
     for experiment in experiments:
-        path = out_dir / experiment / "summary.json"
+        result_dir = latest_finished(out_dir, experiment)
         markdown += [f"## {experiment}", ""]
         body.append(f"<h2>{html.escape(experiment)}</h2>")
-        if not path.is_file():
-            markdown += ["Not run (no summary.json).", ""]
-            body.append("<p>Not run (no summary.json).</p>")
+        if result_dir is None:
+            markdown += ["Not run (no finished result folder).", ""]
+            body.append("<p>Not run (no finished result folder).</p>")
             continue
-        summary = json.loads(path.read_text())
+        summary = read_summary(result_dir)
+        folder = os.path.relpath(result_dir.resolve(), report_dir.resolve())
+        markdown += [f"Results: [{result_dir}]({folder})", ""]
+        body.append(f"<p>Results: <a href='{html.escape(folder)}'>{html.escape(str(result_dir))}</a></p>")
         settings, columns, rows = _tables(summary)
         markdown += ["| setting | value |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in settings], ""]
         setting_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in settings)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,10 @@ from lightning.pytorch.profilers import PassThroughProfiler
 from callbacks.gc_freeze import FreezeGarbageCollector
 from callbacks.step_loss import StepLossLogger
 from hw1.cli import Settings
+from hw1.data import ensure_mnist_files, load_mnist, resolve_data_dir
 from hw1.errors import UsageError
+from hw1.models import check_optimizer_settings
+from hw1.results import claim_result_dir
 
 LAST_CHECKPOINT = "last.ckpt"
 PROGRESS: dict[str, Any] = {"prefix": "", "runs": 0, "start": 0.0}  # set by experiments/run_all.py: overall progress
@@ -125,21 +127,25 @@ def run_settings(module: L.LightningModule, datamodule: L.LightningDataModule, s
     return {**dict(module.hparams), **dict(datamodule.hparams), **{key: settings[key] for key in TRAINER_SETTINGS}}
 
 
-def ensure_writable(folder: Path) -> Path:
-    """Create `folder` if needed and check that files can be written in it."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as error:
-        raise UsageError(f"cannot write to {folder} ({error.strerror}); pass a writable folder with --out-dir") from None
-    return folder
-
-
 def check_accelerator(accelerator: str) -> None:
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UsageError(f"--accelerator {accelerator} was asked for but no CUDA GPU is visible; use --accelerator cpu")
+
+
+def start_experiment(experiment: str, settings: Settings) -> Path:
+    """Check what can be checked before anything is written (the accelerator, the optimizer's settings; for MNIST
+    experiments the data files and the subset size), then claim this invocation's result folder
+    (`hw1.results.claim_result_dir`)."""
+    check_accelerator(settings["accelerator"])
+    if "optimizer" in settings:
+        check_optimizer_settings(settings["optimizer"], settings.get("lr"), settings["momentum"], settings["weight_decay"])
+    if "data_dir" in settings:
+        images = load_mnist(ensure_mnist_files(resolve_data_dir(settings["data_dir"]), settings["download"]).resolve())
+        available = len(images["train_images"])
+        if settings.get("train_subset") and settings["train_subset"] > available:
+            raise UsageError(f"--train-subset {settings['train_subset']} exceeds the {available} training images; "
+                             "pass at most that")  # fmt: skip
+    return claim_result_dir(settings["out_dir"], experiment, settings["resume"])
 
 
 def torch_device(accelerator: str) -> torch.device:
@@ -147,25 +153,6 @@ def torch_device(accelerator: str) -> torch.device:
     --accelerator cpu or none is visible; --accelerator gpu without one is a UsageError."""
     check_accelerator(accelerator)
     return torch.device("cuda" if accelerator != "cpu" and torch.cuda.is_available() else "cpu")
-
-
-def _versions(run_dir: Path) -> list[int]:
-    found = (re.fullmatch(r"version_(\d+)", p.name) for p in run_dir.glob("version_*") if p.is_dir())
-    return sorted(int(match.group(1)) for match in found if match)
-
-
-def plan_version(run_dir: Path, resume: bool) -> tuple[int, Path | None]:
-    """The version folder to write and the checkpoint to continue from: the latest version with --resume, else a new one.
-
-    Under DDP the other ranks start (from the same command) after rank 0 has created its version folder: they
-    join that latest version rather than planning a new one.
-    """
-    versions = _versions(run_dir)
-    resume = resume or (rank_zero_only.rank > 0 and bool(versions))
-    if resume and versions:
-        last = run_dir / f"version_{versions[-1]}" / "checkpoints" / LAST_CHECKPOINT
-        return versions[-1], last if last.is_file() else None
-    return (versions[-1] + 1 if versions else 0), None
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -216,35 +203,35 @@ def build_trainer(settings: Settings, log_dir: Path, logger: TensorBoardLogger, 
 
 
 def train_run(
-    experiment: str,
+    result_dir: Path,
     run: str,
     module: L.LightningModule,
     datamodule: L.LightningDataModule,
     settings: Settings,
     callbacks: Sequence[Callback] = (),
 ) -> RunResult:
-    """Fit `module` on `datamodule` in `<out-dir>/<experiment>/<run>/version_N`, resuming if asked, then evaluate it.
+    """Fit `module` on `datamodule` in `<result_dir>/<run>`, continuing its last.ckpt with --resume, then evaluate it.
 
     The module must provide `evaluate(batches) -> {"loss", "acc"?}` and `num_parameters`; the datamodule
     `train_eval_dataloader()` and `test_dataloader()`.
     """
     check_accelerator(settings["accelerator"])
     datamodule.prepare_data()  # missing data is reported before anything is written
-    run_dir = ensure_writable(Path(settings["out_dir"]) / experiment) / run
-    version, checkpoint = plan_version(run_dir, settings["resume"])
+    last = result_dir / run / "checkpoints" / LAST_CHECKPOINT
+    checkpoint = last if settings["resume"] and last.is_file() else None
     purge_step = int(read_checkpoint(checkpoint)["global_step"]) if checkpoint else None
     if settings["resume"] and checkpoint is None:
-        rank_zero_only(print)(f"{experiment}/{run}: nothing to resume yet, training it from the start")
+        rank_zero_only(print)(f"{result_dir.name}/{run}: nothing to resume yet, training it from the start")
     logger = TensorBoardLogger(
-        save_dir=run_dir.parent,
-        name=run,
-        version=version,
+        save_dir=result_dir,
+        name="",
+        version=run,
         default_hp_metric=False,
         purge_step=purge_step if purge_step is not None else (0 if settings["resume"] else None),
     )
     log_dir = Path(logger.log_dir)
     if rank_zero_only.rank == 0:
-        log_dir.mkdir(parents=True, exist_ok=True)  # claims the version before DDP starts the other ranks
+        log_dir.mkdir(parents=True, exist_ok=True)
     if PROGRESS["prefix"]:
         PROGRESS["runs"] += 1
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - PROGRESS["start"]))
@@ -282,40 +269,8 @@ def seed_everything(seed: int) -> None:
     L.seed_everything(seed, workers=True, verbose=False)
 
 
-@rank_zero_only
-def write_summary(
-    experiment_dir: Path,
-    experiment: str,
-    settings: Settings,
-    runs: Sequence[RunResult | dict[str, Any]],
-    figures: Sequence[Path],
-) -> Path:
-    """Write `<experiment_dir>/summary.json` atomically and return its path.
-
-    Each run carries the settings it trained with (`settings`); the experiment-level settings keep only the values
-    that no run contradicts, so a sweep's default batch size, say, is not recorded as if its runs had used it.
-    """
-    rows = [asdict(run) if isinstance(run, RunResult) else run for run in runs]
-    summary = {
-        "experiment": experiment,
-        "settings": shared_settings(settings, [row.get("settings", {}) for row in rows]),
-        "runs": rows,
-        "figures": [str(figure) for figure in figures],
-    }
-    path = experiment_dir / "summary.json"
-    partial = path.with_name(".summary.json.partial")
-    partial.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    os.replace(partial, path)
-    return path
-
-
-def shared_settings(settings: Settings, per_run: Sequence[dict[str, Any]]) -> Settings:
-    """The experiment's settings less any key that some run trained with another value of."""
-    return {key: value for key, value in settings.items() if all(run.get(key, value) == value for run in per_run)}
-
-
 def train_classifier(
-    experiment: str,
+    result_dir: Path,
     run: str,
     settings: Settings,
     net: str = "mlp",
@@ -344,4 +299,4 @@ def train_classifier(
     )
     module = Classifier(net, net_config, s["optimizer"], s["lr"], s["momentum"], s["weight_decay"],
                         lr_schedule=s["lr_schedule"], init_seed=s["seed"])  # fmt: skip
-    return train_run(experiment, run, module, datamodule, s, callbacks)
+    return train_run(result_dir, run, module, datamodule, s, callbacks)

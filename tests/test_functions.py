@@ -84,7 +84,7 @@ def test_a_short_fit_lowers_the_loss_and_reports_real_counts(tmp_path: Path) -> 
         losses = read_scalars(result.log_dir)["train/loss_step"]
         assert sorted(losses) == list(range(100))  # 10 epochs of 10 full-batch steps
         assert result.train_loss < 0.8 * losses[0]
-    summary = json.loads((tmp_path / "simulate_function" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "simulate_function" / "version_0" / "summary.json").read_text())
     assert [run["params"] for run in summary["runs"]] == [571, 572, 571]
     assert {Path(f).name for f in summary["figures"]} == {"loss_sinc.png", "fit_sinc.png"}
     assert all(Path(f).read_bytes()[:4] == b"\x89PNG" for f in summary["figures"])

@@ -24,6 +24,7 @@ from hw1.flatness import (
 from hw1.interpolation import interpolate
 from hw1.models import Classifier
 from hw1.nets import build_net, count_parameters
+from hw1.results import claim_result_dir
 from hw1.training import train_classifier
 
 
@@ -58,8 +59,8 @@ def test_interpolation_refuses_two_architectures_and_corrupt_files(
     interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path
 ) -> None:
     settings = interpolation_runs["settings"]
-    other = train_classifier("other", "wide", {**settings, "out_dir": str(tmp_path)}, "mlp", {"hidden": [16]}, batch_size=64,
-                             lr=1e-3)
+    other = train_classifier(claim_result_dir(tmp_path, "other", False), "wide", {**settings, "out_dir": str(tmp_path)},
+                             "mlp", {"hidden": [16]}, batch_size=64, lr=1e-3)  # fmt: skip
     first = interpolation_runs["results"]["small_batch"].checkpoint
     with pytest.raises(UsageError, match="one architecture"):
         load_classifier_pair(first, other.checkpoint, torch.device("cpu"))
@@ -107,7 +108,7 @@ def test_params_sweep_spans_sizes_and_draws_both_figures(tiny_mnist: Path, tmp_p
     params = [row["params"] for row in outcome["table"]]
     assert params == [count_parameters(build_net("mlp", hidden=[w, w])) for w in (2, 8, 32)] == [1606, 6442, 26506]
     assert all(len(row["test_acc"]) == 2 for row in outcome["table"])
-    figures = json.loads((tmp_path / "params_vs_generalization" / "summary.json").read_text())["figures"]
+    figures = json.loads((tmp_path / "params_vs_generalization" / "version_0" / "summary.json").read_text())["figures"]
     assert [Path(f).name for f in figures] == ["loss.png", "accuracy.png"]
 
 
@@ -131,7 +132,8 @@ def test_interpolating_models_of_two_training_sets_says_so(
     interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     settings = {**interpolation_runs["settings"], "out_dir": str(tmp_path), "data_seed": 7}
-    other = train_classifier("other", "data7", settings, "mlp", {"hidden": [32]}, batch_size=64, lr=1e-3)
+    other = train_classifier(claim_result_dir(tmp_path, "other", False), "data7", settings, "mlp", {"hidden": [32]},
+                             batch_size=64, lr=1e-3)  # fmt: skip
     first = interpolation_runs["results"]["small_batch"]
     curves = interpolate(first.checkpoint, other.checkpoint, [0.0, 1.0], str(tiny_mnist), torch.device("cpu"))
     assert curves["same_training_set"] is False and curves["training_set"]["data_seed"] == 0

@@ -77,7 +77,7 @@ def test_grad_norm_experiment_draws_both_series(tmp_path: Path) -> None:
     steps, norms = outcome["series"]["gradient norm"]
     assert steps == list(range(20)) and all(n > 0 for n in norms)
     assert outcome["series"]["loss"][0] == steps
-    assert (tmp_path / "grad_norm" / "figures" / "grad_norm_sinc.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "grad_norm" / "version_0" / "figures" / "grad_norm_sinc.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def snapshot(vector: list[float], epoch: int) -> dict:
@@ -199,7 +199,7 @@ def test_levenberg_marquardt_finds_the_critical_point_of_a_quadratic() -> None:
 def minimal_ratio_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("minimal_ratio")
     minimal_ratio.main(["--profile", "smoke", "--accelerator", "cpu", "--out-dir", str(out)])
-    return out / "minimal_ratio"
+    return out / "minimal_ratio" / "version_0"
 
 
 def test_minimal_ratio_experiment_reports_every_run(minimal_ratio_smoke: Path) -> None:

@@ -16,7 +16,7 @@ from hw1.plots import data_path
 
 
 def summary_of(smoke_suite: dict, experiment: str) -> dict:
-    return json.loads((smoke_suite["out_dir"] / experiment / "summary.json").read_text())
+    return json.loads((smoke_suite["out_dir"] / experiment / "version_0" / "summary.json").read_text())
 
 
 def figure_data(summary: dict, stem: str) -> dict:

@@ -35,7 +35,7 @@ def one_error_line(result: subprocess.CompletedProcess, fragment: str) -> None:
 def test_a_corrupt_last_checkpoint_is_reported_and_kept(tiny_mnist: Path, tmp_path: Path) -> None:
     flags = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path)]
     assert script("random_labels", *flags).returncode == 0
-    last = tmp_path / "random_labels" / "mlp-shuffle" / "version_0" / "checkpoints" / "last.ckpt"
+    last = tmp_path / "random_labels" / "version_0" / "mlp-shuffle" / "checkpoints" / "last.ckpt"
     damaged = last.read_bytes()[:2000]
     last.write_bytes(damaged)
     one_error_line(script("random_labels", *flags, "--resume", "--max-epochs", "3"), "is unreadable")
@@ -46,8 +46,8 @@ def test_interpolating_two_architectures_is_refused(tiny_mnist: Path, tmp_path: 
     base = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path)]
     assert script("random_labels", *base, "--hidden", "16").returncode == 0
     assert script("random_labels", *base, "--hidden", "32", "--label-mode", "true").returncode == 0
-    first = tmp_path / "random_labels" / "mlp-shuffle" / "version_0" / "checkpoints" / "last.ckpt"
-    second = tmp_path / "random_labels" / "mlp-true" / "version_0" / "checkpoints" / "last.ckpt"
+    first = tmp_path / "random_labels" / "version_0" / "mlp-shuffle" / "checkpoints" / "last.ckpt"
+    second = tmp_path / "random_labels" / "version_1" / "mlp-true" / "checkpoints" / "last.ckpt"
     out = tmp_path / "ab.png"
     one_error_line(script("interpolate", str(first), str(second), "--out", str(out), "--data-dir", str(tiny_mnist)),
                    "one architecture")  # fmt: skip
@@ -69,11 +69,11 @@ def test_multi_run_resume_skips_finished_runs(tiny_mnist: Path, tmp_path: Path) 
     flags = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path),
              "--runs", "2"]  # fmt: skip
     optimization_pca.main(flags)
-    finished = tmp_path / "optimization_pca" / "seed0" / "version_0" / "checkpoints" / "last.ckpt"
+    finished = tmp_path / "optimization_pca" / "version_0" / "seed0" / "checkpoints" / "last.ckpt"
     stamp = finished.stat().st_mtime_ns
     resumed = optimization_pca.main([*flags, "--resume"])
     assert finished.stat().st_mtime_ns == stamp  # nothing retrained, nothing rewritten
-    assert [Path(r.log_dir).name for r in resumed["results"]] == ["version_0", "version_0"]
+    assert [Path(r.log_dir).parent.name for r in resumed["results"]] == ["version_0", "version_0"]
     longer = optimization_pca.main([*flags, "--resume", "--max-epochs", "9"])
     assert all(r.epochs == 9 for r in longer["results"])
     assert epoch_curves(longer["results"][1].log_dir, ["test/acc"])["test/acc"][0] == list(range(1, 10))
@@ -84,9 +84,8 @@ def test_ddp_on_two_cpu_processes(tiny_mnist: Path, tmp_path: Path) -> None:
     result = script("random_labels", "--profile", "smoke", "--accelerator", "cpu", "--strategy", "ddp", "--devices", "2",
                     "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path), "--max-epochs", "2")  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    runs = sorted(p.name for p in (tmp_path / "random_labels" / "mlp-shuffle").iterdir())
-    assert runs == ["version_0"]
-    summary = json.loads((tmp_path / "random_labels" / "summary.json").read_text())
+    assert sorted(p.name for p in (tmp_path / "random_labels").iterdir()) == ["version_0"]
+    summary = json.loads((tmp_path / "random_labels" / "version_0" / "summary.json").read_text())
     (run,) = summary["runs"]
     curves = epoch_curves(run["log_dir"], ["test/acc", "test/loss"])
     assert curves["test/acc"][0] == [1, 2]
@@ -103,7 +102,7 @@ def test_every_callback_under_ddp(tiny_mnist: Path, tmp_path: Path) -> None:
     reports = [json.loads((tmp_path / f"result-rank{rank}.json").read_text()) for rank in (0, 1)]
     assert len(reports) == 2 and reports[0]["log_dir"] == reports[1]["log_dir"]  # both ranks, one run folder
     log_dir = Path(reports[0]["log_dir"])
-    assert sorted(p.name for p in log_dir.parent.iterdir()) == ["version_0"]
+    assert sorted(p.name for p in log_dir.parent.parent.iterdir()) == ["version_0"]
     assert sorted(p.name for p in (log_dir / "weights").iterdir()) == [f"epoch={e:03d}.pt" for e in range(4)]
     scalars = read_scalars(log_dir)
     assert sorted(scalars["train/grad_norm"]) == sorted(scalars["train/loss_step"]) == list(range(3 * 5))  # 150/32/2
@@ -118,7 +117,7 @@ def test_kills_at_random_points_and_during_a_checkpoint_write(tiny_mnist: Path, 
     flags = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--hidden", "1024",
              "--max-epochs", "10", "--batch-size", "16", "--deterministic", "--checkpoint-every", "1"]  # fmt: skip
     killed_dir = tmp_path / "killed"
-    checkpoints = killed_dir / "random_labels" / "mlp-shuffle" / "version_0" / "checkpoints"
+    checkpoints = killed_dir / "random_labels" / "version_0" / "mlp-shuffle" / "checkpoints"
     command = [sys.executable, str(ROOT / "experiments" / "random_labels.py"), *flags, "--out-dir", str(killed_dir)]
     pick = random.Random(0)
     caught_writing = False
@@ -150,7 +149,7 @@ def test_kills_at_random_points_and_during_a_checkpoint_write(tiny_mnist: Path, 
 
 def test_minimal_ratio_runs_resume_where_they_stopped(tmp_path: Path) -> None:
     flags = ["--profile", "smoke", "--accelerator", "cpu", "--train-steps", "1500", "--gradnorm-steps", "500"]
-    progress = tmp_path / "killed" / "minimal_ratio" / "progress.pt"
+    progress = tmp_path / "killed" / "minimal_ratio" / "version_0" / "progress.pt"
     command = [sys.executable, str(ROOT / "experiments" / "minimal_ratio.py"), *flags, "--out-dir", str(tmp_path / "killed")]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -165,3 +164,30 @@ def test_minimal_ratio_runs_resume_where_they_stopped(tmp_path: Path) -> None:
     assert resumed == straight
     one_error_line(script("minimal_ratio", *flags, "--out-dir", str(tmp_path / "killed"), "--resume", "--runs", "4"),
                    "made with other runs")  # fmt: skip
+
+
+def test_concurrent_invocations_get_their_own_result_folders(tiny_mnist: Path, tmp_path: Path) -> None:
+    """Two invocations started at once claim two folders; a later one changes no byte of theirs."""
+    flags = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path)]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    command = [sys.executable, str(ROOT / "experiments" / "random_labels.py"), *flags]
+    processes = [subprocess.Popen([*command, "--seed", seed], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                 for seed in ("1", "2")]  # fmt: skip
+    for process in processes:
+        assert process.wait(timeout=600) == 0, process.stderr.read()
+    experiment_dir = tmp_path / "random_labels"
+    folders = sorted(p.name for p in experiment_dir.iterdir())
+    assert folders == ["version_0", "version_1"]
+    seeds = set()
+    for folder in folders:
+        summary = json.loads((experiment_dir / folder / "summary.json").read_text())
+        (run,) = summary["runs"]
+        assert Path(run["log_dir"]).parent == experiment_dir / folder and Path(run["checkpoint"]).is_file()
+        assert torch.load(run["checkpoint"], weights_only=False)["hyper_parameters"]["init_seed"] == run["settings"]["init_seed"]
+        assert all(Path(figure).parent == experiment_dir / folder / "figures" for figure in summary["figures"])
+        seeds.add(summary["settings"]["seed"])
+    assert seeds == {1, 2}
+
+    before = {path: path.read_bytes() for path in experiment_dir.rglob("*") if path.is_file()}
+    assert random_labels.main([*flags, "--seed", "3"])["result"].log_dir.startswith(str(experiment_dir / "version_2"))
+    assert {path: path.read_bytes() for path in before} == before

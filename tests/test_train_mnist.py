@@ -33,7 +33,7 @@ def test_smoke_run_trains_every_model_and_draws_one_figure(tiny_mnist: Path, tmp
                                 "--out-dir", str(tmp_path), "--max-epochs", "2", "--checkpoint-every", "0"])  # fmt: skip
     names = [result.name for result in outcome["results"]]
     assert names == ["lenet", "cnn", "convnet1", "convnet2", "convnet4"]
-    summary = json.loads((tmp_path / "train_mnist" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "train_mnist" / "version_0" / "summary.json").read_text())
     assert [run["params"] for run in summary["runs"]][:2] == [44_426, 304_842]
     assert all(run["epochs"] == 2 and 0 <= run["test_acc"] <= 1 for run in summary["runs"])
     (figure,) = summary["figures"]

@@ -37,9 +37,9 @@ def assert_png(path: Path) -> None:
 
 def test_run_writes_logs_checkpoints_figure_and_summary(tiny_mnist: Path, tmp_path: Path) -> None:
     result = run(tiny_mnist, tmp_path, "--max-epochs", "3", "--batch-size", "32")["result"]
-    experiment_dir = tmp_path / "random_labels"
+    experiment_dir = tmp_path / "random_labels" / "version_0"
     log_dir = Path(result.log_dir)
-    assert log_dir == experiment_dir / "mlp-shuffle" / "version_0"
+    assert log_dir == experiment_dir / "mlp-shuffle"
     checkpoints = sorted(p.name for p in (log_dir / "checkpoints").iterdir())
     assert checkpoints == ["epoch=000.ckpt", "epoch=001.ckpt", "epoch=002.ckpt", "last.ckpt"]
     assert (log_dir / "hparams.yaml").read_text().count("params: ") == 1
@@ -98,7 +98,7 @@ def test_resume_continues_without_repeating_or_skipping_epochs(tiny_mnist: Path,
     straight = run(tiny_mnist, tmp_path / "straight", "--max-epochs", "4", "--deterministic")["result"]
     run(tiny_mnist, tmp_path / "split", "--max-epochs", "2", "--deterministic")
     resumed = run(tiny_mnist, tmp_path / "split", "--max-epochs", "4", "--deterministic", "--resume")["result"]
-    assert resumed.log_dir == str(tmp_path / "split" / "random_labels" / "mlp-shuffle" / "version_0")
+    assert resumed.log_dir == str(tmp_path / "split" / "random_labels" / "version_0" / "mlp-shuffle")
     assert resumed.epochs == 4
     curves = epoch_curves(resumed.log_dir, EPOCH_TAGS)
     straight_curves = epoch_curves(straight.log_dir, EPOCH_TAGS)
@@ -113,7 +113,7 @@ def test_resume_continues_without_repeating_or_skipping_epochs(tiny_mnist: Path,
 def test_a_run_without_resume_starts_a_new_version(tiny_mnist: Path, tmp_path: Path) -> None:
     first = run(tiny_mnist, tmp_path, "--max-epochs", "1")["result"]
     second = run(tiny_mnist, tmp_path, "--max-epochs", "1")["result"]
-    assert Path(first.log_dir).name == "version_0" and Path(second.log_dir).name == "version_1"
+    assert Path(first.log_dir).parent.name == "version_0" and Path(second.log_dir).parent.name == "version_1"
     assert Path(first.checkpoint).is_file()
 
 
@@ -142,7 +142,7 @@ def test_a_killed_run_resumes_to_the_same_numbers(tiny_mnist: Path, tmp_path: Pa
     flags = ["--max-epochs", "30", "--batch-size", "4", "--deterministic", "--checkpoint-every", "0"]
     command = [sys.executable, str(Path(random_labels.__file__)), "--profile", "smoke", "--accelerator", "cpu",
                "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path / "killed"), *flags]  # fmt: skip
-    last = tmp_path / "killed" / "random_labels" / "mlp-shuffle" / "version_0" / "checkpoints" / "last.ckpt"
+    last = tmp_path / "killed" / "random_labels" / "version_0" / "mlp-shuffle" / "checkpoints" / "last.ckpt"
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240

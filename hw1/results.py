@@ -1,0 +1,114 @@
+"""Result folders: one `<out-dir>/<experiment>/version_N/` per invocation, claimed atomically, holding its runs,
+figures and summary.json; finding the latest finished one again (for `run_all --resume` and the report)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+from hw1.errors import UsageError
+
+SUMMARY = "summary.json"
+
+
+def ensure_writable(folder: Path) -> Path:
+    """Create `folder` if needed and check that files can be written in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write to {folder} ({error.strerror}); pass a writable folder with --out-dir") from None
+    return folder
+
+
+def result_versions(experiment_dir: Path) -> list[Path]:
+    """The experiment's result folders `version_N`, in the order of N."""
+    found = ((int(match.group(1)), path) for path in experiment_dir.glob("version_*")
+             if path.is_dir() and (match := re.fullmatch(r"version_(\d+)", path.name)))  # fmt: skip
+    return [path for _, path in sorted(found)]
+
+
+def is_finished(result_dir: Path) -> bool:
+    """A result folder is finished once its summary.json is written (the last thing an invocation does)."""
+    return (result_dir / SUMMARY).is_file()
+
+
+def claim_result_dir(out_dir: str | os.PathLike, experiment: str, resume: bool) -> Path:
+    """This invocation's result folder `<out_dir>/<experiment>/version_N`.
+
+    Without `resume`, a new N, claimed by an atomic mkdir: two invocations started at once never share a folder, and
+    none writes into another's. With `resume`, the latest unfinished folder, else the latest finished one (whose
+    runs then train on up to a larger --max-epochs). Under DDP the ranks other than 0 start after rank 0 claimed its
+    folder, and join the latest one.
+    """
+    experiment_dir = ensure_writable(Path(out_dir) / experiment)
+    versions = result_versions(experiment_dir)
+    if versions and (resume or rank_zero_only.rank > 0):
+        unfinished = [path for path in versions if not is_finished(path)]
+        chosen = (unfinished or versions)[-1] if rank_zero_only.rank == 0 else versions[-1]
+        if resume:
+            rank_zero_only(print)(f"{experiment}: resuming {chosen}")
+        return chosen
+    if resume:
+        print(f"{experiment}: nothing to resume yet in {experiment_dir}, starting afresh")
+    number = int(versions[-1].name.split("_")[1]) + 1 if versions else 0
+    while True:
+        try:
+            (experiment_dir / f"version_{number}").mkdir()
+            return experiment_dir / f"version_{number}"
+        except FileExistsError:
+            number += 1
+
+
+def latest_finished(out_dir: str | os.PathLike, experiment: str) -> Path | None:
+    """The latest result folder of the experiment that holds a summary.json, if any."""
+    finished = [path for path in result_versions(Path(out_dir) / experiment) if is_finished(path)]
+    return finished[-1] if finished else None
+
+
+def latest_unfinished(out_dir: str | os.PathLike, experiment: str) -> Path | None:
+    """The latest result folder of the experiment without a summary.json (an invocation stopped early), if any."""
+    unfinished = [path for path in result_versions(Path(out_dir) / experiment) if not is_finished(path)]
+    return unfinished[-1] if unfinished else None
+
+
+def read_summary(result_dir: Path) -> dict[str, Any]:
+    return json.loads((result_dir / SUMMARY).read_text())
+
+
+def shared_settings(settings: dict[str, Any], per_run: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The experiment's settings less any key that some run trained with another value of."""
+    return {key: value for key, value in settings.items() if all(run.get(key, value) == value for run in per_run)}
+
+
+@rank_zero_only
+def write_summary(
+    result_dir: Path, experiment: str, settings: dict[str, Any], runs: Sequence[Any], figures: Sequence[Path]
+) -> Path:
+    """Write `<result_dir>/summary.json` atomically and return its path.
+
+    Each run (a dataclass such as RunResult, or a dict) carries the settings it trained with (`settings`); the
+    experiment-level settings keep only the values that no run contradicts, so a sweep's default batch size, say, is
+    not recorded as if its runs had used it.
+    """
+    rows = [asdict(run) if is_dataclass(run) else run for run in runs]
+    summary = {
+        "experiment": experiment,
+        "settings": shared_settings(settings, [row.get("settings", {}) for row in rows]),
+        "runs": rows,
+        "figures": [str(figure) for figure in figures],
+    }
+    path = result_dir / SUMMARY
+    partial = path.with_name(f".{SUMMARY}.partial")
+    partial.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    os.replace(partial, path)
+    return path
