@@ -28,11 +28,12 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from hw1.builders import seed_everything
 from hw1.cli import RUN_OPTIONS
 from hw1.data import MNISTDataModule, TensorBatches
 from hw1.models import Classifier
 from hw1.nets import build_net
-from hw1.training import build_trainer, seed_everything
+from hw1.training import build_trainer
 
 Timing = tuple[float, float]  # (CPU seconds, wall seconds)
 NETS = {"lenet": ("lenet", {}), "mlp16": ("mlp", {"hidden": [16]})}  # mlp16: a step so small that overhead dominates

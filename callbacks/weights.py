@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import Callback
 
-WEIGHTS_FOLDER = "weights"
+from hw1.snapshots import write_snapshot
 
 
 class WeightRecorder(Callback):
@@ -47,18 +45,4 @@ class WeightRecorder(Callback):
             **{f"train_{key}": value for key, value in train.items()},
             **{f"test_{key}": value for key, value in test.items()},
         }
-        self._write(Path(trainer.log_dir or trainer.default_root_dir) / WEIGHTS_FOLDER / f"epoch={epoch:03d}.pt", snapshot)
-
-    @staticmethod
-    @rank_zero_only
-    def _write(path: Path, snapshot: dict) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        torch.save(snapshot, partial)
-        os.replace(partial, path)
-
-
-def read_snapshots(log_dir: str | Path) -> list[dict]:
-    """The snapshots a WeightRecorder left in a run folder, in epoch order."""
-    files = sorted((Path(log_dir) / WEIGHTS_FOLDER).glob("epoch=*.pt"))
-    return [torch.load(file, map_location="cpu", weights_only=False) for file in files]
+        write_snapshot(Path(trainer.log_dir or trainer.default_root_dir), snapshot)

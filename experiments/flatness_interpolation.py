@@ -4,14 +4,18 @@ Trains a small-batch and a large-batch model (batch 64 vs 1024, lr 1e-3) and a m
 (lr 1e-2, batch 64), then evaluates θα = (1 − α)·θ1 + α·θ2 for α in [−1, 2] between each pair, on the full
 training and test sets (`experiments/interpolate.py` does the same for any two checkpoints). Expected (Keskar et
 al. 2017): loss low at α = 0 and α = 1, higher in between; the large-batch end sits in a sharper valley. Models
+from collections.abc import Callable
+
 from different initial weights (the default) show the barrier between them; `--same-init` often shows none.
 """
 
+from collections.abc import Callable
 
+from hw1.builders import mnist_classifier
 from hw1.cli import Option, parse_settings, positive_float, positive_int, run_cli
 from hw1.interpolation import alpha_grid, draw
 from hw1.results import write_summary
-from hw1.training import start_experiment, torch_device, train_classifier
+from hw1.training import start_experiment, torch_device, train_run
 
 EXPERIMENT = "flatness_interpolation"
 PROFILES = {
@@ -37,7 +41,8 @@ UNUSED = {
 }
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Run the experiment; `announce(run)` is called as each run starts."""
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     device = torch_device(settings["accelerator"])
     result_dir = start_experiment(EXPERIMENT, settings)
@@ -49,8 +54,9 @@ def main(argv: list[str] | None = None) -> dict:
         "large_batch": {"batch_size": large, "lr": settings["small_lr"], "seed": other_seed},
         "large_lr": {"batch_size": small, "lr": settings["large_lr"], "seed": other_seed},
     }
-    results = {name: train_classifier(result_dir, f"bs{o['batch_size']}-lr{o['lr']:g}-seed{o['seed']}", settings, "mlp",
-                                      config, **o) for name, o in runs.items()}  # fmt: skip
+    results = {name: train_run(result_dir, f"bs{o['batch_size']}-lr{o['lr']:g}-seed{o['seed']}",
+                               *mnist_classifier(settings, "mlp", config, **o), settings, announce=announce)
+               for name, o in runs.items()}  # fmt: skip
     alphas = alpha_grid(settings["points"])
     figures = [
         draw(results[a].checkpoint, results[b].checkpoint, alphas, settings["data_dir"], device,

@@ -7,11 +7,15 @@ Figures, x = batch size (log): loss (train, test) with sensitivity on the right;
 """
 
 
+from collections.abc import Callable
+
 from callbacks.sensitivity import SensitivityLogger
+from hw1.builders import mnist_classifier
 from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.logs import epoch_curves
 from hw1.plots import metric_against, save_figure
 from hw1.results import write_summary
-from hw1.training import start_experiment, train_classifier
+from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "flatness_sensitivity"
 PROFILES = {
@@ -30,17 +34,19 @@ OPTIONS = (
 UNUSED = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Run the experiment; `announce(run)` is called as each run starts."""
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
     batch_sizes = sorted(set(settings["batch_sizes"]))
     results, sensitivity = [], {"jacobian": [], "loss_gradient": []}
     for batch_size in batch_sizes:
-        logger = SensitivityLogger(settings["sensitivity_samples"], settings["data_seed"])
-        results.append(train_classifier(result_dir, f"bs{batch_size}", settings, "mlp", {"hidden": settings["hidden"]},
-                                        [logger], batch_size=batch_size))  # fmt: skip
+        module, datamodule = mnist_classifier(settings, "mlp", {"hidden": settings["hidden"]}, batch_size=batch_size)
+        logger = SensitivityLogger(*datamodule.test_sample(settings["sensitivity_samples"], settings["data_seed"]))
+        results.append(train_run(result_dir, f"bs{batch_size}", module, datamodule, settings, [logger], announce=announce))
+        logged = epoch_curves(results[-1].log_dir, [f"sensitivity/{name}" for name in sensitivity])
         for name in sensitivity:
-            sensitivity[name].append(logger.last[name])
+            sensitivity[name].append(logged[f"sensitivity/{name}"][1][-1])
     right = ("sensitivity", {"‖∂softmax/∂x‖_F (Novak)": sensitivity["jacobian"],
                              "‖∂loss/∂x‖_F": sensitivity["loss_gradient"]})  # fmt: skip
 

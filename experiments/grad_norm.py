@@ -1,7 +1,10 @@
 """Gradient norm during training: √(Σ‖∇p‖²) and the loss at every iteration, on sin(5πx)/(5πx) or on MNIST."""
 
 
+from collections.abc import Callable
+
 from callbacks.grad_norm import GradNormLogger
+from hw1.builders import function_regressor, mnist_classifier
 from hw1.cli import Option, parse_settings, positive_int, run_cli
 from hw1.data import MNISTDataModule
 from hw1.functions import REFERENCE_NETS, FunctionDataModule
@@ -9,7 +12,7 @@ from hw1.logs import read_scalars
 from hw1.models import Classifier, Regressor
 from hw1.plots import save_figure, stacked_series
 from hw1.results import write_summary
-from hw1.training import seed_everything, start_experiment, train_run
+from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "grad_norm"
 PROFILES = {
@@ -38,32 +41,23 @@ def unused_flags(settings: dict) -> dict[str, str]:
 UNUSED = unused_flags
 
 
-def build(settings: dict) -> tuple:
-    """The datamodule and module for the chosen task."""
+def build(settings: dict) -> tuple[Regressor | Classifier, FunctionDataModule | MNISTDataModule]:
+    """The module and datamodule of the chosen task."""
     if settings["task"] == "sinc":
         hidden = settings["hidden"] or REFERENCE_NETS["medium"]
-        datamodule = FunctionDataModule("sinc", batch_size=settings["batch_size"],
-                                        steps_per_epoch=settings["steps_per_epoch"], order_seed=settings["seed"])  # fmt: skip
-        module = Regressor("mlp", {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": "elu"},
-                           settings["optimizer"], settings["lr"], settings["momentum"], settings["weight_decay"],
-                           settings["lr_schedule"], init_seed=settings["seed"])  # fmt: skip
-        return datamodule, module
-    datamodule = MNISTDataModule(settings["data_dir"], settings["batch_size"] or 64, train_subset=settings["train_subset"],
-                                 data_seed=settings["data_seed"], order_seed=settings["seed"],
-                                 download=settings["download"])  # fmt: skip
-    module = Classifier("mlp", {"hidden": settings["hidden"] or [10, 20]}, settings["optimizer"], settings["lr"],
-                        settings["momentum"], settings["weight_decay"], lr_schedule=settings["lr_schedule"],
-                        init_seed=settings["seed"])  # fmt: skip
-    return datamodule, module
+        config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": "elu"}
+        return function_regressor(settings, "sinc", config, steps_per_epoch=settings["steps_per_epoch"])
+    return mnist_classifier(settings, "mlp", {"hidden": settings["hidden"] or [10, 20]},
+                            batch_size=settings["batch_size"] or 64)  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Run the experiment; `announce(run)` is called as each run starts."""
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
-    seed_everything(settings["seed"])
-    datamodule, module = build(settings)
+    module, datamodule = build(settings)
     result = train_run(result_dir, settings["task"], module, datamodule, settings,
-                       [GradNormLogger(settings["log_every_n_steps"])])  # fmt: skip
+                       [GradNormLogger(settings["log_every_n_steps"])], announce=announce)  # fmt: skip
     scalars = read_scalars(result.log_dir)
     series = {tag: (sorted(scalars[key]), [scalars[key][s] for s in sorted(scalars[key])])
               for tag, key in (("gradient norm", "train/grad_norm"), ("loss", "train/loss_step"))}  # fmt: skip

@@ -12,15 +12,18 @@ trained together, vectorised with torch.func, in float64. Progress is saved ever
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from hw1.builders import seed_everything
+from hw1.checkpoints import read_checkpoint
 from hw1.cli import Option, non_negative_int, parse_settings, positive_float, positive_int, run_cli
 from hw1.errors import UsageError
+from hw1.flat_model import FlatModel
 from hw1.functions import FunctionDataModule
 from hw1.minimal_ratio import (
-    FlatModel,
     batched_grad,
     batched_loss,
     eigenvalue_signs,
@@ -36,7 +39,7 @@ from hw1.minimal_ratio import (
 from hw1.nets import ACTIVATIONS, build_net
 from hw1.plots import Drawing, drawn_series, plt, save_figure
 from hw1.results import write_summary
-from hw1.training import read_checkpoint, seed_everything, start_experiment, torch_device
+from hw1.training import start_experiment, torch_device
 
 EXPERIMENT = "minimal_ratio"
 PROFILES = {
@@ -180,7 +183,8 @@ def draw(runs: list[dict], settings: dict, params: int) -> Drawing:
     return Drawing(figure, {"title": title, "x_label": "loss", "y_label": "minimal ratio", "series": drawn})
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Run the experiment; `announce` is called once, as the nets start training together."""
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     device = torch_device(settings["accelerator"])
     result_dir = start_experiment(EXPERIMENT, settings)
@@ -198,6 +202,8 @@ def main(argv: list[str] | None = None) -> dict:
     loss = model.mse_loss(x, y)
 
     start = time.perf_counter()
+    if announce is not None:
+        announce(f"{settings['runs']} nets together")
     progress = load_progress(result_dir, settings, thetas)
     while progress["phase"] != "done":
         progress = advance(progress, loss, settings)

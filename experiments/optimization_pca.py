@@ -6,11 +6,14 @@ literature warns, PCA of a random walk also looks smooth: the figure is descript
 """
 
 
+from collections.abc import Callable
+
 from callbacks.weights import WeightRecorder
+from hw1.builders import mnist_classifier
 from hw1.cli import Option, parse_settings, positive_int, run_cli
 from hw1.pca import draw
 from hw1.results import write_summary
-from hw1.training import start_experiment, train_classifier
+from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "optimization_pca"
 SEED_SETTING = {"optimizer": "adam", "lr": 4e-4, "batch_size": 1000, "checkpoint_every": 0}
@@ -26,14 +29,16 @@ OPTIONS = (
 )
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Run the experiment; `announce(run)` is called as each run starts."""
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
     result_dir = start_experiment(EXPERIMENT, settings)
     results = []
     for index in range(settings["runs"]):
         seed = settings["seed"] + index
-        results.append(train_classifier(result_dir, f"seed{seed}", settings, "mlp", {"hidden": settings["hidden"]},
-                                        [WeightRecorder(settings["record_every"])], seed=seed))  # fmt: skip
+        module, datamodule = mnist_classifier(settings, "mlp", {"hidden": settings["hidden"]}, seed=seed)
+        results.append(train_run(result_dir, f"seed{seed}", module, datamodule, settings,
+                                 [WeightRecorder(settings["record_every"])], announce=announce))  # fmt: skip
     figures = draw(result_dir)
     summary = write_summary(result_dir, EXPERIMENT, settings, results, figures)
     print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))

@@ -4,13 +4,14 @@ Expected: the train–test gap widens with size while test accuracy improves or 
 without label noise). Figures: train and test loss, and train and test accuracy, against parameters (log x).
 """
 
+from collections.abc import Callable
 from statistics import mean, pstdev
 
+from hw1.builders import mnist_classifier
 from hw1.cli import Option, parse_settings, positive_int, run_cli
-from hw1.nets import build_net, count_parameters
 from hw1.plots import metric_against, save_figure
 from hw1.results import write_summary
-from hw1.training import start_experiment, train_classifier
+from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "params_vs_generalization"
 PROFILES = {
@@ -29,7 +30,8 @@ METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
 SPREAD = "sd_over_seeds"  # population standard deviation over the seeds of one size; y is their mean
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Run the experiment; `announce(run)` is called as each run starts."""
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
     result_dir = start_experiment(EXPERIMENT, settings)
     results, table = [], []
@@ -37,12 +39,11 @@ def main(argv: list[str] | None = None) -> dict:
         repeats = []
         for index in range(settings["seeds"]):
             seed = settings["seed"] + index
-            result = train_classifier(result_dir, f"w{width}-seed{seed}", settings, "mlp", {"hidden": [width, width]},
-                                      seed=seed)  # fmt: skip
+            module, datamodule = mnist_classifier(settings, "mlp", {"hidden": [width, width]}, seed=seed)
+            result = train_run(result_dir, f"w{width}-seed{seed}", module, datamodule, settings, announce=announce)
             results.append(result)
             repeats.append(result)
         table.append({"params": repeats[0].params, **{m: [getattr(r, m) for r in repeats] for m in METRICS}})
-        assert repeats[0].params == count_parameters(build_net("mlp", hidden=[width, width]))
     params = [row["params"] for row in table]
     stats = {m: ([mean(row[m]) for row in table], [pstdev(row[m]) for row in table]) for m in METRICS}
     figures = [

@@ -5,19 +5,22 @@ test loss rises.
 """
 
 
+from collections.abc import Callable
+
+from hw1.builders import mnist_classifier
 from hw1.cli import Option, fraction, parse_settings, positive_int, run_cli
 from hw1.data import LABEL_MODES
 from hw1.logs import epoch_curves
 from hw1.nets import NETS
 from hw1.plots import save_figure, train_test_curves
 from hw1.results import write_summary
-from hw1.training import start_experiment, train_classifier
+from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "random_labels"
 PROFILES = {
     "full": {"net": "mlp", "hidden": [2048, 2048], "optimizer": "adam", "lr": 2e-4, "lr_schedule": "cosine",
              "batch_size": 128, "max_epochs": 60},
-    "quick": {"net": "mlp", "hidden": [512, 512], "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 40,
+    "quick": {"net": "mlp", "hidden": [512, 512], "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 60,
               "train_subset": 1000},
     "smoke": {"net": "mlp", "hidden": [64], "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 2,
               "train_subset": 256, "checkpoint_every": 1},
@@ -30,12 +33,13 @@ OPTIONS = (
 )
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Run the experiment; `announce(run)` is called as each run starts."""
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
     result_dir = start_experiment(EXPERIMENT, settings)
     run = f"{settings['net']}-{settings['label_mode']}"
     net_config = {"hidden": settings["hidden"]} if settings["net"] == "mlp" else {}
-    result = train_classifier(result_dir, run, settings, settings["net"], net_config)
+    result = train_run(result_dir, run, *mnist_classifier(settings, settings["net"], net_config), settings, announce=announce)
     curves = epoch_curves(result.log_dir, ["train/loss_mean", "test/loss", "train/acc_mean", "test/acc"])
     title = f"{run}, {result.params:,} params, labels: {settings['label_mode']} ({settings['label_fraction']:.0%})"
     figure = save_figure(train_test_curves(curves, title), result_dir, "loss_accuracy")

@@ -4,13 +4,20 @@
     python experiments/run_all.py --profile full --accelerator gpu
 """
 
-import argparse
 import importlib
 import time
 from pathlib import Path
 
-from hw1 import training
-from hw1.cli import PROFILES, parse_settings, run_cli, seed_value, unused_options
+from hw1.cli import (
+    PROFILES,
+    RUN_OPTIONS,
+    OneLineErrorParser,
+    add_options,
+    flag_arguments,
+    parse_settings,
+    run_cli,
+    unused_options,
+)
 from hw1.errors import UsageError
 from hw1.report import write_report
 from hw1.results import latest_finished, latest_unfinished, read_summary
@@ -35,54 +42,63 @@ def finished(out_dir: Path, experiment: str, profile: str) -> bool:
     return latest is not None and read_summary(latest)["settings"].get("profile") == profile
 
 
-def flags_for(module: object, profile: str, common: dict[str, list[str]]) -> list[str]:
-    """The shared flags, less those the experiment has no use for (it would refuse them)."""
+def forwarded_flags(module: object, profile: str, given: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    """The flags given to run_all that this experiment takes, and those it has no use for (left out)."""
     settings = parse_settings("", module.PROFILES, module.OPTIONS, ["--profile", profile])
-    skipped = unused_options(getattr(module, "UNUSED", {}), settings)
-    return [arg for dest, args in common.items() if dest not in skipped for arg in args]
+    unused = unused_options(getattr(module, "UNUSED", {}), settings)
+    return [word for dest, words in given.items() if dest not in unused for word in words], [d for d in given if d in unused]
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=PROFILES, default="quick", help="profile of every experiment (default: quick)")
+    parser = OneLineErrorParser(description=__doc__.splitlines()[0] + " Every shared flag given is passed on to each"
+                                " experiment that takes it; the others keep their profile's defaults.")  # fmt: skip
     parser.add_argument("--only", nargs="+", choices=EXPERIMENTS, help="run only these experiments (default: all)")
-    parser.add_argument("--accelerator", default="auto", choices=("cpu", "gpu", "cuda", "mps", "auto"),
-                        help="hardware, as Lightning's Trainer (default: auto)")  # fmt: skip
-    parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
-    parser.add_argument("--out-dir", default="lightning_logs", help="output folder (default: lightning_logs)")
-    parser.add_argument("--seed", type=seed_value, default=0, help="seed of every experiment (default: 0)")
-    parser.add_argument("--resume", action="store_true", help="skip finished experiments and continue the one in progress")
-    parser.add_argument("--no-download", action="store_true", help="never download MNIST")
-    args = parser.parse_args(argv)
-    out_dir = Path(args.out_dir)
-    chosen = [e for e in EXPERIMENTS if not args.only or e in args.only]
-    common = {"profile": ["--profile", args.profile], "accelerator": ["--accelerator", args.accelerator],
-              "out_dir": ["--out-dir", str(out_dir)], "seed": ["--seed", str(args.seed)],
-              "data_dir": ["--data-dir", args.data_dir] if args.data_dir else [],
-              "download": ["--no-download"] if args.no_download else [],
-              "resume": []}  # fmt: skip
+    add_options(parser, [option for option in RUN_OPTIONS if option.dest not in ("profile", "resume")])
+    parser.add_argument("--profile", choices=PROFILES, default="quick", help="profile of every experiment (default: quick)")
+    parser.add_argument("--resume", action="store_true", help="skip the experiments that finished with this profile and"
+                        " continue the one in progress")  # fmt: skip
+    args = vars(parser.parse_args(argv))
+    out_dir = Path(args["out_dir"] or "lightning_logs")
+    given = {option.dest: flag_arguments(option, args[option.dest]) for option in RUN_OPTIONS
+             if option.dest not in ("profile", "resume", "out_dir") and args[option.dest] is not None}  # fmt: skip
+    chosen = [e for e in EXPERIMENTS if not args["only"] or e in args["only"]]
     start = time.monotonic()
     ran, skipped = [], []
     for index, experiment in enumerate(chosen, 1):
+        prefix = f"experiment {index}/{len(chosen)} {experiment}"
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - start))
-        training.PROGRESS.update(prefix=f"experiment {index}/{len(chosen)} {experiment}", runs=0, start=start)
-        if args.resume and finished(out_dir, experiment, args.profile):
-            print(f"[{training.PROGRESS['prefix']}: finished earlier, skipped, {elapsed} elapsed]", flush=True)
+        if args["resume"] and finished(out_dir, experiment, args["profile"]):
+            print(f"[{prefix}: finished earlier, skipped, {elapsed} elapsed]", flush=True)
             skipped.append(experiment)
             continue
-        print(f"[{training.PROGRESS['prefix']}: starting, {elapsed} elapsed]", flush=True)
+        print(f"[{prefix}: starting, {elapsed} elapsed]", flush=True)
         module = importlib.import_module(f"experiments.{experiment}")
-        in_progress = args.resume and latest_unfinished(out_dir, experiment) is not None
-        module.main(flags_for(module, args.profile, {**common, "resume": ["--resume"] if in_progress else []}))
+        flags, left_out = forwarded_flags(module, args["profile"], given)
+        if left_out:
+            print(f"[{prefix}: takes no {', '.join('--' + d.replace('_', '-') for d in left_out)}; not passed on]")
+        in_progress = args["resume"] and latest_unfinished(out_dir, experiment) is not None
+        module.main(["--profile", args["profile"], "--out-dir", str(out_dir), *flags, *(["--resume"] if in_progress else [])],
+                    announce=Announcer(prefix, start))  # fmt: skip
         ran.append(experiment)
-    training.PROGRESS.update(prefix="", runs=0)
-    markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({args.profile} profile)")
+    markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({args['profile']} profile)")
     total = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - start))
     print(f"all {len(chosen)} experiments done in {total} ({len(skipped)} skipped as finished)\nreport: {page}\n"
           f"        {markdown}\nTensorBoard: tensorboard --logdir {out_dir}")  # fmt: skip
     if not chosen:
         raise UsageError("no experiment chosen")
     return {"ran": ran, "skipped": skipped, "report": page, "markdown": markdown}
+
+
+class Announcer:
+    """Prints `[experiment i/n name, run k: run, elapsed]` as each run of one experiment starts."""
+
+    def __init__(self, prefix: str, start: float) -> None:
+        self.prefix, self.start, self.runs = prefix, start, 0
+
+    def __call__(self, run: str) -> None:
+        self.runs += 1
+        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.start))
+        print(f"[{self.prefix}, run {self.runs}: {run}, {elapsed} elapsed]", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,17 +6,19 @@ projected gradient ascent on a fixed subset of training images, and its Hessian 
 sharper minima. Sharpness alone is not scale invariant (Dinh et al. 2017), so read it beside test accuracy.
 """
 
+from collections.abc import Callable
 
 import torch
 
+from hw1.builders import mnist_classifier
 from hw1.cli import Option, parse_settings, positive_float, positive_int, run_cli
 from hw1.data import MNISTDataModule, seeded_generator
-from hw1.flatness import sharpness, top_hessian_eigenvalue
-from hw1.minimal_ratio import FlatModel
+from hw1.flat_model import FlatModel
 from hw1.models import Classifier
 from hw1.plots import metric_against, save_figure
 from hw1.results import write_summary
-from hw1.training import start_experiment, torch_device, train_classifier
+from hw1.sharpness import sharpness, top_hessian_eigenvalue
+from hw1.training import start_experiment, torch_device, train_run
 
 EXPERIMENT = "sharpness"
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
@@ -61,15 +63,16 @@ def measure(checkpoint: str, settings: dict, device: torch.device) -> dict[str, 
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Run the experiment; `announce(run)` is called as each run starts."""
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
     device = torch_device(settings["accelerator"])
     batch_sizes = sorted(set(settings["batch_sizes"]))
     rows = []
     for batch_size in batch_sizes:
-        result = train_classifier(result_dir, f"bs{batch_size}", settings, "mlp", {"hidden": settings["hidden"]},
-                                  batch_size=batch_size)  # fmt: skip
+        module, datamodule = mnist_classifier(settings, "mlp", {"hidden": settings["hidden"]}, batch_size=batch_size)
+        result = train_run(result_dir, f"bs{batch_size}", module, datamodule, settings, announce=announce)
         rows.append({**vars(result), "batch_size": batch_size, **measure(result.checkpoint, settings, device)})
     series = {name: ([row[key] for row in rows], None)
               for name, key in (("sharpness (projected ascent)", "sharpness"),

@@ -6,14 +6,16 @@ The default activation is ELU: with ReLU the 7-layer net (widths 5 to 10) often 
 """
 
 
+from collections.abc import Callable
+
+from hw1.builders import function_regressor
 from hw1.cli import Option, finite_float, parse_settings, positive_int, run_cli
-from hw1.functions import REFERENCE_NETS, TARGETS, FunctionDataModule, mlp_parameter_count, widths_for_budget
+from hw1.functions import REFERENCE_NETS, TARGETS
 from hw1.logs import read_scalars
-from hw1.models import Regressor
-from hw1.nets import ACTIVATIONS
+from hw1.nets import ACTIVATIONS, widths_for_budget
 from hw1.plots import function_fits, loss_curves, save_figure
 from hw1.results import write_summary
-from hw1.training import seed_everything, start_experiment, train_run
+from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "simulate_function"
 PROFILES = {
@@ -49,7 +51,8 @@ def net_widths(settings: dict) -> dict[str, list[int]]:
     return {name: REFERENCE_NETS[name] for name in settings["nets"]}
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Run the experiment; `announce(run)` is called as each run starts."""
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
     widths = net_widths(settings)
@@ -57,16 +60,13 @@ def main(argv: list[str] | None = None) -> dict:
     for function in settings["functions"]:
         curves, predictions = {}, {}
         for name, hidden in widths.items():
-            seed_everything(settings["seed"])
-            datamodule = FunctionDataModule(
-                function, settings["x_min"], settings["x_max"], settings["train_points"], settings["eval_points"],
-                settings["batch_size"], settings["steps_per_epoch"], settings["seed"],
-            )  # fmt: skip
             config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": settings["activation"]}
-            module = Regressor("mlp", config, settings["optimizer"], settings["lr"], settings["momentum"],
-                               settings["weight_decay"], settings["lr_schedule"], init_seed=settings["seed"])  # fmt: skip
-            result = train_run(result_dir, f"{function}-{name}", module, datamodule, settings)
-            assert result.params == mlp_parameter_count(hidden)
+            module, datamodule = function_regressor(
+                settings, function, config, x_min=settings["x_min"], x_max=settings["x_max"],
+                train_points=settings["train_points"], eval_points=settings["eval_points"],
+                steps_per_epoch=settings["steps_per_epoch"],
+            )  # fmt: skip
+            result = train_run(result_dir, f"{function}-{name}", module, datamodule, settings, announce=announce)
             results.append(result)
             label = f"{name} ({len(hidden)} hidden, {result.params} params)"
             losses = read_scalars(result.log_dir)["train/loss_step"]

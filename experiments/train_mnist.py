@@ -4,13 +4,15 @@ The `convnet` nets have 1, 2 and 4 conv blocks (by default) and are sized to LeN
 """
 
 
+from collections.abc import Callable
+
+from hw1.builders import mnist_classifier
 from hw1.cli import Option, parse_settings, positive_int, run_cli
-from hw1.functions import widths_for_budget
 from hw1.logs import epoch_curves
-from hw1.nets import convnet_parameter_count
+from hw1.nets import convnet_parameter_count, widths_for_budget
 from hw1.plots import COMPARISON_PANELS, model_comparison, save_figure
 from hw1.results import write_summary
-from hw1.training import start_experiment, train_classifier
+from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "train_mnist"
 SEED_SETTING = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 64}
@@ -36,12 +38,13 @@ def models(settings: dict) -> dict[str, tuple[str, dict]]:
     return chosen
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Run the experiment; `announce(run)` is called as each run starts."""
     settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
     result_dir = start_experiment(EXPERIMENT, settings)
     results, curves = [], {}
     for run, (net, config) in models(settings).items():
-        result = train_classifier(result_dir, run, settings, net, config)
+        result = train_run(result_dir, run, *mnist_classifier(settings, net, config), settings, announce=announce)
         results.append(result)
         curves[f"{run} ({result.params:,} params)"] = epoch_curves(result.log_dir, [tag for tag, _ in COMPARISON_PANELS])
         print(f"{run}: {result.params:,} params; train loss {result.train_loss:.4f} acc {result.train_acc:.4f}; "

@@ -139,7 +139,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
 )  # fmt: skip
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block) and exit code 2."""
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
@@ -163,6 +165,33 @@ def _format(value: Any) -> str:
 Unused = Mapping[str, str] | Callable[[Settings], Mapping[str, str]]
 
 
+def add_options(
+    parser: argparse.ArgumentParser, options: Sequence[Option], profiles: Profiles | None = None, hidden: bool = False
+) -> None:
+    """Add `options` to `parser`, each defaulting to None (not given); with `profiles`, the help names each default."""
+    for option in options:
+        help_text = argparse.SUPPRESS if hidden else option.help
+        if profiles is not None and not hidden and (
+            option.default is not None or any(option.dest in preset for preset in profiles.values())
+        ):
+            prefix = "full profile: " if option.dest != "profile" else ""
+            help_text += f" (default: {prefix}{_describe_default(option, profiles)})"
+        if option.switch:
+            parser.add_argument(option.flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            parser.add_argument(
+                option.flag, type=option.type, choices=option.choices, nargs=option.nargs, default=None,
+                help=help_text, metavar=None if option.choices else option.dest.upper(),
+            )  # fmt: skip
+
+
+def flag_arguments(option: Option, value: Any) -> list[str]:
+    """The command-line words that give `option` the parsed `value` (to forward it to another entry point)."""
+    if option.switch:
+        return [option.flag if value else f"--no-{option.flag[2:]}"]
+    return [option.flag, *(str(v) for v in value)] if isinstance(value, list) else [f"{option.flag}={value}"]
+
+
 def parse_settings(
     description: str,
     profiles: Profiles,
@@ -175,23 +204,13 @@ def parse_settings(
     `unused` maps the shared options an experiment has no use for (or a function of the settings giving them) to what
     to use instead: they are left out of `--help` and of the settings, and giving one is refused with exit code 2.
     """
-    parser = _Parser(description=description)
+    parser = OneLineErrorParser(description=description)
     options = (*RUN_OPTIONS, *extra_options)
     never_used = unused if isinstance(unused, Mapping) else {}
+    add_options(parser, [option for option in options if option.dest not in never_used], profiles)
     for option in options:
-        help_text = option.help if option.dest not in never_used else argparse.SUPPRESS
-        if help_text != argparse.SUPPRESS and (
-            option.default is not None or any(option.dest in preset for preset in profiles.values())
-        ):
-            prefix = "full profile: " if option.dest != "profile" else ""
-            help_text += f" (default: {prefix}{_describe_default(option, profiles)})"
-        if option.switch:
-            parser.add_argument(option.flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            parser.add_argument(
-                option.flag, type=option.type, choices=option.choices, nargs=option.nargs, default=None,
-                help=help_text, metavar=None if option.choices else option.dest.upper(),
-            )  # fmt: skip
+        if option.dest in never_used:
+            add_options(parser, [option], hidden=True)
     args = vars(parser.parse_args(argv))
     profile = args["profile"] or "full"
     settings: Settings = {option.dest: option.default for option in options}

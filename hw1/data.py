@@ -264,6 +264,13 @@ class MNISTDataModule(L.LightningDataModule):
             return torch.arange(total)
         return torch.randperm(total, generator=seeded_generator(self.hparams.data_seed, 1))[: self.hparams.train_subset]
 
+    def test_sample(self, count: int, seed: int) -> tuple[Tensor, Tensor]:
+        """A fixed random `count` of the normalised test images and their labels, on the CPU, drawn by `seed`."""
+        arrays = load_mnist(ensure_mnist_files(self.data_dir, self.download).resolve())
+        images, labels = arrays["test_images"], arrays["test_labels"].long()
+        chosen = torch.randperm(len(images), generator=seeded_generator(seed, 7))[: min(count, len(images))]
+        return normalize_images(images[chosen]), labels[chosen]
+
     def _distributed(self) -> tuple[int, int]:
         return (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
 

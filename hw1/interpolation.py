@@ -2,17 +2,87 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
 
+from hw1.checkpoints import read_checkpoint
 from hw1.data import MNISTDataModule
-from hw1.flatness import evaluate_interpolation, load_classifier_pair
+from hw1.errors import UsageError
+from hw1.models import Classifier
 from hw1.plots import interpolation_curves, save_figure_at
 
 TRAINING_SET_KEYS = ("train_subset", "label_mode", "label_fraction", "data_seed")
+
+
+def check_same_architecture(first: dict[str, Tensor], second: dict[str, Tensor], names: Sequence[str]) -> None:
+    """Two state dicts must hold the same tensors by name and shape to be interpolated."""
+    shapes = {key: tuple(value.shape) for key, value in first.items()}
+    other = {key: tuple(value.shape) for key, value in second.items()}
+    if shapes != other:
+        difference = sorted(set(shapes.items()) ^ set(other.items()))[:2]
+        raise UsageError(
+            f"{names[0]} and {names[1]} have different architectures (e.g. {difference}); interpolate checkpoints of one net"
+        )
+
+
+def interpolate_states(first: dict[str, Tensor], second: dict[str, Tensor], alpha: float) -> dict[str, Tensor]:
+    """θα = (1 − α)·θ1 + α·θ2 for every floating-point tensor; integer buffers are taken from the first model."""
+    return {
+        key: torch.lerp(value, second[key], alpha) if value.is_floating_point() else value for key, value in first.items()
+    }
+
+
+@torch.inference_mode()
+def evaluate_interpolation(
+    model: nn.Module,
+    first: dict[str, Tensor],
+    second: dict[str, Tensor],
+    alphas: Sequence[float],
+    batches: Callable[[], Iterable[tuple[Tensor, Tensor]]],
+) -> dict[str, list[float]]:
+    """Cross-entropy and accuracy of θα over `batches()` for each α, with one model and torch.func.functional_call."""
+    model.eval()
+    losses, accuracies = [], []
+    for alpha in alphas:
+        state = interpolate_states(first, second, alpha)
+        total_loss, correct, count = 0.0, 0, 0
+        for x, y in batches():
+            logits = functional_call(model, state, (x,))
+            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(dim=1) == y).sum().item()
+            count += len(y)
+        losses.append(total_loss / count)
+        accuracies.append(correct / count)
+    return {"loss": losses, "acc": accuracies}
+
+
+def load_classifier_pair(
+    first: str, second: str, device: torch.device
+) -> tuple[nn.Module, dict, dict, tuple[dict, dict]]:
+    """Load two Classifier checkpoints; refuse two different architectures.
+
+    Returns the first model (to run `functional_call` on), both state dicts, and both checkpoints' data-module
+    hyperparameters (their training subsets and labels, to evaluate on the data they were trained on).
+    """
+    checkpoints = [read_checkpoint(path) for path in (first, second)]
+    for path, checkpoint in zip((first, second), checkpoints, strict=True):
+        if "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
+            raise UsageError(f"{path} is not a checkpoint of this project's Classifier; pass two .ckpt files it wrote")
+    nets = [(c["hyper_parameters"].get("net"), c["hyper_parameters"].get("net_config")) for c in checkpoints]
+    if nets[0] != nets[1]:
+        raise UsageError(f"{first} holds net {nets[0]} but {second} holds {nets[1]}; interpolate checkpoints of one architecture")
+    states = [{key: value.to(device) for key, value in c["state_dict"].items()} for c in checkpoints]
+    check_same_architecture(states[0], states[1], (first, second))
+    model = Classifier(**checkpoints[0]["hyper_parameters"]).to(device)
+    data = tuple(dict(c.get("datamodule_hyper_parameters", {})) for c in checkpoints)
+    return model, states[0], states[1], data
 
 
 def training_set(data_hparams: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Plain `nn.Module` nets, built by name from a registry so that checkpoints can rebuild them."""
+"""Plain `nn.Module` nets, built by name from a registry so that checkpoints can rebuild them, and sized to a
+parameter budget."""
 
 from __future__ import annotations
 
@@ -114,3 +115,44 @@ def convnet(channels: Sequence[int] = (16, 32), in_channels: int = 1, num_classe
         layers += [nn.Conv2d(fan_in, fan_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
     layers += [nn.Flatten(), nn.Linear(channels[-1] * convnet_spatial(len(channels)) ** 2, num_classes)]
     return nn.Sequential(*layers)
+
+
+def mlp_parameter_count(widths: Sequence[int], in_features: int = 1, out_features: int = 1) -> int:
+    """Weights and biases of an MLP with these hidden widths."""
+    sizes = [in_features, *widths, out_features]
+    return sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes, sizes[1:], strict=False))
+
+
+def widths_for_budget(
+    depth: int,
+    budget: int,
+    parameter_count: Callable[[list[int]], int] = mlp_parameter_count,
+    tolerance: float = 0.01,
+) -> list[int]:
+    """Hidden widths for `depth` layers whose parameter count lies within `tolerance` of `budget`.
+
+    All hidden layers share one width except the last, which is tuned to hit the budget. Among the choices
+    within tolerance the most uniform wins, then the closest to the budget.
+    """
+    if depth < 1 or budget < 1:
+        raise UsageError(f"depth and parameter budget must be positive, got {depth} and {budget}")
+    best: tuple[int, int, list[int]] | None = None
+    closest: tuple[int, list[int]] | None = None
+    width = 1
+    while parameter_count([width] * depth) <= 2 * budget or width == 1:
+        for last in range(1, 2 * width + 2) if depth > 1 else (width,):
+            widths = [width] * (depth - 1) + [last]
+            miss = abs(parameter_count(widths) - budget)
+            if closest is None or miss < closest[0]:
+                closest = (miss, widths)
+            candidate = (abs(last - width), miss, widths)
+            if miss <= tolerance * budget and (best is None or candidate[:2] < best[:2]):
+                best = candidate
+        width += 1
+    if best is None:
+        assert closest is not None
+        raise UsageError(
+            f"no {depth}-layer net comes within {tolerance:.0%} of {budget} parameters (closest: "
+            f"{parameter_count(closest[1])}); choose another depth or budget"
+        )
+    return best[2]

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.decomposition import PCA
 
-from callbacks.weights import WEIGHTS_FOLDER, read_snapshots
 from hw1.errors import UsageError
 from hw1.plots import Drawing, drawn_series, plt, save_figure
+from hw1.snapshots import WEIGHTS_FOLDER, read_snapshots
 
 
 def first_layer_mask(names: list[str], shapes: list[tuple[int, ...]]) -> np.ndarray:

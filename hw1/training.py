@@ -1,12 +1,10 @@
-"""The one training path: a Trainer from the shared settings, versioned run folders, checkpoints, resume, summary."""
+"""The one training path: a Trainer from the shared settings, run folders, checkpoints, resume, final evaluation."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,54 +12,20 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.profilers import PassThroughProfiler
 
-from callbacks.gc_freeze import FreezeGarbageCollector
-from callbacks.step_loss import StepLossLogger
+from hw1.checkpoints import LAST_CHECKPOINT, AtomicCheckpointIO, EpochCheckpoint, LastCheckpoint, read_checkpoint
 from hw1.cli import Settings
 from hw1.data import ensure_mnist_files, load_mnist, resolve_data_dir
 from hw1.errors import UsageError
+from hw1.gc_freeze import FreezeGarbageCollector
 from hw1.models import check_optimizer_settings
 from hw1.results import claim_result_dir
+from hw1.step_scalars import StepLossLogger
 
-LAST_CHECKPOINT = "last.ckpt"
-PROGRESS: dict[str, Any] = {"prefix": "", "runs": 0, "start": 0.0}  # set by experiments/run_all.py: overall progress
 PROGRESS_REFRESH_STEPS = 20  # a bar redrawn every step costs about as much as a small net's step
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint to a temporary file beside it, syncs it, then renames it into place.
-
-    A kill at any moment leaves either the previous checkpoint or the new one, never a truncated file.
-    """
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        with open(partial, "wb") as file:
-            torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(partial, target)
-
-
-class _Checkpoint(ModelCheckpoint):
-    """ModelCheckpoint whose `state_key` is computed once: Lightning formats it on every hook call of every step."""
-
-    @property
-    def state_key(self) -> str:
-        if "_state_key" not in self.__dict__:
-            self.__dict__["_state_key"] = super().state_key
-        return self.__dict__["_state_key"]
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
-        """Checks for a save after a step only when saving by steps or time (never here): skips the checks per step."""
-        if self._every_n_train_steps >= 1 or self._train_time_interval is not None:
-            super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
 
 
 class NoProfiler(PassThroughProfiler):
@@ -74,32 +38,6 @@ class NoProfiler(PassThroughProfiler):
 
     def profile(self, action_name: str) -> contextlib.AbstractContextManager:
         return self._context
-
-
-class LastCheckpoint(_Checkpoint):
-    """`last.ckpt`: the full training state after every epoch, for `--resume`, replaced in place each time.
-
-    (Lightning's own `save_last` writes it only when another checkpoint is saved in the same step.)
-    """
-
-    def __init__(self, dirpath: Path) -> None:
-        super().__init__(
-            dirpath=dirpath, filename=Path(LAST_CHECKPOINT).stem, save_top_k=1, every_n_epochs=1, enable_version_counter=False
-        )
-
-
-class EpochCheckpoint(_Checkpoint):
-    """`epoch=NNN.ckpt` (NNN the 0-based index of the finished epoch): weights and hparams, for post-hoc scripts."""
-
-    def __init__(self, dirpath: Path, every_n_epochs: int) -> None:
-        super().__init__(
-            dirpath=dirpath,
-            filename="epoch={epoch:03d}",
-            auto_insert_metric_name=False,
-            save_top_k=-1,
-            every_n_epochs=every_n_epochs,
-            save_weights_only=True,
-        )
 
 
 @dataclass
@@ -155,16 +93,6 @@ def torch_device(accelerator: str) -> torch.device:
     return torch.device("cuda" if accelerator != "cpu" and torch.cuda.is_available() else "cpu")
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint on the CPU; an unreadable one is a UsageError naming the file."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise UsageError(
-            f"checkpoint {path} is unreadable ({type(error).__name__}); delete it, or its version folder to start over"
-        ) from None
-
-
 def _devices(text: str | int) -> str | int | list[int]:
     text = str(text)
     if text.isdigit():
@@ -209,8 +137,10 @@ def train_run(
     datamodule: L.LightningDataModule,
     settings: Settings,
     callbacks: Sequence[Callback] = (),
+    announce: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Fit `module` on `datamodule` in `<result_dir>/<run>`, continuing its last.ckpt with --resume, then evaluate it.
+    `announce(run)` is called first (run_all.py prints the suite's progress with it).
 
     The module must provide `evaluate(batches) -> {"loss", "acc"?}` and `num_parameters`; the datamodule
     `train_eval_dataloader()` and `test_dataloader()`.
@@ -232,10 +162,8 @@ def train_run(
     log_dir = Path(logger.log_dir)
     if rank_zero_only.rank == 0:
         log_dir.mkdir(parents=True, exist_ok=True)
-    if PROGRESS["prefix"]:
-        PROGRESS["runs"] += 1
-        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - PROGRESS["start"]))
-        rank_zero_only(print)(f"[{PROGRESS['prefix']}, run {PROGRESS['runs']}: {run}, {elapsed} elapsed]", flush=True)
+    if announce is not None:
+        rank_zero_only(announce)(run)
     used = run_settings(module, datamodule, settings)
     logger.log_hyperparams({key: used[key] for key in TRAINER_SETTINGS})
     trainer = build_trainer(settings, log_dir, logger, callbacks)
@@ -263,40 +191,3 @@ def train_run(
         log_dir=str(log_dir),
         settings=used,
     )
-
-
-def seed_everything(seed: int) -> None:
-    L.seed_everything(seed, workers=True, verbose=False)
-
-
-def train_classifier(
-    result_dir: Path,
-    run: str,
-    settings: Settings,
-    net: str = "mlp",
-    net_config: dict[str, Any] | None = None,
-    callbacks: Sequence[Callback] = (),
-    **overrides: Any,
-) -> RunResult:
-    """One MNIST classification run through `train_run`, from the shared settings (with `overrides` applied).
-
-    `seed` draws the initial weights and the batch order, `data_seed` the training subset and labels.
-    """
-    from hw1.data import MNISTDataModule
-    from hw1.models import Classifier
-
-    s = {**settings, **overrides}
-    seed_everything(s["seed"])
-    datamodule = MNISTDataModule(
-        s["data_dir"],
-        s["batch_size"],
-        train_subset=s["train_subset"],
-        label_mode=s.get("label_mode", "true"),
-        label_fraction=s.get("label_fraction", 1.0),
-        data_seed=s["data_seed"],
-        order_seed=s["seed"],
-        download=s["download"],
-    )
-    module = Classifier(net, net_config, s["optimizer"], s["lr"], s["momentum"], s["weight_decay"],
-                        lr_schedule=s["lr_schedule"], init_seed=s["seed"])  # fmt: skip
-    return train_run(result_dir, run, module, datamodule, s, callbacks)

@@ -10,22 +10,17 @@ import torch
 
 from benchmarks.sensitivity_speed import per_sample
 from experiments import flatness_interpolation, flatness_sensitivity, params_vs_generalization, sharpness
+from hw1.builders import mnist_classifier
 from hw1.data import MNISTDataModule
 from hw1.errors import UsageError
-from hw1.flatness import (
-    classifier_sensitivity,
-    jacobian_frobenius,
-    load_classifier_pair,
-    top_hessian_eigenvalue,
-)
-from hw1.flatness import (
-    sharpness as sharpness_of,
-)
-from hw1.interpolation import interpolate
+from hw1.interpolation import interpolate, load_classifier_pair
 from hw1.models import Classifier
 from hw1.nets import build_net, count_parameters
 from hw1.results import claim_result_dir
-from hw1.training import train_classifier
+from hw1.sensitivity import classifier_sensitivity, jacobian_frobenius
+from hw1.sharpness import sharpness as sharpness_of
+from hw1.sharpness import top_hessian_eigenvalue
+from hw1.training import train_run
 
 
 def smoke(tiny: Path, out: Path, *flags: str) -> list[str]:
@@ -59,8 +54,9 @@ def test_interpolation_refuses_two_architectures_and_corrupt_files(
     interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path
 ) -> None:
     settings = interpolation_runs["settings"]
-    other = train_classifier(claim_result_dir(tmp_path, "other", False), "wide", {**settings, "out_dir": str(tmp_path)},
-                             "mlp", {"hidden": [16]}, batch_size=64, lr=1e-3)  # fmt: skip
+    settings = {**settings, "out_dir": str(tmp_path)}
+    other = train_run(claim_result_dir(tmp_path, "other", False), "wide",
+                      *mnist_classifier(settings, "mlp", {"hidden": [16]}, batch_size=64, lr=1e-3), settings)  # fmt: skip
     first = interpolation_runs["results"]["small_batch"].checkpoint
     with pytest.raises(UsageError, match="one architecture"):
         load_classifier_pair(first, other.checkpoint, torch.device("cpu"))
@@ -132,8 +128,8 @@ def test_interpolating_models_of_two_training_sets_says_so(
     interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     settings = {**interpolation_runs["settings"], "out_dir": str(tmp_path), "data_seed": 7}
-    other = train_classifier(claim_result_dir(tmp_path, "other", False), "data7", settings, "mlp", {"hidden": [32]},
-                             batch_size=64, lr=1e-3)  # fmt: skip
+    other = train_run(claim_result_dir(tmp_path, "other", False), "data7",
+                      *mnist_classifier(settings, "mlp", {"hidden": [32]}, batch_size=64, lr=1e-3), settings)  # fmt: skip
     first = interpolation_runs["results"]["small_batch"]
     curves = interpolate(first.checkpoint, other.checkpoint, [0.0, 1.0], str(tiny_mnist), torch.device("cpu"))
     assert curves["same_training_set"] is False and curves["training_set"]["data_seed"] == 0

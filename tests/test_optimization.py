@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from callbacks.grad_norm import GradNormLogger
-from callbacks.weights import read_snapshots
 from experiments import grad_norm, minimal_ratio, optimization_pca
+from hw1.builders import seed_everything
+from hw1.flat_model import FlatModel
 from hw1.functions import FunctionDataModule
 from hw1.logs import read_scalars
 from hw1.minimal_ratio import (
-    FlatModel,
     eigenvalue_signs,
     gradient_fraction_in_null_space,
     hessian_eigenvalues,
@@ -30,7 +30,7 @@ from hw1.minimal_ratio import (
 from hw1.models import Regressor
 from hw1.nets import build_net
 from hw1.pca import first_layer_mask, project_trajectories
-from hw1.training import seed_everything
+from hw1.snapshots import read_snapshots
 
 
 def test_recorder_writes_epoch_zero_and_every_third_epoch(tiny_mnist: Path, tmp_path: Path) -> None:

@@ -42,3 +42,18 @@ def test_the_report_shows_the_settings_that_differ_between_runs(smoke_suite: dic
     assert "batch_size" in header
     pca = markdown[markdown.index("## optimization_pca") : markdown.index("## grad_norm")]
     assert "init_seed" in next(line for line in pca.splitlines() if line.startswith("| name |"))
+
+
+def test_run_all_passes_every_shared_flag_on_to_the_experiments_that_take_it(
+    tiny_mnist: Path, tmp_path: Path, capsys
+) -> None:
+    outcome = run_all.main(["--profile", "smoke", "--only", "minimal_ratio", "random_labels", "--accelerator", "cpu",
+                            "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path), "--precision", "32-true",
+                            "--deterministic", "--log-every-n-steps", "2", "--seed", "4"])  # fmt: skip
+    assert outcome["ran"] == ["minimal_ratio", "random_labels"]
+    printed = capsys.readouterr().out
+    assert "[experiment 1/2 minimal_ratio: takes no --precision, --deterministic, --data-dir, --log-every-n-steps;" in printed
+    (run,) = json.loads((tmp_path / "random_labels" / "version_0" / "summary.json").read_text())["runs"]
+    assert run["settings"]["deterministic"] is True and run["settings"]["init_seed"] == 4
+    ratio = json.loads((tmp_path / "minimal_ratio" / "version_0" / "summary.json").read_text())
+    assert ratio["runs"][0]["settings"]["init_seed"] == 4

@@ -1,0 +1,55 @@
+"""A run's LightningModule and LightningDataModule, built from the settings: the one way every experiment makes a run
+before handing both to `hw1.training.train_run`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+
+from hw1.cli import Settings
+from hw1.data import MNISTDataModule
+from hw1.functions import FunctionDataModule
+from hw1.models import Classifier, Regressor
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (dropout and any other randomness drawn during training)."""
+    L.seed_everything(seed, workers=True, verbose=False)
+
+
+def mnist_classifier(
+    settings: Settings, net: str = "mlp", net_config: dict[str, Any] | None = None, **overrides: Any
+) -> tuple[Classifier, MNISTDataModule]:
+    """A classifier of MNIST from the settings with `overrides` applied (e.g. one sweep's batch size or seed).
+
+    `seed` draws the initial weights and the batch order, `data_seed` the training subset and the labels.
+    """
+    s = {**settings, **overrides}
+    seed_everything(s["seed"])
+    datamodule = MNISTDataModule(
+        s["data_dir"],
+        s["batch_size"],
+        train_subset=s["train_subset"],
+        label_mode=s.get("label_mode", "true"),
+        label_fraction=s.get("label_fraction", 1.0),
+        data_seed=s["data_seed"],
+        order_seed=s["seed"],
+        download=s["download"],
+    )
+    module = Classifier(net, net_config, s["optimizer"], s["lr"], s["momentum"], s["weight_decay"],
+                        lr_schedule=s["lr_schedule"], init_seed=s["seed"])  # fmt: skip
+    return module, datamodule
+
+
+def function_regressor(
+    settings: Settings, function: str, net_config: dict[str, Any], **data_options: Any
+) -> tuple[Regressor, FunctionDataModule]:
+    """An MLP regressing the 1-D `function` from the settings; `data_options` go to the FunctionDataModule (points,
+    interval, steps per epoch). Full batch unless --batch-size is set; `seed` draws the weights and any batch order."""
+    seed_everything(settings["seed"])
+    datamodule = FunctionDataModule(function, batch_size=settings["batch_size"], order_seed=settings["seed"],
+                                    **data_options)  # fmt: skip
+    module = Regressor("mlp", net_config, settings["optimizer"], settings["lr"], settings["momentum"],
+                       settings["weight_decay"], settings["lr_schedule"], init_seed=settings["seed"])  # fmt: skip
+    return module, datamodule

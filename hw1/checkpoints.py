@@ -1,0 +1,69 @@
+"""Checkpoint files: written atomically, `last.ckpt` after every epoch for --resume, weights every few epochs for
+post-hoc scripts, and read back with a one-line error when damaged."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from hw1.errors import UsageError
+
+LAST_CHECKPOINT = "last.ckpt"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file beside it, syncs it, then renames it into place.
+
+    A kill at any moment leaves either the previous checkpoint or the new one, never a truncated file.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        with open(partial, "wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, target)
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """`last.ckpt`: the full training state after every epoch, for `--resume`, replaced in place each time.
+
+    (Lightning's own `save_last` writes it only when another checkpoint is saved in the same step.)
+    """
+
+    def __init__(self, dirpath: Path) -> None:
+        super().__init__(
+            dirpath=dirpath, filename=Path(LAST_CHECKPOINT).stem, save_top_k=1, every_n_epochs=1, enable_version_counter=False
+        )
+
+
+class EpochCheckpoint(ModelCheckpoint):
+    """`epoch=NNN.ckpt` (NNN the 0-based index of the finished epoch): weights and hparams, for post-hoc scripts."""
+
+    def __init__(self, dirpath: Path, every_n_epochs: int) -> None:
+        super().__init__(
+            dirpath=dirpath,
+            filename="epoch={epoch:03d}",
+            auto_insert_metric_name=False,
+            save_top_k=-1,
+            every_n_epochs=every_n_epochs,
+            save_weights_only=True,
+        )
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint on the CPU; an unreadable one is a UsageError naming the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+        raise UsageError(
+            f"checkpoint {path} is unreadable ({type(error).__name__}); delete it, or its version folder to start over"
+        ) from None
