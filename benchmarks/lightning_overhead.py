@@ -29,7 +29,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from hw1.builders import seed_everything
-from hw1.cli import RUN_OPTIONS
+from hw1.cli import RunSettings
 from hw1.data import MNISTDataModule, TensorBatches
 from hw1.models import Classifier
 from hw1.nets import build_net
@@ -96,8 +96,7 @@ def bare_lightning_epoch(
 
 def project_epoch(net_name: str, data_dir: str | None, batch_size: int, seed: int, out_dir: Path) -> Timing:
     seed_everything(seed)
-    settings = {option.dest: option.default for option in RUN_OPTIONS}
-    settings.update(accelerator="cpu", max_epochs=1, batch_size=batch_size)
+    settings = RunSettings(accelerator="cpu", max_epochs=1, batch_size=batch_size)
     datamodule = MNISTDataModule(data_dir, batch_size, data_seed=seed, order_seed=seed)
     module = Classifier(*NETS[net_name], optimizer="sgd", lr=0.01, momentum=0.9)
     timer = EpochTimer()

@@ -4,15 +4,14 @@ Trains a small-batch and a large-batch model (batch 64 vs 1024, lr 1e-3) and a m
 (lr 1e-2, batch 64), then evaluates θα = (1 − α)·θ1 + α·θ2 for α in [−1, 2] between each pair, on the full
 training and test sets (`experiments/interpolate.py` does the same for any two checkpoints). Expected (Keskar et
 al. 2017): loss low at α = 0 and α = 1, higher in between; the large-batch end sits in a sharper valley. Models
-from collections.abc import Callable
-
 from different initial weights (the default) show the barrier between them; `--same-init` often shows none.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from hw1.builders import mnist_classifier
-from hw1.cli import Option, parse_settings, positive_float, positive_int, run_cli
+from hw1.cli import RunSettings, option, parse_settings, positive_float, positive_int, run_cli
 from hw1.interpolation import alpha_grid, draw
 from hw1.results import write_summary
 from hw1.training import start_experiment, torch_device, train_run
@@ -24,17 +23,27 @@ PROFILES = {
     "smoke": {"optimizer": "adam", "max_epochs": 1, "train_subset": 256, "points": 7, "checkpoint_every": 0,
               "large_batch": 128},
 }  # fmt: skip
-OPTIONS = (
-    Option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+"),
-    Option("--small-batch", "batch size of the small-batch model (and of both learning-rate models)", 64, type=positive_int),
-    Option("--large-batch", "batch size of the large-batch model", 1024, type=positive_int),
-    Option("--small-lr", "learning rate of the batch-size pair and the first learning-rate model", 1e-3, type=positive_float),
-    Option("--large-lr", "learning rate of the second learning-rate model", 1e-2, type=positive_float),
-    Option("--points", "number of α values in [-1, 2]", 61, type=positive_int),
-    Option("--same-init", "start every model from the same initial weights and batch order (--seed); otherwise the"
-           " large-batch and large-lr models use --seed + 1 (all three train on the same data: --data-seed)", False,
-           switch=True),
-)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    hidden: list[int] = option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+")
+    small_batch: int = option("--small-batch",
+                              "batch size of the small-batch model (and of both learning-rate models)", 64,
+                              type=positive_int)
+    large_batch: int = option("--large-batch", "batch size of the large-batch model", 1024, type=positive_int)
+    small_lr: float = option("--small-lr", "learning rate of the batch-size pair and the first learning-rate model",
+                             1e-3, type=positive_float)
+    large_lr: float = option("--large-lr", "learning rate of the second learning-rate model", 1e-2, type=positive_float)
+    points: int = option("--points", "number of α values in [-1, 2]", 61, type=positive_int)
+    same_init: bool = option("--same-init",
+                             "start every model from the same initial weights and batch order (--seed); otherwise"
+                             " the large-batch and large-lr models use --seed + 1 (all three train on the same data:"
+                             " --data-seed)", False, switch=True)
+
+
 UNUSED = {
     "batch_size": "this experiment sets the batch size of each model; use --small-batch and --large-batch",
     "lr": "this experiment sets the learning rate of each model; use --small-lr and --large-lr",
@@ -43,24 +52,26 @@ UNUSED = {
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
-    device = torch_device(settings["accelerator"])
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
+    device = torch_device(settings.accelerator)
     result_dir = start_experiment(EXPERIMENT, settings)
-    config = {"hidden": settings["hidden"]}
-    small, large = settings["small_batch"], settings["large_batch"]
-    other_seed = settings["seed"] + (0 if settings["same_init"] else 1)
+    config = {"hidden": settings.hidden}
+    small, large = settings.small_batch, settings.large_batch
+    other_seed = settings.seed + (0 if settings.same_init else 1)
     runs = {
-        "small_batch": {"batch_size": small, "lr": settings["small_lr"], "seed": settings["seed"]},
-        "large_batch": {"batch_size": large, "lr": settings["small_lr"], "seed": other_seed},
-        "large_lr": {"batch_size": small, "lr": settings["large_lr"], "seed": other_seed},
+        "small_batch": {"batch_size": small, "lr": settings.small_lr, "seed": settings.seed},
+        "large_batch": {"batch_size": large, "lr": settings.small_lr, "seed": other_seed},
+        "large_lr": {"batch_size": small, "lr": settings.large_lr, "seed": other_seed},
     }
-    results = {name: train_run(result_dir, f"bs{o['batch_size']}-lr{o['lr']:g}-seed{o['seed']}",
-                               *mnist_classifier(settings, "mlp", config, **o), settings, announce=announce)
-               for name, o in runs.items()}  # fmt: skip
-    alphas = alpha_grid(settings["points"])
+    results = {}
+    for name, variant in runs.items():
+        run_settings = replace(settings, **variant)
+        results[name] = train_run(result_dir, f"bs{variant['batch_size']}-lr{variant['lr']:g}-seed{variant['seed']}",
+                                  *mnist_classifier(run_settings, "mlp", config), run_settings, announce=announce)  # fmt: skip
+    alphas = alpha_grid(settings.points)
     figures = [
-        draw(results[a].checkpoint, results[b].checkpoint, alphas, settings["data_dir"], device,
-             result_dir / "figures" / f"interpolation_{a}_to_{b}.png", settings["download"])
+        draw(results[a].checkpoint, results[b].checkpoint, alphas, settings.data_dir, device,
+             result_dir / "figures" / f"interpolation_{a}_to_{b}.png", settings.download)
         for a, b in (("small_batch", "large_batch"), ("small_batch", "large_lr"))
     ]  # fmt: skip
     summary = write_summary(result_dir, EXPERIMENT, settings, list(results.values()), figures)

@@ -8,10 +8,11 @@ Figures, x = batch size (log): loss (train, test) with sensitivity on the right;
 
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from callbacks.sensitivity import SensitivityLogger
 from hw1.builders import mnist_classifier
-from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
 from hw1.logs import epoch_curves
 from hw1.plots import metric_against, save_figure
 from hw1.results import write_summary
@@ -25,25 +26,34 @@ PROFILES = {
     "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 1, "train_subset": 256, "checkpoint_every": 0,
               "batch_sizes": [8, 16, 32, 64, 128], "sensitivity_samples": 16},
 }  # fmt: skip
-OPTIONS = (
-    Option("--batch-sizes", "one run per batch size", [16, 64, 256, 1024, 4096], type=positive_int, nargs="+"),
-    Option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+"),
-    Option("--sensitivity-samples", "test images in the fixed sensitivity subset", 512, type=positive_int),
-)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    batch_sizes: list[int] = option("--batch-sizes", "one run per batch size", [16, 64, 256, 1024, 4096],
+                                    type=positive_int, nargs="+")
+    hidden: list[int] = option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+")
+    sensitivity_samples: int = option("--sensitivity-samples", "test images in the fixed sensitivity subset", 512,
+                                      type=positive_int)
+
 
 UNUSED = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
-    batch_sizes = sorted(set(settings["batch_sizes"]))
+    batch_sizes = sorted(set(settings.batch_sizes))
     results, sensitivity = [], {"jacobian": [], "loss_gradient": []}
     for batch_size in batch_sizes:
-        module, datamodule = mnist_classifier(settings, "mlp", {"hidden": settings["hidden"]}, batch_size=batch_size)
-        logger = SensitivityLogger(*datamodule.test_sample(settings["sensitivity_samples"], settings["data_seed"]))
-        results.append(train_run(result_dir, f"bs{batch_size}", module, datamodule, settings, [logger], announce=announce))
+        run_settings = replace(settings, batch_size=batch_size)
+        module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": settings.hidden})
+        logger = SensitivityLogger(*datamodule.test_sample(settings.sensitivity_samples, settings.data_seed))
+        results.append(train_run(result_dir, f"bs{batch_size}", module, datamodule, run_settings, [logger],
+                                 announce=announce))  # fmt: skip
         logged = epoch_curves(results[-1].log_dir, [f"sensitivity/{name}" for name in sensitivity])
         for name in sensitivity:
             sensitivity[name].append(logged[f"sensitivity/{name}"][1][-1])

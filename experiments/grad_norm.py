@@ -2,10 +2,11 @@
 
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from callbacks.grad_norm import GradNormLogger
 from hw1.builders import function_regressor, mnist_classifier
-from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
 from hw1.data import MNISTDataModule
 from hw1.functions import REFERENCE_NETS, FunctionDataModule
 from hw1.logs import read_scalars
@@ -21,18 +22,25 @@ PROFILES = {
     "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 2, "batch_size": None, "steps_per_epoch": 10,
               "train_subset": 256},
 }  # fmt: skip
-OPTIONS = (
-    Option("--task", "sinc: full-batch regression of sin(5πx)/(5πx); mnist: classification (batch 64 unless set)",
-           "sinc", choices=("sinc", "mnist")),
-    Option("--hidden", "hidden widths (sinc: the assignment's 572-parameter net; mnist: 784-10-20-10)", None,
-           type=positive_int, nargs="+"),
-    Option("--steps-per-epoch", "sinc: full-batch steps per Lightning epoch", 100, type=positive_int),
-)  # fmt: skip
 
 
-def unused_flags(settings: dict) -> dict[str, str]:
-    """The shared flags the chosen task has no use for."""
-    if settings["task"] == "mnist":
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    task: str = option("--task",
+                       "sinc: full-batch regression of sin(5πx)/(5πx); mnist: classification (batch 64 unless set)",
+                       "sinc", choices=("sinc", "mnist"))
+    hidden: list[int] | None = option("--hidden",
+                                      "hidden widths (sinc: the assignment's 572-parameter net; mnist: 784-10-20-10)",
+                                      None, type=positive_int, nargs="+")
+    steps_per_epoch: int = option("--steps-per-epoch", "sinc: full-batch steps per Lightning epoch", 100,
+                                  type=positive_int)
+
+
+def unused_flags(values: dict) -> dict[str, str]:
+    """The shared flags the chosen task has no use for, from the other values."""
+    if values["task"] == "mnist":
         return {"steps_per_epoch": "it applies to --task sinc only; an MNIST epoch is one pass over the data"}
     return {name: "--task sinc fits a function, not MNIST; pass --task mnist to use it"
             for name in ("data_dir", "download", "train_subset", "data_seed")}  # fmt: skip
@@ -41,30 +49,30 @@ def unused_flags(settings: dict) -> dict[str, str]:
 UNUSED = unused_flags
 
 
-def build(settings: dict) -> tuple[Regressor | Classifier, FunctionDataModule | MNISTDataModule]:
+def build(settings: Settings) -> tuple[Regressor | Classifier, FunctionDataModule | MNISTDataModule]:
     """The module and datamodule of the chosen task."""
-    if settings["task"] == "sinc":
-        hidden = settings["hidden"] or REFERENCE_NETS["medium"]
+    if settings.task == "sinc":
+        hidden = settings.hidden or REFERENCE_NETS["medium"]
         config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": "elu"}
-        return function_regressor(settings, "sinc", config, steps_per_epoch=settings["steps_per_epoch"])
-    return mnist_classifier(settings, "mlp", {"hidden": settings["hidden"] or [10, 20]},
-                            batch_size=settings["batch_size"] or 64)  # fmt: skip
+        return function_regressor(settings, "sinc", config, steps_per_epoch=settings.steps_per_epoch)
+    return mnist_classifier(replace(settings, batch_size=settings.batch_size or 64), "mlp",
+                            {"hidden": settings.hidden or [10, 20]})  # fmt: skip
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
     module, datamodule = build(settings)
-    result = train_run(result_dir, settings["task"], module, datamodule, settings,
-                       [GradNormLogger(settings["log_every_n_steps"])], announce=announce)  # fmt: skip
+    result = train_run(result_dir, settings.task, module, datamodule, settings,
+                       [GradNormLogger(settings.log_every_n_steps)], announce=announce)  # fmt: skip
     scalars = read_scalars(result.log_dir)
     series = {tag: (sorted(scalars[key]), [scalars[key][s] for s in sorted(scalars[key])])
               for tag, key in (("gradient norm", "train/grad_norm"), ("loss", "train/loss_step"))}  # fmt: skip
-    figure = save_figure(stacked_series(series, "iteration", f"{settings['task']}: gradient norm and loss"),
-                         result_dir, f"grad_norm_{settings['task']}")  # fmt: skip
+    figure = save_figure(stacked_series(series, "iteration", f"{settings.task}: gradient norm and loss"),
+                         result_dir, f"grad_norm_{settings.task}")  # fmt: skip
     summary = write_summary(result_dir, EXPERIMENT, settings, [result], [figure])
-    print(f"{settings['task']}: {result.params} params, final train loss {result.train_loss:.4g}\n"
+    print(f"{settings.task}: {result.params} params, final train loss {result.train_loss:.4g}\n"
           f"summary: {summary}\nfigure: {figure}")  # fmt: skip
     return {"settings": settings, "result": result, "series": series}
 

@@ -13,13 +13,14 @@ trained together, vectorised with torch.func, in float64. Progress is saved ever
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from hw1.builders import seed_everything
 from hw1.checkpoints import read_checkpoint
-from hw1.cli import Option, non_negative_int, parse_settings, positive_float, positive_int, run_cli
+from hw1.cli import RunSettings, non_negative_int, option, parse_settings, positive_float, positive_int, run_cli
 from hw1.errors import UsageError
 from hw1.flat_model import FlatModel
 from hw1.functions import FunctionDataModule
@@ -48,26 +49,40 @@ PROFILES = {
     "smoke": {"runs": 3, "lr": 1e-3, "train_steps": 30, "gradnorm_steps": 20, "finisher_steps": 2, "train_points": 50,
               "samples": 50},
 }  # fmt: skip
-OPTIONS = (
-    Option("--runs", "independent nets (initial weights from seeds --seed, --seed+1, ...)", 100, type=positive_int),
-    Option("--hidden", "hidden widths of the small 1-input MLP", [16, 16], type=positive_int, nargs="+"),
-    Option("--activation", "hidden-layer activation (smooth ones have a well-defined Hessian everywhere)", "elu",
-           choices=sorted(ACTIVATIONS)),
-    Option("--train-points", "evenly spaced points of sinc on [-1, 1]", 200, type=positive_int),
-    Option("--train-steps", "full-batch Adam steps on the MSE", 3000, type=positive_int),
-    Option("--gradnorm-steps", "cap on Adam steps minimising ‖∇L‖²", 3000, type=positive_int),
-    Option("--gradnorm-lr", "learning rate for minimising ‖∇L‖²", 1e-4, type=positive_float),
-    Option("--finisher-steps", "then at most this many Levenberg-Marquardt steps on ½‖∇L‖² with the exact Hessian"
-           " (0: none)", 50, type=non_negative_int),
-    Option("--grad-tolerance", "stop minimising once ‖∇L‖ is below this; such points count as critical", 1e-4,
-           type=positive_float),
-    Option("--zero-tolerance", "an eigenvalue with |λ| ≤ this·max|λ| counts as zero (float64 rounding is ~1e-13)",
-           1e-8, type=positive_float),
-    Option("--flat-tolerance", "the near-null space is spanned by eigenvectors with |λ| ≤ this·max|λ|: a non-critical"
-           " point is gradient-flat when most of ∇L lies in it", 1e-4, type=positive_float),
-    Option("--samples", "definition 2: random points per run", 1000, type=positive_int),
-    Option("--radius", "definition 2: radius of the ball they are drawn from", 1e-3, type=positive_float),
-)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    runs: int = option("--runs", "independent nets (initial weights from seeds --seed, --seed+1, ...)", 100,
+                       type=positive_int)
+    hidden: list[int] = option("--hidden", "hidden widths of the small 1-input MLP", [16, 16],
+                               type=positive_int, nargs="+")
+    activation: str = option("--activation",
+                             "hidden-layer activation (smooth ones have a well-defined Hessian everywhere)", "elu",
+                             choices=sorted(ACTIVATIONS))
+    train_points: int = option("--train-points", "evenly spaced points of sinc on [-1, 1]", 200, type=positive_int)
+    train_steps: int = option("--train-steps", "full-batch Adam steps on the MSE", 3000, type=positive_int)
+    gradnorm_steps: int = option("--gradnorm-steps", "cap on Adam steps minimising ‖∇L‖²", 3000, type=positive_int)
+    gradnorm_lr: float = option("--gradnorm-lr", "learning rate for minimising ‖∇L‖²", 1e-4, type=positive_float)
+    finisher_steps: int = option("--finisher-steps", "then at most this many Levenberg-Marquardt steps on ½‖∇L‖² with"
+                                 " the exact Hessian (0: none)", 50, type=non_negative_int)
+    grad_tolerance: float = option("--grad-tolerance",
+                                   "stop minimising once ‖∇L‖ is below this; such points count as critical", 1e-4,
+                                   type=positive_float)
+    zero_tolerance: float = option("--zero-tolerance",
+                                   "an eigenvalue with |λ| ≤ this·max|λ| counts as zero (float64 rounding is ~1e-13)",
+                                   1e-8, type=positive_float)
+    flat_tolerance: float = option("--flat-tolerance",
+                                   "the near-null space is spanned by eigenvectors with |λ| ≤ this·max|λ|: a"
+                                   " non-critical point is gradient-flat when most of ∇L lies in it", 1e-4,
+                                   type=positive_float)
+    samples: int = option("--samples", "definition 2: random points per run", 1000, type=positive_int)
+    radius: float = option("--radius", "definition 2: radius of the ball they are drawn from", 1e-3,
+                           type=positive_float)
+
+
 TRAINER_ONLY = "this experiment trains all its nets at once with full-batch Adam in float64, without a Trainer"
 UNUSED = {
     "optimizer": "it always uses Adam (--lr for the MSE, --gradnorm-lr for ‖∇L‖²)",
@@ -92,14 +107,14 @@ POINT_COLOURS = {"critical": "tab:green", "gradient-flat": "tab:orange", "near-c
 def load_progress(result_dir: Path, settings: dict, thetas: torch.Tensor) -> dict:
     """With --resume, the saved state of the runs (refused if other settings made it); else a fresh start."""
     path = result_dir / PROGRESS_FILE
-    if settings["resume"] and path.is_file():
+    if settings.resume and path.is_file():
         progress = read_checkpoint(path)
-        differing = [key for key in RESUME_KEYS if progress["settings"].get(key) != settings[key]]
+        differing = [key for key in RESUME_KEYS if progress["settings"].get(key) != getattr(settings, key)]
         if differing:
             raise UsageError(f"{path} was made with other {', '.join(differing)}; resume with the same settings or drop --resume")
-        print(f"resuming {settings['runs']} runs: {progress['phase']} phase, step {progress['step']}")
+        print(f"resuming {settings.runs} runs: {progress['phase']} phase, step {progress['step']}")
         return progress
-    return {"settings": {key: settings[key] for key in RESUME_KEYS}, "phase": "train", "step": 0, "thetas": thetas,
+    return {"settings": {key: getattr(settings, key) for key in RESUME_KEYS}, "phase": "train", "step": 0, "thetas": thetas,
             "optimizer": None, "trained_loss": None, "gradnorm_steps": torch.zeros(len(thetas), dtype=torch.long),
             "adam_grad_norm": None, "finisher_steps": torch.zeros(len(thetas), dtype=torch.long)}  # fmt: skip
 
@@ -108,29 +123,29 @@ def advance(progress: dict, loss, settings: dict) -> dict:
     """A chunk more of the current phase: training on the MSE, minimising ‖∇L‖² with Adam, then with LM."""
     thetas = progress["thetas"]
     if progress["phase"] == "train":
-        steps = min(CHUNK_STEPS, settings["train_steps"] - progress["step"])
-        thetas, state = train_together(loss, thetas, steps, settings["lr"], progress["optimizer"])
+        steps = min(CHUNK_STEPS, settings.train_steps - progress["step"])
+        thetas, state = train_together(loss, thetas, steps, settings.lr, progress["optimizer"])
         progress.update(thetas=thetas, optimizer=state, step=progress["step"] + steps)
-        if progress["step"] >= settings["train_steps"]:
+        if progress["step"] >= settings.train_steps:
             progress.update(phase="gradnorm", step=0, optimizer=None, trained_loss=batched_loss(loss, thetas))
         return progress
     if progress["phase"] == "gradnorm":
-        steps = min(CHUNK_STEPS, settings["gradnorm_steps"] - progress["step"])
+        steps = min(CHUNK_STEPS, settings.gradnorm_steps - progress["step"])
         thetas, norms, taken, state = minimize_gradient_norm(
-            loss, thetas, settings["grad_tolerance"], steps, settings["gradnorm_lr"], progress["optimizer"]
+            loss, thetas, settings.grad_tolerance, steps, settings.gradnorm_lr, progress["optimizer"]
         )
         progress.update(thetas=thetas, optimizer=state, step=progress["step"] + steps,
                         gradnorm_steps=progress["gradnorm_steps"] + taken)  # fmt: skip
-        if progress["step"] >= settings["gradnorm_steps"] or bool((norms < settings["grad_tolerance"]).all()):
+        if progress["step"] >= settings.gradnorm_steps or bool((norms < settings.grad_tolerance).all()):
             progress.update(phase="finisher", step=0, optimizer=None, adam_grad_norm=norms)
         return progress
-    steps = min(FINISHER_CHUNK_STEPS, settings["finisher_steps"] - progress["step"])
+    steps = min(FINISHER_CHUNK_STEPS, settings.finisher_steps - progress["step"])
     thetas, norms, taken, damping = levenberg_marquardt_gradient_norm(
-        loss, thetas, settings["grad_tolerance"], steps, progress["optimizer"]
+        loss, thetas, settings.grad_tolerance, steps, progress["optimizer"]
     )
     progress.update(thetas=thetas, optimizer=damping, step=progress["step"] + steps,
                     finisher_steps=progress["finisher_steps"] + taken)  # fmt: skip
-    if progress["step"] >= settings["finisher_steps"] or bool((norms < settings["grad_tolerance"]).all()):
+    if progress["step"] >= settings.finisher_steps or bool((norms < settings.grad_tolerance).all()):
         progress["phase"] = "done"
     return progress
 
@@ -154,7 +169,7 @@ def draw(runs: list[dict], settings: dict, params: int) -> Drawing:
     panels = (
         (hessian_axis, "minimal_ratio_hessian", "o", "Hessian: positive / all eigenvalues"),
         (hessian_axis, "minimal_ratio_hessian_nonzero", "^", "Hessian: positive / non-zero eigenvalues"),
-        (sampled_axis, "minimal_ratio_sampled", "x", f"random points within {settings['radius']:g} with higher loss"),
+        (sampled_axis, "minimal_ratio_sampled", "x", f"random points within {settings.radius:g} with higher loss"),
     )
     drawn = []
     for axis, key, marker, label in panels:
@@ -165,7 +180,7 @@ def draw(runs: list[dict], settings: dict, params: int) -> Drawing:
                              label=f"{label}; {kind} ({len(chosen)})")  # fmt: skip
         drawn.append(drawn_series(label, [r["loss"] for r in runs], [r[key] for r in runs], key=key,
                             point=[r["point"] for r in runs], run=[r["name"] for r in runs]))  # fmt: skip
-    for axis, title in ((hessian_axis, f"definition 1: zero = |λ| ≤ {settings['zero_tolerance']:g}·max|λ|"),
+    for axis, title in ((hessian_axis, f"definition 1: zero = |λ| ≤ {settings.zero_tolerance:g}·max|λ|"),
                         (sampled_axis, "definition 2: sampled neighbours")):  # fmt: skip
         losses = [r["loss"] for r in runs]
         if min(losses) > 0 and max(losses) >= 10 * min(losses):
@@ -177,7 +192,7 @@ def draw(runs: list[dict], settings: dict, params: int) -> Drawing:
         axis.legend(fontsize=7)
     median = sorted(r["grad_norm"] for r in runs)[len(runs) // 2]
     title = (f"{len(runs)} nets of {params} params; median ‖∇L‖ {median:.1e}; critical: ‖∇L‖ < "
-             f"{settings['grad_tolerance']:g}; gradient-flat: most of ∇L where |λ| ≤ {settings['flat_tolerance']:g}·max|λ|")
+             f"{settings.grad_tolerance:g}; gradient-flat: most of ∇L where |λ| ≤ {settings.flat_tolerance:g}·max|λ|")
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return Drawing(figure, {"title": title, "x_label": "loss", "y_label": "minimal ratio", "series": drawn})
@@ -185,13 +200,13 @@ def draw(runs: list[dict], settings: dict, params: int) -> Drawing:
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce` is called once, as the nets start training together."""
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
-    device = torch_device(settings["accelerator"])
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
+    device = torch_device(settings.accelerator)
     result_dir = start_experiment(EXPERIMENT, settings)
-    data = FunctionDataModule("sinc", train_points=settings["train_points"])
-    x, y = (t.to(device, torch.float64) for t in data.samples(settings["train_points"]))
-    config = {"hidden": settings["hidden"], "in_features": 1, "out_features": 1, "activation": settings["activation"]}
-    seeds = [settings["seed"] + index for index in range(settings["runs"])]
+    data = FunctionDataModule("sinc", train_points=settings.train_points)
+    x, y = (t.to(device, torch.float64) for t in data.samples(settings.train_points))
+    config = {"hidden": settings.hidden, "in_features": 1, "out_features": 1, "activation": settings.activation}
+    seeds = [settings.seed + index for index in range(settings.runs)]
     nets = []
     for seed in seeds:
         seed_everything(seed)
@@ -203,7 +218,7 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
 
     start = time.perf_counter()
     if announce is not None:
-        announce(f"{settings['runs']} nets together")
+        announce(f"{settings.runs} nets together")
     progress = load_progress(result_dir, settings, thetas)
     while progress["phase"] != "done":
         progress = advance(progress, loss, settings)
@@ -212,22 +227,22 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     gradients = batched_grad(loss, thetas)
     grad_norms, losses = gradients.norm(dim=1), batched_loss(loss, thetas)
     eigenvalues, eigenvectors = hessian_spectrum(loss, thetas)
-    signs = eigenvalue_signs(eigenvalues, settings["zero_tolerance"])
-    ratio_all = minimal_ratio_from_eigenvalues(eigenvalues, settings["zero_tolerance"])
-    ratio_nonzero = minimal_ratio_of_nonzero(eigenvalues, settings["zero_tolerance"])
-    in_zero_space = gradient_fraction_in_null_space(eigenvalues, eigenvectors, gradients, settings["zero_tolerance"])
-    in_flat_space = gradient_fraction_in_null_space(eigenvalues, eigenvectors, gradients, settings["flat_tolerance"])
-    generator = torch.Generator().manual_seed(settings["seed"])
-    ratio_sampled = minimal_ratio_from_samples(loss, thetas, settings["radius"], settings["samples"], generator)
+    signs = eigenvalue_signs(eigenvalues, settings.zero_tolerance)
+    ratio_all = minimal_ratio_from_eigenvalues(eigenvalues, settings.zero_tolerance)
+    ratio_nonzero = minimal_ratio_of_nonzero(eigenvalues, settings.zero_tolerance)
+    in_zero_space = gradient_fraction_in_null_space(eigenvalues, eigenvectors, gradients, settings.zero_tolerance)
+    in_flat_space = gradient_fraction_in_null_space(eigenvalues, eigenvectors, gradients, settings.flat_tolerance)
+    generator = torch.Generator().manual_seed(settings.seed)
+    ratio_sampled = minimal_ratio_from_samples(loss, thetas, settings.radius, settings.samples, generator)
     seconds = time.perf_counter() - start
 
     names = [f"seed{seed}" for seed in seeds]
     save_atomically({"net": "mlp", "net_config": config, "dtype": "float64",
-                     "data": {"function": "sinc", "x_min": -1.0, "x_max": 1.0, "train_points": settings["train_points"]},
+                     "data": {"function": "sinc", "x_min": -1.0, "x_max": 1.0, "train_points": settings.train_points},
                      "runs": {name: {key: value.cpu() for key, value in model.unflatten(theta).items()}
                               for name, theta in zip(names, thetas, strict=True)}},
                     result_dir / PARAMETERS_FILE)  # fmt: skip
-    run_settings = {key: settings[key] for key in RESUME_KEYS if key not in ("runs", "seed")}
+    run_settings = {key: getattr(settings, key) for key in RESUME_KEYS if key not in ("runs", "seed")}
     runs = [
         {"name": name, "params": model.size, "settings": {**run_settings, "init_seed": seed},
          "loss_after_training": progress["trained_loss"][i].item(), "loss": losses[i].item(),
@@ -238,13 +253,13 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
          "minimal_ratio_sampled": ratio_sampled[i].item(),
          "min_eigenvalue": eigenvalues[i, 0].item(), "max_eigenvalue": eigenvalues[i, -1].item(),
          "gradient_fraction_zero_space": in_zero_space[i].item(), "gradient_fraction_flat_space": in_flat_space[i].item(),
-         "point": point_kind(grad_norms[i].item(), in_flat_space[i].item(), settings["grad_tolerance"])}
+         "point": point_kind(grad_norms[i].item(), in_flat_space[i].item(), settings.grad_tolerance)}
         for i, (name, seed) in enumerate(zip(names, seeds, strict=True))
     ]  # fmt: skip
     figures = [save_figure(draw(runs, settings, model.size), result_dir, "minimal_ratio")]
     summary = write_summary(result_dir, EXPERIMENT, settings, runs, figures)
     kinds = {kind: sum(run["point"] == kind for run in runs) for kind in POINT_COLOURS}
-    print(f"{settings['runs']} runs of {model.size} params in {seconds:.1f} s; median ‖∇L‖ after Adam "
+    print(f"{settings.runs} runs of {model.size} params in {seconds:.1f} s; median ‖∇L‖ after Adam "
           f"{progress['adam_grad_norm'].median():.3g}, after Levenberg-Marquardt {grad_norms.median():.3g}; points: "
           + ", ".join(f"{count} {kind}" for kind, count in kinds.items())
           + f"\nmedian eigenvalue counts: {signs['positive'].median()} positive, {signs['zero'].median()} zero, "

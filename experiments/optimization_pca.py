@@ -7,10 +7,11 @@ literature warns, PCA of a random walk also looks smooth: the figure is descript
 
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from callbacks.weights import WeightRecorder
 from hw1.builders import mnist_classifier
-from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
 from hw1.pca import draw
 from hw1.results import write_summary
 from hw1.training import start_experiment, train_run
@@ -22,23 +23,28 @@ PROFILES = {
     "quick": {**SEED_SETTING, "max_epochs": 24, "train_subset": 10000},
     "smoke": {**SEED_SETTING, "max_epochs": 6, "train_subset": 256, "batch_size": 64, "runs": 2},
 }
-OPTIONS = (
-    Option("--runs", "independent trainings (seeds --seed, --seed+1, ...)", 8, type=positive_int),
-    Option("--hidden", "hidden layer widths of the mlp", [10, 20], type=positive_int, nargs="+"),
-    Option("--record-every", "record the weights every this many epochs (and before training)", 3, type=positive_int),
-)
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    runs: int = option("--runs", "independent trainings (seeds --seed, --seed+1, ...)", 8, type=positive_int)
+    hidden: list[int] = option("--hidden", "hidden layer widths of the mlp", [10, 20], type=positive_int,
+                               nargs="+")
+    record_every: int = option("--record-every", "record the weights every this many epochs (and before training)", 3,
+                               type=positive_int)
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv)
     result_dir = start_experiment(EXPERIMENT, settings)
     results = []
-    for index in range(settings["runs"]):
-        seed = settings["seed"] + index
-        module, datamodule = mnist_classifier(settings, "mlp", {"hidden": settings["hidden"]}, seed=seed)
-        results.append(train_run(result_dir, f"seed{seed}", module, datamodule, settings,
-                                 [WeightRecorder(settings["record_every"])], announce=announce))  # fmt: skip
+    for index in range(settings.runs):
+        seed = settings.seed + index
+        run_settings = replace(settings, seed=seed)
+        module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": settings.hidden})
+        results.append(train_run(result_dir, f"seed{seed}", module, datamodule, run_settings,
+                                 [WeightRecorder(settings.record_every)], announce=announce))  # fmt: skip
     figures = draw(result_dir)
     summary = write_summary(result_dir, EXPERIMENT, settings, results, figures)
     print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))

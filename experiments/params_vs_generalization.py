@@ -5,10 +5,11 @@ without label noise). Figures: train and test loss, and train and test accuracy,
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from statistics import mean, pstdev
 
 from hw1.builders import mnist_classifier
-from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
 from hw1.plots import metric_against, save_figure
 from hw1.results import write_summary
 from hw1.training import start_experiment, train_run
@@ -21,26 +22,34 @@ PROFILES = {
     "smoke": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 1, "train_subset": 256,
               "widths": [2, 8, 32], "checkpoint_every": 0},
 }  # fmt: skip
-OPTIONS = (
-    Option("--widths", "hidden width w of each 784-w-w-10 MLP (2: 1.6k params ... 768: 1.2M)",
-           [2, 4, 8, 16, 32, 64, 128, 256, 512, 768], type=positive_int, nargs="+"),
-    Option("--seeds", "repeats of every size (seeds --seed, --seed+1, ...)", 1, type=positive_int),
-)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    widths: list[int] = option("--widths",
+                               "hidden width w of each 784-w-w-10 MLP (2: 1.6k params ... 768: 1.2M)",
+                               [2, 4, 8, 16, 32, 64, 128, 256, 512, 768], type=positive_int, nargs="+")
+    seeds: int = option("--seeds", "repeats of every size (seeds --seed, --seed+1, ...)", 1, type=positive_int)
+
+
 METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
 SPREAD = "sd_over_seeds"  # population standard deviation over the seeds of one size; y is their mean
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv)
     result_dir = start_experiment(EXPERIMENT, settings)
     results, table = [], []
-    for width in settings["widths"]:
+    for width in settings.widths:
         repeats = []
-        for index in range(settings["seeds"]):
-            seed = settings["seed"] + index
-            module, datamodule = mnist_classifier(settings, "mlp", {"hidden": [width, width]}, seed=seed)
-            result = train_run(result_dir, f"w{width}-seed{seed}", module, datamodule, settings, announce=announce)
+        for index in range(settings.seeds):
+            seed = settings.seed + index
+            run_settings = replace(settings, seed=seed)
+            module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": [width, width]})
+            result = train_run(result_dir, f"w{width}-seed{seed}", module, datamodule, run_settings, announce=announce)
             results.append(result)
             repeats.append(result)
         table.append({"params": repeats[0].params, **{m: [getattr(r, m) for r in repeats] for m in METRICS}})

@@ -6,9 +6,10 @@ test loss rises.
 
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from hw1.builders import mnist_classifier
-from hw1.cli import Option, fraction, parse_settings, positive_int, run_cli
+from hw1.cli import RunSettings, fraction, option, parse_settings, positive_int, run_cli
 from hw1.data import LABEL_MODES
 from hw1.logs import epoch_curves
 from hw1.nets import NETS
@@ -25,23 +26,30 @@ PROFILES = {
     "smoke": {"net": "mlp", "hidden": [64], "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 2,
               "train_subset": 256, "checkpoint_every": 1},
 }  # fmt: skip
-OPTIONS = (
-    Option("--net", "network from the registry", "mlp", choices=sorted(NETS)),
-    Option("--hidden", "hidden layer widths of the mlp", [2048, 2048], type=positive_int, nargs="+"),
-    Option("--label-mode", "how training labels are randomised (true: not at all)", "shuffle", choices=LABEL_MODES),
-    Option("--label-fraction", "fraction of training labels randomised", 1.0, type=fraction),
-)
+
+
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    net: str = option("--net", "network from the registry", "mlp", choices=sorted(NETS))
+    hidden: list[int] = option("--hidden", "hidden layer widths of the mlp", [2048, 2048], type=positive_int,
+                               nargs="+")
+    label_mode: str = option("--label-mode", "how training labels are randomised (true: not at all)", "shuffle",
+                             choices=LABEL_MODES)
+    label_fraction: float = option("--label-fraction", "fraction of training labels randomised", 1.0, type=fraction)
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv)
     result_dir = start_experiment(EXPERIMENT, settings)
-    run = f"{settings['net']}-{settings['label_mode']}"
-    net_config = {"hidden": settings["hidden"]} if settings["net"] == "mlp" else {}
-    result = train_run(result_dir, run, *mnist_classifier(settings, settings["net"], net_config), settings, announce=announce)
+    run = f"{settings.net}-{settings.label_mode}"
+    net_config = {"hidden": settings.hidden} if settings.net == "mlp" else {}
+    result = train_run(result_dir, run, *mnist_classifier(settings, settings.net, net_config, settings.label_mode,
+                                                        settings.label_fraction), settings, announce=announce)  # fmt: skip
     curves = epoch_curves(result.log_dir, ["train/loss_mean", "test/loss", "train/acc_mean", "test/acc"])
-    title = f"{run}, {result.params:,} params, labels: {settings['label_mode']} ({settings['label_fraction']:.0%})"
+    title = f"{run}, {result.params:,} params, labels: {settings.label_mode} ({settings.label_fraction:.0%})"
     figure = save_figure(train_test_curves(curves, title), result_dir, "loss_accuracy")
     summary = write_summary(result_dir, EXPERIMENT, settings, [result], [figure])
     print(

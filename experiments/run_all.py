@@ -16,7 +16,6 @@ from hw1.cli import (
     flag_arguments,
     parse_settings,
     run_cli,
-    unused_options,
 )
 from hw1.errors import UsageError
 from hw1.report import write_report
@@ -44,9 +43,9 @@ def finished(out_dir: Path, experiment: str, profile: str) -> bool:
 
 def forwarded_flags(module: object, profile: str, given: dict[str, list[str]]) -> tuple[list[str], list[str]]:
     """The flags given to run_all that this experiment takes, and those it has no use for (left out)."""
-    settings = parse_settings("", module.PROFILES, module.OPTIONS, ["--profile", profile])
-    unused = unused_options(getattr(module, "UNUSED", {}), settings)
-    return [word for dest, words in given.items() if dest not in unused for word in words], [d for d in given if d in unused]
+    settings = parse_settings(module.Settings, "", module.PROFILES, ["--profile", profile], getattr(module, "UNUSED", {}))
+    flags = [word for dest, words in given.items() if dest not in settings.unused for word in words]
+    return flags, [dest for dest in given if dest in settings.unused]
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -7,11 +7,12 @@ sharper minima. Sharpness alone is not scale invariant (Dinh et al. 2017), so re
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 
 from hw1.builders import mnist_classifier
-from hw1.cli import Option, parse_settings, positive_float, positive_int, run_cli
+from hw1.cli import RunSettings, option, parse_settings, positive_float, positive_int, run_cli
 from hw1.data import MNISTDataModule, seeded_generator
 from hw1.flat_model import FlatModel
 from hw1.models import Classifier
@@ -29,35 +30,42 @@ PROFILES = {
     "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 1, "train_subset": 256, "checkpoint_every": 0,
               "batch_sizes": [8, 16, 32, 64, 128], "sharpness_samples": 64, "ascent_steps": 3, "power_iterations": 5},
 }  # fmt: skip
-OPTIONS = (
-    Option("--batch-sizes", "one run per batch size", BATCH_SIZES, type=positive_int, nargs="+"),
-    Option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+"),
-    Option("--epsilon", "radius of the ball around θ", 1e-2, type=positive_float),
-    Option("--sharpness-samples", "fixed subset of training images the loss is measured on", 2048, type=positive_int),
-    Option("--ascent-steps", "projected gradient-ascent steps", 20, type=positive_int),
-    Option("--power-iterations", "Hessian-vector products for λmax", 50, type=positive_int),
-)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    batch_sizes: list[int] = option("--batch-sizes", "one run per batch size", BATCH_SIZES, type=positive_int,
+                                    nargs="+")
+    hidden: list[int] = option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+")
+    epsilon: float = option("--epsilon", "radius of the ball around θ", 1e-2, type=positive_float)
+    sharpness_samples: int = option("--sharpness-samples", "fixed subset of training images the loss is measured on",
+                                    2048, type=positive_int)
+    ascent_steps: int = option("--ascent-steps", "projected gradient-ascent steps", 20, type=positive_int)
+    power_iterations: int = option("--power-iterations", "Hessian-vector products for λmax", 50, type=positive_int)
+
 
 UNUSED = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
 
-def measure(checkpoint: str, settings: dict, device: torch.device) -> dict[str, float]:
+def measure(checkpoint: str, settings: Settings, device: torch.device) -> dict[str, float]:
     """Sharpness and its Hessian approximation for one trained model, on the fixed training subset."""
     module = Classifier.load_from_checkpoint(checkpoint, map_location=device).eval()
-    datamodule = MNISTDataModule(settings["data_dir"], train_subset=settings["train_subset"],
-                                 data_seed=settings["data_seed"], download=settings["download"])  # fmt: skip
+    datamodule = MNISTDataModule(settings.data_dir, train_subset=settings.train_subset,
+                                 data_seed=settings.data_seed, download=settings.download)  # fmt: skip
     datamodule.setup()
     images, labels = datamodule.train
-    chosen = torch.randperm(len(images), generator=seeded_generator(settings["data_seed"], 9))[: settings["sharpness_samples"]]
+    chosen = torch.randperm(len(images), generator=seeded_generator(settings.data_seed, 9))[: settings.sharpness_samples]
     model = FlatModel.of(module.net)
     loss = model.cross_entropy_loss(images[chosen].to(device), labels[chosen].to(device))
     theta = model.flatten().to(device)
-    generator = torch.Generator().manual_seed(settings["seed"])
+    generator = torch.Generator().manual_seed(settings.seed)
     base = float(loss(theta))
-    eigenvalue = top_hessian_eigenvalue(loss, theta, settings["power_iterations"], generator)
+    eigenvalue = top_hessian_eigenvalue(loss, theta, settings.power_iterations, generator)
     return {
-        "sharpness": sharpness(loss, theta, settings["epsilon"], settings["ascent_steps"], generator),
-        "sharpness_hessian": eigenvalue * settings["epsilon"] ** 2 / (2 * (1 + base)),
+        "sharpness": sharpness(loss, theta, settings.epsilon, settings.ascent_steps, generator),
+        "sharpness_hessian": eigenvalue * settings.epsilon ** 2 / (2 * (1 + base)),
         "lambda_max": eigenvalue,
         "subset_loss": base,
     }
@@ -65,20 +73,21 @@ def measure(checkpoint: str, settings: dict, device: torch.device) -> dict[str, 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
-    device = torch_device(settings["accelerator"])
-    batch_sizes = sorted(set(settings["batch_sizes"]))
+    device = torch_device(settings.accelerator)
+    batch_sizes = sorted(set(settings.batch_sizes))
     rows = []
     for batch_size in batch_sizes:
-        module, datamodule = mnist_classifier(settings, "mlp", {"hidden": settings["hidden"]}, batch_size=batch_size)
-        result = train_run(result_dir, f"bs{batch_size}", module, datamodule, settings, announce=announce)
+        run_settings = replace(settings, batch_size=batch_size)
+        module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": settings.hidden})
+        result = train_run(result_dir, f"bs{batch_size}", module, datamodule, run_settings, announce=announce)
         rows.append({**vars(result), "batch_size": batch_size, **measure(result.checkpoint, settings, device)})
     series = {name: ([row[key] for row in rows], None)
               for name, key in (("sharpness (projected ascent)", "sharpness"),
                                 ("λmax·ε²/(2(1+L))", "sharpness_hessian"))}  # fmt: skip
     right = ("test accuracy", {"test accuracy": [row["test_acc"] for row in rows]})
-    figure = save_figure(metric_against(batch_sizes, series, "batch size", f"sharpness (ε = {settings['epsilon']:g})",
+    figure = save_figure(metric_against(batch_sizes, series, "batch size", f"sharpness (ε = {settings.epsilon:g})",
                                         "Sharpness against batch size", log_y=True, right=right),
                          result_dir, "sharpness")  # fmt: skip
     summary = write_summary(result_dir, EXPERIMENT, settings, rows, [figure])

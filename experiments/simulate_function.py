@@ -7,9 +7,10 @@ The default activation is ELU: with ReLU the 7-layer net (widths 5 to 10) often 
 
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from hw1.builders import function_regressor
-from hw1.cli import Option, finite_float, parse_settings, positive_int, run_cli
+from hw1.cli import RunSettings, finite_float, option, parse_settings, positive_int, run_cli
 from hw1.functions import REFERENCE_NETS, TARGETS
 from hw1.logs import read_scalars
 from hw1.nets import ACTIVATIONS, widths_for_budget
@@ -24,47 +25,53 @@ PROFILES = {
     "smoke": {"max_epochs": 2, "steps_per_epoch": 10, "optimizer": "adam", "lr": 1e-3, "batch_size": None,
               "train_points": 200, "eval_points": 400},
 }  # fmt: skip
-OPTIONS = (
-    Option("--functions", "target functions", ["sinc", "sgn_sin"], choices=sorted(TARGETS), nargs="+"),
-    Option("--nets", "the assignment's reference nets to train", ["shallow", "medium", "deep"],
-           choices=list(REFERENCE_NETS), nargs="+"),
-    Option("--depths", "instead of --nets: hidden-layer counts of nets sized to --budget", None, type=positive_int,
-           nargs="+"),
-    Option("--budget", "parameter budget for --depths (each net within 1%)", 571, type=positive_int),
-    Option("--activation", "hidden-layer activation", "elu", choices=sorted(ACTIVATIONS)),
-    Option("--x-min", "left end of the sampled interval", -1.0, type=finite_float),
-    Option("--x-max", "right end of the sampled interval", 1.0, type=finite_float),
-    Option("--train-points", "evenly spaced training points", 1000, type=positive_int),
-    Option("--eval-points", "evenly spaced points of the evaluation grid", 4000, type=positive_int),
-    Option("--steps-per-epoch", "full-batch optimizer steps per Lightning epoch (validation and checkpoints"
-           " happen once per epoch)", 100, type=positive_int),
-)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    functions: list[str] = option("--functions", "target functions", ["sinc", "sgn_sin"], choices=sorted(TARGETS),
+                                  nargs="+")
+    nets: list[str] = option("--nets", "the assignment's reference nets to train", ["shallow", "medium", "deep"],
+                             choices=list(REFERENCE_NETS), nargs="+")
+    depths: list[int] | None = option("--depths", "instead of --nets: hidden-layer counts of nets sized to --budget",
+                                      None, type=positive_int, nargs="+")
+    budget: int = option("--budget", "parameter budget for --depths (each net within 1%)", 571, type=positive_int)
+    activation: str = option("--activation", "hidden-layer activation", "elu", choices=sorted(ACTIVATIONS))
+    x_min: float = option("--x-min", "left end of the sampled interval", -1.0, type=finite_float)
+    x_max: float = option("--x-max", "right end of the sampled interval", 1.0, type=finite_float)
+    train_points: int = option("--train-points", "evenly spaced training points", 1000, type=positive_int)
+    eval_points: int = option("--eval-points", "evenly spaced points of the evaluation grid", 4000, type=positive_int)
+    steps_per_epoch: int = option("--steps-per-epoch",
+                                  "full-batch optimizer steps per Lightning epoch (validation and checkpoints"
+                                  " happen once per epoch)", 100, type=positive_int)
 
 
 UNUSED = {name: "this experiment fits 1-D functions, not MNIST" for name in ("data_dir", "download", "train_subset", "data_seed")}
 
 
-def net_widths(settings: dict) -> dict[str, list[int]]:
+def net_widths(settings: Settings) -> dict[str, list[int]]:
     """Hidden widths per net name: the reference nets, or nets sized to the budget for each depth."""
-    if settings["depths"]:
-        return {f"depth{depth}": widths_for_budget(depth, settings["budget"]) for depth in settings["depths"]}
-    return {name: REFERENCE_NETS[name] for name in settings["nets"]}
+    if settings.depths:
+        return {f"depth{depth}": widths_for_budget(depth, settings.budget) for depth in settings.depths}
+    return {name: REFERENCE_NETS[name] for name in settings.nets}
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv, UNUSED)
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
     widths = net_widths(settings)
     results, figures = [], []
-    for function in settings["functions"]:
+    for function in settings.functions:
         curves, predictions = {}, {}
         for name, hidden in widths.items():
-            config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": settings["activation"]}
+            config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": settings.activation}
             module, datamodule = function_regressor(
-                settings, function, config, x_min=settings["x_min"], x_max=settings["x_max"],
-                train_points=settings["train_points"], eval_points=settings["eval_points"],
-                steps_per_epoch=settings["steps_per_epoch"],
+                settings, function, config, x_min=settings.x_min, x_max=settings.x_max,
+                train_points=settings.train_points, eval_points=settings.eval_points,
+                steps_per_epoch=settings.steps_per_epoch,
             )  # fmt: skip
             result = train_run(result_dir, f"{function}-{name}", module, datamodule, settings, announce=announce)
             results.append(result)

@@ -5,9 +5,10 @@ The `convnet` nets have 1, 2 and 4 conv blocks (by default) and are sized to LeN
 
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from hw1.builders import mnist_classifier
-from hw1.cli import Option, parse_settings, positive_int, run_cli
+from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
 from hw1.logs import epoch_curves
 from hw1.nets import convnet_parameter_count, widths_for_budget
 from hw1.plots import COMPARISON_PANELS, model_comparison, save_figure
@@ -21,26 +22,30 @@ PROFILES = {
     "quick": {**SEED_SETTING, "max_epochs": 3, "train_subset": 10000},
     "smoke": {**SEED_SETTING, "max_epochs": 1, "train_subset": 256, "budget": 6000},
 }
-OPTIONS = (
-    Option("--nets", "fixed nets from the registry to train as well", ["lenet", "cnn"], choices=["lenet", "cnn"],
-           nargs="*"),
-    Option("--depths", "conv blocks of each equal-size `convnet` (1 to 4)", [1, 2, 4], type=positive_int, nargs="*"),
-    Option("--budget", "parameter budget of the `convnet` nets (each within 5%)", 44426, type=positive_int),
-)  # fmt: skip
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    nets: list[str] = option("--nets", "fixed nets from the registry to train as well", ["lenet", "cnn"],
+                             choices=["lenet", "cnn"], nargs="*")
+    depths: list[int] = option("--depths", "conv blocks of each equal-size `convnet` (1 to 4)", [1, 2, 4],
+                               type=positive_int, nargs="*")
+    budget: int = option("--budget", "parameter budget of the `convnet` nets (each within 5%)", 44426,
+                         type=positive_int)
 
 
-def models(settings: dict) -> dict[str, tuple[str, dict]]:
+def models(settings: Settings) -> dict[str, tuple[str, dict]]:
     """Run name → (registry net, its config)."""
-    chosen = {name: (name, {}) for name in settings["nets"]}
-    for depth in settings["depths"]:
-        channels = widths_for_budget(depth, settings["budget"], convnet_parameter_count, tolerance=0.05)
+    chosen = {name: (name, {}) for name in settings.nets}
+    for depth in settings.depths:
+        channels = widths_for_budget(depth, settings.budget, convnet_parameter_count, tolerance=0.05)
         chosen[f"convnet{depth}"] = ("convnet", {"channels": channels})
     return chosen
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(__doc__.splitlines()[0], PROFILES, OPTIONS, argv)
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv)
     result_dir = start_experiment(EXPERIMENT, settings)
     results, curves = [], {}
     for run, (net, config) in models(settings).items():

@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 
-from hw1.cli import Settings
+from hw1.cli import RunSettings
 from hw1.data import MNISTDataModule
 from hw1.functions import FunctionDataModule
 from hw1.models import Classifier, Regressor
@@ -19,37 +19,40 @@ def seed_everything(seed: int) -> None:
 
 
 def mnist_classifier(
-    settings: Settings, net: str = "mlp", net_config: dict[str, Any] | None = None, **overrides: Any
+    settings: RunSettings,
+    net: str = "mlp",
+    net_config: dict[str, Any] | None = None,
+    label_mode: str = "true",
+    label_fraction: float = 1.0,
 ) -> tuple[Classifier, MNISTDataModule]:
-    """A classifier of MNIST from the settings with `overrides` applied (e.g. one sweep's batch size or seed).
+    """A classifier of MNIST from one run's settings (a sweep makes each run's with `dataclasses.replace`).
 
     `seed` draws the initial weights and the batch order, `data_seed` the training subset and the labels.
     """
-    s = {**settings, **overrides}
-    seed_everything(s["seed"])
+    seed_everything(settings.seed)
     datamodule = MNISTDataModule(
-        s["data_dir"],
-        s["batch_size"],
-        train_subset=s["train_subset"],
-        label_mode=s.get("label_mode", "true"),
-        label_fraction=s.get("label_fraction", 1.0),
-        data_seed=s["data_seed"],
-        order_seed=s["seed"],
-        download=s["download"],
+        settings.data_dir,
+        settings.batch_size,
+        train_subset=settings.train_subset,
+        label_mode=label_mode,
+        label_fraction=label_fraction,
+        data_seed=settings.data_seed,
+        order_seed=settings.seed,
+        download=settings.download,
     )
-    module = Classifier(net, net_config, s["optimizer"], s["lr"], s["momentum"], s["weight_decay"],
-                        lr_schedule=s["lr_schedule"], init_seed=s["seed"])  # fmt: skip
+    module = Classifier(net, net_config, settings.optimizer, settings.lr, settings.momentum, settings.weight_decay,
+                        lr_schedule=settings.lr_schedule, init_seed=settings.seed)  # fmt: skip
     return module, datamodule
 
 
 def function_regressor(
-    settings: Settings, function: str, net_config: dict[str, Any], **data_options: Any
+    settings: RunSettings, function: str, net_config: dict[str, Any], **data_options: Any
 ) -> tuple[Regressor, FunctionDataModule]:
     """An MLP regressing the 1-D `function` from the settings; `data_options` go to the FunctionDataModule (points,
     interval, steps per epoch). Full batch unless --batch-size is set; `seed` draws the weights and any batch order."""
-    seed_everything(settings["seed"])
-    datamodule = FunctionDataModule(function, batch_size=settings["batch_size"], order_seed=settings["seed"],
+    seed_everything(settings.seed)
+    datamodule = FunctionDataModule(function, batch_size=settings.batch_size, order_seed=settings.seed,
                                     **data_options)  # fmt: skip
-    module = Regressor("mlp", net_config, settings["optimizer"], settings["lr"], settings["momentum"],
-                       settings["weight_decay"], settings["lr_schedule"], init_seed=settings["seed"])  # fmt: skip
+    module = Regressor("mlp", net_config, settings.optimizer, settings.lr, settings.momentum,
+                       settings.weight_decay, settings.lr_schedule, init_seed=settings.seed)  # fmt: skip
     return module, datamodule

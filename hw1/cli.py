@@ -7,13 +7,12 @@ import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from hw1.errors import TrainingDiverged, UsageError
 
 PROFILES = ("full", "quick", "smoke")
-Settings = dict[str, Any]
 Profiles = Mapping[str, Mapping[str, Any]]
 
 
@@ -104,39 +103,71 @@ class Option:
         return self.flag.lstrip("-").replace("-", "_")
 
 
-RUN_OPTIONS: tuple[Option, ...] = (
-    Option("--profile", "named preset: full = the assignment's settings, quick = CPU-sized, smoke = seconds",
-           "full", choices=PROFILES),
-    Option("--accelerator", "hardware, as Lightning's Trainer", "auto", choices=("cpu", "gpu", "cuda", "mps", "auto")),
-    Option("--devices", "devices to use, as Lightning's Trainer (a count, -1, a list like 0,1, or auto)", "auto",
-           type=devices_value),
-    Option("--strategy", "distribution strategy, as Lightning's Trainer (auto, ddp, ddp_spawn, fsdp, ...)", "auto",
-           type=strategy_value),
-    Option("--precision", "numeric precision, as Lightning's Trainer", "32-true", choices=PRECISIONS),
-    Option("--max-epochs", "epochs to train", 10, type=positive_int),
-    Option("--batch-size", "training minibatch size", 64, type=positive_int),
-    Option("--optimizer", "optimizer", "sgd", choices=("sgd", "adam", "rmsprop")),
-    Option("--lr", "learning rate", 0.01, type=positive_float),
-    Option("--lr-schedule", "learning-rate schedule: constant, or cosine decay to 0 over --max-epochs", "constant",
-           choices=("constant", "cosine")),
-    Option("--momentum", "momentum (sgd and rmsprop only)", 0.0, type=non_negative_float),
-    Option("--weight-decay", "L2 weight decay", 0.0, type=non_negative_float),
-    Option("--seed", "seed of the initial weights and the batch order (multi-run experiments: --seed, --seed+1, ...)", 0,
-           type=seed_value),
-    Option("--data-seed", "seed of the data: the training subset and the label corruption, shared by every run of an"
-           " experiment (default: --seed)", None, type=seed_value),
-    Option("--deterministic", "use deterministic algorithms only (slower; same seed, same numbers)", False, switch=True),
-    Option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)", None),
-    Option("--download", "download MNIST through torchvision when its files are missing", True, switch=True),
-    Option("--out-dir", "output folder for logs, checkpoints, figures and summary.json", "lightning_logs"),
-    Option("--resume", "continue the latest version of each run from its last.ckpt up to --max-epochs", False,
-           switch=True),
-    Option("--train-subset", "train on a seeded random subset of this many training images (default: all)", None,
-           type=positive_int),
-    Option("--log-every-n-steps", "write the per-step training loss every this many steps", 1, type=positive_int),
-    Option("--checkpoint-every", "keep a weights-only checkpoint every this many epochs (0: only last.ckpt)", 1,
-           type=non_negative_int),
-)  # fmt: skip
+def option(flag: str, help: str, default: Any = None, **details: Any) -> Any:
+    """A settings field that is also a command-line flag (`Option`): its default, help, type and choices."""
+    described = Option(flag, help, default, **details)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"option": described})
+    return field(default=default, metadata={"option": described})
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The settings every experiment shares; an experiment's own settings class adds its options as fields.
+
+    Built by `parse_settings` (defaults, then the profile, then the flags given). Options the experiment has no use
+    for are listed in `unused`, hold None and are neither offered nor recorded. A run's variant (another batch size
+    or seed) is `dataclasses.replace(settings, ...)`.
+    """
+
+    profile: str = option("--profile", "named preset: full = the assignment's settings, quick = CPU-sized, smoke = seconds",
+                          "full", choices=PROFILES)
+    accelerator: str = option("--accelerator", "hardware, as Lightning's Trainer", "auto",
+                              choices=("cpu", "gpu", "cuda", "mps", "auto"))
+    devices: str = option("--devices", "devices to use, as Lightning's Trainer (a count, -1, a list like 0,1, or auto)",
+                          "auto", type=devices_value)
+    strategy: str = option("--strategy", "distribution strategy, as Lightning's Trainer (auto, ddp, ddp_spawn, fsdp, ...)",
+                           "auto", type=strategy_value)
+    precision: str = option("--precision", "numeric precision, as Lightning's Trainer", "32-true", choices=PRECISIONS)
+    max_epochs: int = option("--max-epochs", "epochs to train", 10, type=positive_int)
+    batch_size: int | None = option("--batch-size", "training minibatch size", 64, type=positive_int)
+    optimizer: str = option("--optimizer", "optimizer", "sgd", choices=("sgd", "adam", "rmsprop"))
+    lr: float = option("--lr", "learning rate", 0.01, type=positive_float)
+    lr_schedule: str = option("--lr-schedule", "learning-rate schedule: constant, or cosine decay to 0 over --max-epochs",
+                              "constant", choices=("constant", "cosine"))
+    momentum: float = option("--momentum", "momentum (sgd and rmsprop only)", 0.0, type=non_negative_float)
+    weight_decay: float = option("--weight-decay", "L2 weight decay", 0.0, type=non_negative_float)
+    seed: int = option("--seed", "seed of the initial weights and the batch order (multi-run experiments: --seed,"
+                       " --seed+1, ...)", 0, type=seed_value)
+    data_seed: int | None = option("--data-seed", "seed of the data: the training subset and the label corruption,"
+                                   " shared by every run of an experiment (default: --seed)", None, type=seed_value)
+    deterministic: bool = option("--deterministic", "use deterministic algorithms only (slower; same seed, same"
+                                 " numbers)", False, switch=True)
+    data_dir: str | None = option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
+    download: bool = option("--download", "download MNIST through torchvision when its files are missing", True,
+                            switch=True)
+    out_dir: str = option("--out-dir", "output folder for logs, checkpoints, figures and summary.json", "lightning_logs")
+    resume: bool = option("--resume", "continue the latest unfinished result folder (else the latest), each run from its"
+                          " last.ckpt, up to --max-epochs", False, switch=True)
+    train_subset: int | None = option("--train-subset", "train on a random subset of this many training images, drawn by"
+                                      " --data-seed (default: all)", type=positive_int)
+    log_every_n_steps: int = option("--log-every-n-steps", "write the per-step training loss every this many steps", 1,
+                                    type=positive_int)
+    checkpoint_every: int = option("--checkpoint-every", "keep a weights-only checkpoint every this many epochs (0: only"
+                                   " last.ckpt)", 1, type=non_negative_int)
+    unused: frozenset[str] = frozenset()
+
+    @classmethod
+    def options(cls) -> tuple[Option, ...]:
+        """The command-line flags of these settings: the shared ones, then the experiment's own."""
+        return tuple(f.metadata["option"] for f in fields(cls) if "option" in f.metadata)
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings as summary.json records them: every option the experiment uses, by name."""
+        return {option.dest: getattr(self, option.dest) for option in self.options() if option.dest not in self.unused}
+
+
+RUN_OPTIONS: tuple[Option, ...] = RunSettings.options()
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -162,7 +193,7 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-Unused = Mapping[str, str] | Callable[[Settings], Mapping[str, str]]
+Unused = Mapping[str, str] | Callable[[dict[str, Any]], Mapping[str, str]]
 
 
 def add_options(
@@ -170,7 +201,7 @@ def add_options(
 ) -> None:
     """Add `options` to `parser`, each defaulting to None (not given); with `profiles`, the help names each default."""
     for option in options:
-        help_text = argparse.SUPPRESS if hidden else option.help
+        help_text = argparse.SUPPRESS if hidden else option.help.replace("%", "%%")  # argparse %-formats help
         if profiles is not None and not hidden and (
             option.default is not None or any(option.dest in preset for preset in profiles.values())
         ):
@@ -192,43 +223,45 @@ def flag_arguments(option: Option, value: Any) -> list[str]:
     return [option.flag, *(str(v) for v in value)] if isinstance(value, list) else [f"{option.flag}={value}"]
 
 
+SettingsT = TypeVar("SettingsT", bound=RunSettings)
+
+
 def parse_settings(
+    settings_class: type[SettingsT],
     description: str,
     profiles: Profiles,
-    extra_options: Sequence[Option] = (),
     argv: Sequence[str] | None = None,
     unused: Unused = {},  # noqa: B006 - read only
-) -> Settings:
+) -> SettingsT:
     """Settings = option defaults, overridden by the chosen profile, overridden by flags given explicitly.
 
-    `unused` maps the shared options an experiment has no use for (or a function of the settings giving them) to what
-    to use instead: they are left out of `--help` and of the settings, and giving one is refused with exit code 2.
+    `unused` maps the shared options an experiment has no use for (or a function of the other values giving them) to
+    what to use instead: they are left out of `--help`, hold None, and giving one is refused with exit code 2.
     """
     parser = OneLineErrorParser(description=description)
-    options = (*RUN_OPTIONS, *extra_options)
+    options = settings_class.options()
     never_used = unused if isinstance(unused, Mapping) else {}
     add_options(parser, [option for option in options if option.dest not in never_used], profiles)
-    for option in options:
-        if option.dest in never_used:
-            add_options(parser, [option], hidden=True)
+    add_options(parser, [option for option in options if option.dest in never_used], hidden=True)
     args = vars(parser.parse_args(argv))
     profile = args["profile"] or "full"
-    settings: Settings = {option.dest: option.default for option in options}
-    settings.update(profiles.get(profile, {}))
-    settings.update({key: value for key, value in args.items() if value is not None})
-    settings["profile"] = profile
-    if settings.get("data_seed") is None:
-        settings["data_seed"] = settings["seed"]
-    for dest, instead in unused_options(unused, settings).items():
+    values: dict[str, Any] = {option.dest: option.default for option in options}
+    values.update(profiles.get(profile, {}))
+    values.update({key: value for key, value in args.items() if value is not None})
+    values["profile"] = profile
+    if values.get("data_seed") is None:
+        values["data_seed"] = values["seed"]
+    refused = unused_options(unused, values)
+    for dest, instead in refused.items():
         if args.get(dest) is not None:
             parser.error(f"--{dest.replace('_', '-')} has no effect here: {instead}")
-        settings.pop(dest, None)
-    return settings
+        values[dest] = None
+    return settings_class(**values, unused=frozenset(refused))
 
 
-def unused_options(unused: Unused, settings: Settings) -> Mapping[str, str]:
+def unused_options(unused: Unused, values: dict[str, Any]) -> Mapping[str, str]:
     """The shared options an experiment has no use for with these settings, each with what to use instead."""
-    return unused(settings) if callable(unused) else unused
+    return unused(values) if callable(unused) else unused
 
 
 def run_cli(main: Callable[[], object]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
+from hw1.cli import RunSettings
 from hw1.errors import UsageError
 
 SUMMARY = "summary.json"
@@ -92,7 +93,7 @@ def shared_settings(settings: dict[str, Any], per_run: Sequence[dict[str, Any]])
 
 @rank_zero_only
 def write_summary(
-    result_dir: Path, experiment: str, settings: dict[str, Any], runs: Sequence[Any], figures: Sequence[Path]
+    result_dir: Path, experiment: str, settings: RunSettings, runs: Sequence[Any], figures: Sequence[Path]
 ) -> Path:
     """Write `<result_dir>/summary.json` atomically and return its path.
 
@@ -103,7 +104,7 @@ def write_summary(
     rows = [asdict(run) if is_dataclass(run) else run for run in runs]
     summary = {
         "experiment": experiment,
-        "settings": shared_settings(settings, [row.get("settings", {}) for row in rows]),
+        "settings": shared_settings(settings.recorded(), [row.get("settings", {}) for row in rows]),
         "runs": rows,
         "figures": [str(figure) for figure in figures],
     }

@@ -17,7 +17,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.profilers import PassThroughProfiler
 
 from hw1.checkpoints import LAST_CHECKPOINT, AtomicCheckpointIO, EpochCheckpoint, LastCheckpoint, read_checkpoint
-from hw1.cli import Settings
+from hw1.cli import RunSettings
 from hw1.data import ensure_mnist_files, load_mnist, resolve_data_dir
 from hw1.errors import UsageError
 from hw1.gc_freeze import FreezeGarbageCollector
@@ -40,6 +40,15 @@ class NoProfiler(PassThroughProfiler):
         return self._context
 
 
+class ProgressBar(TQDMProgressBar):
+    """Lightning's bar without `v_num`: runs are named folders here, and the bar showed the name's last 4 letters."""
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
+
+
 @dataclass
 class RunResult:
     """One finished run as it appears in summary.json; train numbers come from a full pass in eval mode."""
@@ -59,10 +68,10 @@ class RunResult:
 TRAINER_SETTINGS = ("max_epochs", "precision", "deterministic")
 
 
-def run_settings(module: L.LightningModule, datamodule: L.LightningDataModule, settings: Settings) -> dict[str, Any]:
+def run_settings(module: L.LightningModule, datamodule: L.LightningDataModule, settings: RunSettings) -> dict[str, Any]:
     """Everything one run trains with: the module's and data module's hyperparameters (as its checkpoint and
     hparams.yaml hold them) and the Trainer's epochs and precision."""
-    return {**dict(module.hparams), **dict(datamodule.hparams), **{key: settings[key] for key in TRAINER_SETTINGS}}
+    return {**dict(module.hparams), **dict(datamodule.hparams), **{key: getattr(settings, key) for key in TRAINER_SETTINGS}}
 
 
 def check_accelerator(accelerator: str) -> None:
@@ -70,20 +79,20 @@ def check_accelerator(accelerator: str) -> None:
         raise UsageError(f"--accelerator {accelerator} was asked for but no CUDA GPU is visible; use --accelerator cpu")
 
 
-def start_experiment(experiment: str, settings: Settings) -> Path:
+def start_experiment(experiment: str, settings: RunSettings) -> Path:
     """Check what can be checked before anything is written (the accelerator, the optimizer's settings; for MNIST
     experiments the data files and the subset size), then claim this invocation's result folder
     (`hw1.results.claim_result_dir`)."""
-    check_accelerator(settings["accelerator"])
-    if "optimizer" in settings:
-        check_optimizer_settings(settings["optimizer"], settings.get("lr"), settings["momentum"], settings["weight_decay"])
-    if "data_dir" in settings:
-        images = load_mnist(ensure_mnist_files(resolve_data_dir(settings["data_dir"]), settings["download"]).resolve())
+    check_accelerator(settings.accelerator)
+    if "optimizer" not in settings.unused:
+        check_optimizer_settings(settings.optimizer, settings.lr, settings.momentum, settings.weight_decay)
+    if "data_dir" not in settings.unused:
+        images = load_mnist(ensure_mnist_files(resolve_data_dir(settings.data_dir), settings.download).resolve())
         available = len(images["train_images"])
-        if settings.get("train_subset") and settings["train_subset"] > available:
-            raise UsageError(f"--train-subset {settings['train_subset']} exceeds the {available} training images; "
+        if settings.train_subset and settings.train_subset > available:
+            raise UsageError(f"--train-subset {settings.train_subset} exceeds the {available} training images; "
                              "pass at most that")  # fmt: skip
-    return claim_result_dir(settings["out_dir"], experiment, settings["resume"])
+    return claim_result_dir(settings.out_dir, experiment, settings.resume)
 
 
 def torch_device(accelerator: str) -> torch.device:
@@ -102,29 +111,29 @@ def _devices(text: str | int) -> str | int | list[int]:
     return text
 
 
-def build_trainer(settings: Settings, log_dir: Path, logger: TensorBoardLogger, callbacks: Sequence[Callback]) -> L.Trainer:
+def build_trainer(settings: RunSettings, log_dir: Path, logger: TensorBoardLogger, callbacks: Sequence[Callback]) -> L.Trainer:
     checkpoint_dir = log_dir / "checkpoints"
     checkpoints: list[Callback] = [LastCheckpoint(checkpoint_dir)]
-    if settings["checkpoint_every"]:
-        checkpoints.append(EpochCheckpoint(checkpoint_dir, settings["checkpoint_every"]))
+    if settings.checkpoint_every:
+        checkpoints.append(EpochCheckpoint(checkpoint_dir, settings.checkpoint_every))
     return L.Trainer(
-        accelerator=settings["accelerator"],
-        devices=_devices(settings["devices"]),
-        strategy=settings["strategy"],
-        precision=settings["precision"],
-        max_epochs=settings["max_epochs"],
-        deterministic=settings["deterministic"],
+        accelerator=settings.accelerator,
+        devices=_devices(settings.devices),
+        strategy=settings.strategy,
+        precision=settings.precision,
+        max_epochs=settings.max_epochs,
+        deterministic=settings.deterministic,
         logger=logger,
         callbacks=[
             *checkpoints,
-            StepLossLogger(settings["log_every_n_steps"]),
-            TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS),
+            StepLossLogger(settings.log_every_n_steps),
+            ProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS),
             FreezeGarbageCollector(),
             *callbacks,
         ],
         plugins=[AtomicCheckpointIO()],
         profiler=NoProfiler(),
-        log_every_n_steps=settings["log_every_n_steps"],
+        log_every_n_steps=settings.log_every_n_steps,
         num_sanity_val_steps=0,
         default_root_dir=log_dir,
     )
@@ -135,7 +144,7 @@ def train_run(
     run: str,
     module: L.LightningModule,
     datamodule: L.LightningDataModule,
-    settings: Settings,
+    settings: RunSettings,
     callbacks: Sequence[Callback] = (),
     announce: Callable[[str], None] | None = None,
 ) -> RunResult:
@@ -145,19 +154,19 @@ def train_run(
     The module must provide `evaluate(batches) -> {"loss", "acc"?}` and `num_parameters`; the datamodule
     `train_eval_dataloader()` and `test_dataloader()`.
     """
-    check_accelerator(settings["accelerator"])
+    check_accelerator(settings.accelerator)
     datamodule.prepare_data()  # missing data is reported before anything is written
     last = result_dir / run / "checkpoints" / LAST_CHECKPOINT
-    checkpoint = last if settings["resume"] and last.is_file() else None
+    checkpoint = last if settings.resume and last.is_file() else None
     purge_step = int(read_checkpoint(checkpoint)["global_step"]) if checkpoint else None
-    if settings["resume"] and checkpoint is None:
+    if settings.resume and checkpoint is None:
         rank_zero_only(print)(f"{result_dir.name}/{run}: nothing to resume yet, training it from the start")
     logger = TensorBoardLogger(
         save_dir=result_dir,
         name="",
         version=run,
         default_hp_metric=False,
-        purge_step=purge_step if purge_step is not None else (0 if settings["resume"] else None),
+        purge_step=purge_step if purge_step is not None else (0 if settings.resume else None),
     )
     log_dir = Path(logger.log_dir)
     if rank_zero_only.rank == 0:

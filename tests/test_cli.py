@@ -6,12 +6,14 @@ import importlib
 import os
 import subprocess
 import sys
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from hw1.cli import RUN_OPTIONS, parse_settings
+from experiments import run_all
+from hw1.cli import RUN_OPTIONS, RunSettings, parse_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "random_labels.py"
@@ -34,11 +36,15 @@ def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> 
 
 
 def test_profile_then_explicit_flags_override_defaults() -> None:
-    assert parse_settings("x", PROFILES, argv=[])["max_epochs"] == 50
-    assert parse_settings("x", PROFILES, argv=["--profile", "smoke"])["max_epochs"] == 1
-    settings = parse_settings("x", PROFILES, argv=["--profile", "smoke", "--max-epochs", "3"])
-    assert settings["max_epochs"] == 3 and settings["profile"] == "smoke"
-    assert settings["batch_size"] == next(o.default for o in RUN_OPTIONS if o.dest == "batch_size")
+    assert parse_settings(RunSettings, "x", PROFILES, argv=[]).max_epochs == 50
+    assert parse_settings(RunSettings, "x", PROFILES, argv=["--profile", "smoke"]).max_epochs == 1
+    settings = parse_settings(RunSettings, "x", PROFILES, argv=["--profile", "smoke", "--max-epochs", "3"])
+    assert settings.max_epochs == 3 and settings.profile == "smoke" and settings.data_seed == settings.seed == 0
+    assert settings.batch_size == RunSettings().batch_size == next(o.default for o in RUN_OPTIONS if o.dest == "batch_size")
+    with pytest.raises(FrozenInstanceError):
+        settings.lr = 1.0  # type: ignore[misc]
+    variant = replace(settings, batch_size=8)
+    assert (variant.batch_size, settings.batch_size, variant.max_epochs) == (8, 64, 3)
 
 
 def test_help_documents_every_shared_flag_with_its_default() -> None:
@@ -110,3 +116,11 @@ def test_unused_flags_are_not_offered_in_help(capsys: pytest.CaptureFixture) -> 
             module.main(["--help"])
         text = capsys.readouterr().out
         assert all(flag not in text for flag in absent) and all(flag in text for flag in present)
+
+
+@pytest.mark.parametrize("experiment", [*run_all.EXPERIMENTS, "run_all"])
+def test_every_experiment_prints_its_help(experiment: str, capsys: pytest.CaptureFixture) -> None:
+    """(`simulate_function.py --help` once crashed on the "%" in "within 1%".)"""
+    with pytest.raises(SystemExit) as stopped:
+        importlib.import_module(f"experiments.{experiment}").main(["--help"])
+    assert stopped.value.code == 0 and "--seed" in capsys.readouterr().out

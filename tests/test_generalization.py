@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -53,10 +54,9 @@ def test_interpolation_endpoints_reproduce_the_two_models(interpolation_runs: di
 def test_interpolation_refuses_two_architectures_and_corrupt_files(
     interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path
 ) -> None:
-    settings = interpolation_runs["settings"]
-    settings = {**settings, "out_dir": str(tmp_path)}
+    settings = replace(interpolation_runs["settings"], out_dir=str(tmp_path), batch_size=64, lr=1e-3)
     other = train_run(claim_result_dir(tmp_path, "other", False), "wide",
-                      *mnist_classifier(settings, "mlp", {"hidden": [16]}, batch_size=64, lr=1e-3), settings)  # fmt: skip
+                      *mnist_classifier(settings, "mlp", {"hidden": [16]}), settings)  # fmt: skip
     first = interpolation_runs["results"]["small_batch"].checkpoint
     with pytest.raises(UsageError, match="one architecture"):
         load_classifier_pair(first, other.checkpoint, torch.device("cpu"))
@@ -127,9 +127,9 @@ def test_sharpness_sweep(tiny_mnist: Path, tmp_path: Path) -> None:
 def test_interpolating_models_of_two_training_sets_says_so(
     interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    settings = {**interpolation_runs["settings"], "out_dir": str(tmp_path), "data_seed": 7}
+    settings = replace(interpolation_runs["settings"], out_dir=str(tmp_path), data_seed=7, batch_size=64, lr=1e-3)
     other = train_run(claim_result_dir(tmp_path, "other", False), "data7",
-                      *mnist_classifier(settings, "mlp", {"hidden": [32]}, batch_size=64, lr=1e-3), settings)  # fmt: skip
+                      *mnist_classifier(settings, "mlp", {"hidden": [32]}), settings)  # fmt: skip
     first = interpolation_runs["results"]["small_batch"]
     curves = interpolate(first.checkpoint, other.checkpoint, [0.0, 1.0], str(tiny_mnist), torch.device("cpu"))
     assert curves["same_training_set"] is False and curves["training_set"]["data_seed"] == 0

@@ -35,7 +35,7 @@ def test_quick_profile_memorises_1000_shuffled_labels(real_mnist: Path, tmp_path
     outcome = random_labels.main(["--profile", "quick", "--accelerator", "cpu", "--data-dir", str(real_mnist),
                                   "--out-dir", str(tmp_path), "--checkpoint-every", "0"])  # fmt: skip
     result = outcome["result"]
-    assert outcome["settings"]["train_subset"] == 1000 and outcome["settings"]["label_mode"] == "shuffle"
+    assert outcome["settings"].train_subset == 1000 and outcome["settings"].label_mode == "shuffle"
     assert result.train_acc >= 0.99
     assert 0.05 < result.test_acc < 0.15
     curves = epoch_curves(result.log_dir, ["test/loss"])

@@ -18,7 +18,7 @@ def test_convnet_parameter_formula_matches_the_built_net(depth: int) -> None:
 
 
 def test_default_convnets_match_lenets_size_and_differ_in_depth() -> None:
-    settings = {"nets": [], "depths": [1, 2, 4], "budget": 44_426}
+    settings = train_mnist.Settings(nets=[], depths=[1, 2, 4], budget=44_426)
     chosen = train_mnist.models(settings)
     assert list(chosen) == ["convnet1", "convnet2", "convnet4"]
     for depth, (net, config) in zip([1, 2, 4], chosen.values(), strict=True):

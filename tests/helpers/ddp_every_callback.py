@@ -13,15 +13,14 @@ from callbacks.grad_norm import GradNormLogger
 from callbacks.sensitivity import SensitivityLogger
 from callbacks.weights import WeightRecorder
 from hw1.builders import mnist_classifier
-from hw1.cli import RUN_OPTIONS, close_process_group
+from hw1.cli import RunSettings, close_process_group
 from hw1.results import claim_result_dir
 from hw1.training import train_run
 
 if __name__ == "__main__":
     data_dir, out_dir = sys.argv[1:3]
-    settings = {option.dest: option.default for option in RUN_OPTIONS}
-    settings.update(accelerator="cpu", strategy="ddp", devices="2", data_dir=data_dir, out_dir=out_dir, max_epochs=3,
-                    batch_size=32, optimizer="adam", lr=1e-3, data_seed=0)  # fmt: skip
+    settings = RunSettings(accelerator="cpu", strategy="ddp", devices="2", data_dir=data_dir, out_dir=out_dir, max_epochs=3,
+                           batch_size=32, optimizer="adam", lr=1e-3, data_seed=0)  # fmt: skip
     module, datamodule = mnist_classifier(settings, "mlp", {"hidden": [32]})
     callbacks = [WeightRecorder(every_n_epochs=1), GradNormLogger(), SensitivityLogger(*datamodule.test_sample(40, 0))]
     result = train_run(claim_result_dir(out_dir, "ddp", False), "mlp", module, datamodule, settings, callbacks)
