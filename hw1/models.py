@@ -56,7 +56,7 @@ class NetModule(L.LightningModule):
     Subclasses call `save_hyperparameters()` and `set_up_metrics()` in `__init__`, and define `loss` and
     `new_metrics`. Logged per epoch: `train/<metric>_mean` (means over the epoch's batches, in train mode) and
     `test/<metric>` (a full pass over the evaluation set in eval mode); the per-step loss `train/loss_step` is written
-    by `callbacks.step_loss.StepLossLogger`, which the training path always adds. `init_seed` draws the net's initial
+    by `hw1.step_scalars.StepLossLogger`, which the training path always adds. `init_seed` draws the net's initial
     weights (without touching the global random state); None draws them from the global generator.
     """
 
