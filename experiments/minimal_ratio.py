@@ -10,7 +10,6 @@ trained together, vectorised with torch.func, in float64. Progress is saved ever
 `--resume` continues from it. The final parameters of every run are saved by name in `final_parameters.pt`.
 """
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from hw1.builders import seed_everything
 from hw1.checkpoints import read_checkpoint
 from hw1.cli import RunSettings, non_negative_int, option, parse_settings, positive_float, positive_int, run_cli
 from hw1.errors import UsageError
-from hw1.flat_model import FlatModel
+from hw1.files import save_atomically
+from hw1.flat_model import FlatLoss, FlatModel
 from hw1.functions import FunctionDataModule
 from hw1.minimal_ratio import (
     batched_grad,
@@ -104,7 +104,7 @@ RESUME_KEYS = ("runs", "hidden", "activation", "train_points", "train_steps", "g
 POINT_COLOURS = {"critical": "tab:green", "gradient-flat": "tab:orange", "near-critical": "tab:blue"}
 
 
-def load_progress(result_dir: Path, settings: dict, thetas: torch.Tensor) -> dict:
+def load_progress(result_dir: Path, settings: Settings, thetas: torch.Tensor) -> dict:
     """With --resume, the saved state of the runs (refused if other settings made it); else a fresh start."""
     path = result_dir / PROGRESS_FILE
     if settings.resume and path.is_file():
@@ -119,7 +119,7 @@ def load_progress(result_dir: Path, settings: dict, thetas: torch.Tensor) -> dic
             "adam_grad_norm": None, "finisher_steps": torch.zeros(len(thetas), dtype=torch.long)}  # fmt: skip
 
 
-def advance(progress: dict, loss, settings: dict) -> dict:
+def advance(progress: dict, loss: FlatLoss, settings: Settings) -> dict:
     """A chunk more of the current phase: training on the MSE, minimising ‖∇L‖² with Adam, then with LM."""
     thetas = progress["thetas"]
     if progress["phase"] == "train":
@@ -150,12 +150,6 @@ def advance(progress: dict, loss, settings: dict) -> dict:
     return progress
 
 
-def save_atomically(payload: dict, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)
-
-
 def point_kind(grad_norm: float, flat_fraction: float, threshold: float) -> str:
     """critical (‖∇L‖ below the threshold), else gradient-flat (most of ∇L in the near-null space) or near-critical."""
     if grad_norm < threshold:
@@ -163,7 +157,7 @@ def point_kind(grad_norm: float, flat_fraction: float, threshold: float) -> str:
     return "gradient-flat" if flat_fraction >= 0.5 else "near-critical"
 
 
-def draw(runs: list[dict], settings: dict, params: int) -> Drawing:
+def draw(runs: list[dict], settings: Settings, params: int) -> Drawing:
     """Minimal ratio against loss: definition 1 both ways on the left, definition 2 on the right; colour = point kind."""
     figure, (hessian_axis, sampled_axis) = plt.subplots(1, 2, figsize=(12, 4.8), sharex=True)
     panels = (

@@ -106,6 +106,12 @@ def load_mnist(raw_dir: Path) -> dict[str, Tensor]:
     return arrays
 
 
+def check_train_subset(subset: int | None, available: int) -> None:
+    """A training subset can be at most the whole training set."""
+    if subset is not None and subset > available:
+        raise UsageError(f"--train-subset {subset} exceeds the {available} training images; pass at most that")
+
+
 def seeded_generator(seed: int, purpose: int) -> torch.Generator:
     """A CPU generator for one purpose (subset, labels, shuffling, ...) derived from the seed of that role."""
     return torch.Generator().manual_seed(seed * 1_000_003 + purpose)
@@ -248,8 +254,7 @@ class MNISTDataModule(L.LightningDataModule):
         images, labels = arrays["train_images"], arrays["train_labels"].long()
         subset = self.hparams.train_subset
         if subset is not None:
-            if subset > len(images):
-                raise UsageError(f"--train-subset {subset} exceeds the {len(images)} training images; pass at most that")
+            check_train_subset(subset, len(images))
             chosen = self.training_indices()
             images, labels = images[chosen], labels[chosen]
         labels = corrupt_labels(labels, self.hparams.label_mode, self.hparams.label_fraction, self.hparams.data_seed)

@@ -100,10 +100,10 @@ def interpolate(first: str, second: str, alphas: list[float], data_dir: str | No
     says so).
     """
     model, state1, state2, (data1, data2) = load_classifier_pair(first, second, device)
-    train_set = training_set(data1)
-    same = train_set == training_set(data2)
+    train_set, other_set = training_set(data1), training_set(data2)
+    same = train_set == other_set
     if not same:
-        print(f"note: {second} was trained on another training set ({training_set(data2)}) than {first} ({train_set});"
+        print(f"note: {second} was trained on another training set ({other_set}) than {first} ({train_set});"
               " the train curve uses the first one's")  # fmt: skip
     datamodule = MNISTDataModule(data_dir, train_subset=train_set["train_subset"], label_mode=train_set["label_mode"],
                                  label_fraction=train_set["label_fraction"], data_seed=train_set["data_seed"],

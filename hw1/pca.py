@@ -51,7 +51,6 @@ def draw(result_dir: Path) -> list[Path]:
     if not result_dir.is_dir():
         raise UsageError(f"{result_dir} is not a folder; pass a result folder, e.g. lightning_logs/optimization_pca/version_0")
     runs = trajectories(result_dir)
-    first = next(iter(runs.values()))[0]
     figures = []
     for first_layer, name in ((False, "pca_whole_model"), (True, "pca_first_layer")):
         points, pca = project_trajectories(runs, first_layer)
@@ -71,10 +70,9 @@ def draw(result_dir: Path) -> list[Path]:
                        " (labels: test accuracy)" if len(epochs) > 1 else f"Weights of the {part}")  # fmt: skip
         axis.legend(fontsize=8)
         axis.grid(alpha=0.3)
-        mask = first_layer_mask(first["names"], first["shapes"]) if first_layer else None
         data = {
             "title": axis.get_title(), "x_label": "PC1", "y_label": "PC2",
-            "fitted": part, "parameters": int(mask.sum()) if mask is not None else int(len(first["vector"])),
+            "fitted": part, "parameters": int(pca.n_features_in_),
             "explained_variance_ratio": [float(r) for r in ratio],
             "series": [drawn_series(run, xy[:, 0].tolist(), xy[:, 1].tolist(), epoch=[s["epoch"] for s in runs[run]],
                               test_acc=[s["test_acc"] for s in runs[run]]) for run, xy in points.items()],

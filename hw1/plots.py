@@ -3,8 +3,6 @@ experiment's `figures` run."""
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from hw1.files import write_json_atomically  # noqa: E402
 
 Curve = tuple[list[int], list[float]]
 
@@ -54,10 +54,7 @@ def save_figure_at(drawing: Drawing, path: Path) -> Path:
     if rank_zero_only.rank > 0:
         plt.close(figure)
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.json.partial")
-    partial.write_text(json.dumps({"figure": path.name, **drawing.data}, indent=1) + "\n")
-    os.replace(partial, data_path(path))
+    write_json_atomically({"figure": path.name, **drawing.data}, data_path(path), indent=1)
     figure.savefig(path, dpi=120, bbox_inches="tight")
     with SummaryWriter(str(path.parent)) as writer:
         writer.add_figure(path.stem, figure, close=True)

@@ -15,6 +15,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from hw1.cli import RunSettings
 from hw1.errors import UsageError
+from hw1.files import write_json_atomically
 
 SUMMARY = "summary.json"
 
@@ -54,8 +55,7 @@ def claim_result_dir(out_dir: str | os.PathLike, experiment: str, resume: bool) 
     experiment_dir = ensure_writable(Path(out_dir) / experiment)
     versions = result_versions(experiment_dir)
     if versions and (resume or rank_zero_only.rank > 0):
-        unfinished = [path for path in versions if not is_finished(path)]
-        chosen = (unfinished or versions)[-1] if rank_zero_only.rank == 0 else versions[-1]
+        chosen = (latest_unfinished(out_dir, experiment) or versions[-1]) if rank_zero_only.rank == 0 else versions[-1]
         if resume:
             rank_zero_only(print)(f"{experiment}: resuming {chosen}")
         return chosen
@@ -108,8 +108,4 @@ def write_summary(
         "runs": rows,
         "figures": [str(figure) for figure in figures],
     }
-    path = result_dir / SUMMARY
-    partial = path.with_name(f".{SUMMARY}.partial")
-    partial.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    os.replace(partial, path)
-    return path
+    return write_json_atomically(summary, result_dir / SUMMARY)

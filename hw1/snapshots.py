@@ -3,11 +3,12 @@ back for PCA of optimization trajectories."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+from hw1.files import save_atomically
 
 WEIGHTS_FOLDER = "weights"
 
@@ -15,11 +16,7 @@ WEIGHTS_FOLDER = "weights"
 @rank_zero_only
 def write_snapshot(run_dir: Path, snapshot: dict) -> None:
     """Save one snapshot as `<run_dir>/weights/epoch=NNN.pt`, atomically (only global rank 0 writes)."""
-    path = run_dir / WEIGHTS_FOLDER / f"epoch={snapshot['epoch']:03d}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save(snapshot, partial)
-    os.replace(partial, path)
+    save_atomically(snapshot, run_dir / WEIGHTS_FOLDER / f"epoch={snapshot['epoch']:03d}.pt")
 
 
 def read_snapshots(log_dir: str | Path) -> list[dict]:

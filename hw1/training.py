@@ -18,7 +18,7 @@ from lightning.pytorch.profilers import PassThroughProfiler
 
 from hw1.checkpoints import LAST_CHECKPOINT, AtomicCheckpointIO, EpochCheckpoint, LastCheckpoint, read_checkpoint
 from hw1.cli import RunSettings
-from hw1.data import ensure_mnist_files, load_mnist, resolve_data_dir
+from hw1.data import check_train_subset, ensure_mnist_files, load_mnist, resolve_data_dir
 from hw1.errors import UsageError
 from hw1.gc_freeze import FreezeGarbageCollector
 from hw1.models import check_optimizer_settings
@@ -88,10 +88,7 @@ def start_experiment(experiment: str, settings: RunSettings) -> Path:
         check_optimizer_settings(settings.optimizer, settings.lr, settings.momentum, settings.weight_decay)
     if "data_dir" not in settings.unused:
         images = load_mnist(ensure_mnist_files(resolve_data_dir(settings.data_dir), settings.download).resolve())
-        available = len(images["train_images"])
-        if settings.train_subset and settings.train_subset > available:
-            raise UsageError(f"--train-subset {settings.train_subset} exceeds the {available} training images; "
-                             "pass at most that")  # fmt: skip
+        check_train_subset(settings.train_subset, len(images["train_images"]))
     return claim_result_dir(settings.out_dir, experiment, settings.resume)
 
 
