@@ -30,13 +30,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class LastCheckpoint(ModelCheckpoint):
     """`last.ckpt`: the full training state after every epoch, for `--resume`, replaced in place each time.
 
-    (Lightning's own `save_last` writes it only when another checkpoint is saved in the same step.)
+    (Lightning's own `save_last` writes it only when another checkpoint is saved in the same step.) Saved at the end
+    of the training epoch, after the module's epoch-end hook, rather than at the end of validation: then the only
+    thing left between writing it and the epoch's train metrics reaching TensorBoard is Lightning handing them to the
+    logger, so a kill rarely leaves a checkpoint whose epoch has no train/*_mean point (resume would never log it).
     """
 
     def __init__(self, dirpath: Path) -> None:
         super().__init__(
-            dirpath=dirpath, filename=Path(LAST_CHECKPOINT).stem, save_top_k=1, every_n_epochs=1, enable_version_counter=False
-        )
+            dirpath=dirpath, filename=Path(LAST_CHECKPOINT).stem, save_top_k=1, every_n_epochs=1,
+            enable_version_counter=False, save_on_train_epoch_end=True,
+        )  # fmt: skip
 
 
 class EpochCheckpoint(ModelCheckpoint):
@@ -50,6 +54,7 @@ class EpochCheckpoint(ModelCheckpoint):
             save_top_k=-1,
             every_n_epochs=every_n_epochs,
             save_weights_only=True,
+            save_on_train_epoch_end=True,
         )
 
 

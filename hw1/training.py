@@ -110,9 +110,10 @@ def _devices(text: str | int) -> str | int | list[int]:
 
 def build_trainer(settings: RunSettings, log_dir: Path, logger: TensorBoardLogger, callbacks: Sequence[Callback]) -> L.Trainer:
     checkpoint_dir = log_dir / "checkpoints"
-    checkpoints: list[Callback] = [LastCheckpoint(checkpoint_dir)]
+    checkpoints: list[Callback] = []
     if settings.checkpoint_every:
         checkpoints.append(EpochCheckpoint(checkpoint_dir, settings.checkpoint_every))
+    checkpoints.append(LastCheckpoint(checkpoint_dir))  # written last of the epoch's files
     return L.Trainer(
         accelerator=settings.accelerator,
         devices=_devices(settings.devices),
