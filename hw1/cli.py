@@ -155,6 +155,10 @@ class RunSettings:
                                     type=positive_int)
     checkpoint_every: int = option("--checkpoint-every", "keep a weights-only checkpoint every this many epochs (0: only"
                                    " last.ckpt)", 1, type=non_negative_int)
+    steps_per_chunk: int | None = option("--steps-per-chunk", "optimizer steps per Lightning training step, on"
+                                         " consecutive minibatches (1: one, as Lightning does by default; the numbers"
+                                         " do not depend on it); default: as many as take about 0.1 s, timed at the"
+                                         " start, at most an epoch's", type=positive_int)
     unused: frozenset[str] = frozenset()
 
     @classmethod

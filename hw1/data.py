@@ -168,6 +168,10 @@ class TensorBatches:
     When `pad_shards` is set (training), every rank gets the same number of batches, as DistributedSampler does.
     One epoch makes `passes_per_epoch` passes over the data (many cheap full-batch steps per Lightning epoch).
     A full batch in fixed order is served as the tensors themselves, without copying.
+
+    With `steps_per_chunk` = K, each item is a `Chunk` of K consecutive batches of the epoch (the last chunk may hold
+    fewer): index slices of the epoch's permutation, each batch gathered as it is used; the batches and their order are
+    those served without it.
     """
 
     def __init__(
@@ -180,9 +184,11 @@ class TensorBatches:
         world_size: int = 1,
         pad_shards: bool = False,
         passes_per_epoch: int = 1,
+        steps_per_chunk: int | None = None,
     ) -> None:
         self.tensors, self.batch_size, self.passes_per_epoch = tensors, batch_size, passes_per_epoch
         self.rank, self.world_size, self.pad_shards = rank, world_size, pad_shards
+        self.steps_per_chunk = steps_per_chunk
         self.sampler = EpochOrder(len(tensors[0]), shuffle, seed)
         self.batch_sampler = None  # Lightning inspects `sampler` and `batch_sampler` as on a DataLoader
 
@@ -194,20 +200,63 @@ class TensorBatches:
             order = order[self.rank :: self.world_size]
         return order.to(self.tensors[0].device)
 
-    def __len__(self) -> int:
+    @property
+    def steps_per_epoch(self) -> int:
+        """Batches in one epoch (of this rank)."""
         total = len(self.tensors[0])
         if self.world_size > 1:
             total = math.ceil(total / self.world_size) if self.pad_shards else len(range(self.rank, total, self.world_size))
         return math.ceil(total / self.batch_size) * self.passes_per_epoch
 
-    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+    def __len__(self) -> int:
+        if self.steps_per_chunk is None:
+            return self.steps_per_epoch
+        return math.ceil(self.steps_per_epoch / self.steps_per_chunk)
+
+    def _batch_indices(self) -> Iterator[Tensor | None]:
+        """Each batch's sample indices, in the epoch's order; None for the whole tensors in their own order."""
         whole = not self.sampler.shuffle and self.world_size == 1 and self.batch_size >= len(self.tensors[0])
         for order in self.sampler.indices(self.passes_per_epoch):
             if whole:
-                yield self.tensors
-                continue
-            for batch in self._shard(order).split(self.batch_size):
-                yield tuple(tensor[batch] for tensor in self.tensors)
+                yield None
+            else:
+                yield from self._shard(order).split(self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...] | Chunk]:
+        if self.steps_per_chunk is None:
+            for indices in self._batch_indices():
+                yield gather(self.tensors, indices)
+            return
+        chunk: list[Tensor | None] = []
+        for indices in self._batch_indices():
+            chunk.append(indices)
+            if len(chunk) == self.steps_per_chunk:
+                yield Chunk(self.tensors, chunk)
+                chunk = []
+        if chunk:
+            yield Chunk(self.tensors, chunk)
+
+
+def gather(tensors: tuple[Tensor, ...], indices: Tensor | None) -> tuple[Tensor, ...]:
+    """The rows `indices` of each tensor (None: the tensors themselves)."""
+    return tensors if indices is None else tuple(tensor[indices] for tensor in tensors)
+
+
+class Chunk:
+    """Consecutive minibatches of resident tensors, as index slices; iterating gathers one batch at a time.
+
+    Not a tensor collection to Lightning (no `to`): the tensors already live on the training device.
+    """
+
+    def __init__(self, tensors: tuple[Tensor, ...], indices: list[Tensor | None]) -> None:
+        self.tensors, self.indices = tensors, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        for indices in self.indices:
+            yield gather(self.tensors, indices)
 
 
 class MNISTDataModule(L.LightningDataModule):
@@ -241,6 +290,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.save_hyperparameters(ignore=["download"])
         self.data_dir = resolve_data_dir(data_dir)
         self.download = download
+        self.steps_per_chunk: int | None = None  # None: plain batches; hw1.chunking.ChunkSize sets it for training
         self.train: tuple[Tensor, Tensor] | None = None
         self.test: tuple[Tensor, Tensor] | None = None
 
@@ -282,7 +332,8 @@ class MNISTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         rank, world_size = self._distributed()
         return TensorBatches(
-            self.train, self.hparams.batch_size, True, self.hparams.order_seed, rank, world_size, pad_shards=True
+            self.train, self.hparams.batch_size, True, self.hparams.order_seed, rank, world_size, pad_shards=True,
+            steps_per_chunk=self.steps_per_chunk,
         )
 
     def val_dataloader(self) -> TensorBatches:

@@ -74,6 +74,7 @@ class FunctionDataModule(L.LightningDataModule):
         if train_points < 2 or eval_points < 2 or steps_per_epoch < 1 or (batch_size is not None and batch_size < 1):
             raise UsageError("point counts must be at least 2, and steps per epoch and batch size positive")
         self.save_hyperparameters()
+        self.steps_per_chunk: int | None = None  # None: plain batches; hw1.chunking.ChunkSize sets it for training
         self.train: tuple[Tensor, Tensor] | None = None
         self.test: tuple[Tensor, Tensor] | None = None
 
@@ -96,7 +97,7 @@ class FunctionDataModule(L.LightningDataModule):
         full_batch = self._batch_size >= self.hparams.train_points
         passes = self.hparams.steps_per_epoch if full_batch else 1
         return TensorBatches(self.train, self._batch_size, shuffle=not full_batch, seed=self.hparams.order_seed,
-                             passes_per_epoch=passes)  # fmt: skip
+                             passes_per_epoch=passes, steps_per_chunk=self.steps_per_chunk)  # fmt: skip
 
     def val_dataloader(self) -> TensorBatches:
         """The dense evaluation grid (logged under `test/`)."""

@@ -24,6 +24,11 @@ class BufferedStepScalars(Callback):
         if step % self.every_n_steps == 0:
             self.buffer.append((step, tag, value.detach()))
 
+    def record_series(self, first_step: int, tag: str, values: torch.Tensor) -> None:
+        """`values[i]` belongs to step `first_step + i`."""
+        for offset, value in enumerate(values.detach()):
+            self.record(first_step + offset, tag, value)
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.buffer = []
 
@@ -37,11 +42,16 @@ class BufferedStepScalars(Callback):
 
 
 class StepLossLogger(BufferedStepScalars):
-    """`train/loss_step`: the training loss of every `every_n_steps`-th optimizer step."""
+    """`train/loss_step`: the training loss of every `every_n_steps`-th optimizer step.
+
+    A training item may take several optimizer steps (`hw1.models.NetModule.training_step`): its output `loss`
+    holds one value per step, the last of them at `global_step - 1`.
+    """
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if loss is not None:
-            self.record(trainer.global_step - 1, "train/loss_step", loss)
+            losses = loss.reshape(-1)
+            self.record_series(trainer.global_step - len(losses), "train/loss_step", losses)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.profilers import PassThroughProfiler
 
 from hw1.checkpoints import LAST_CHECKPOINT, AtomicCheckpointIO, EpochCheckpoint, LastCheckpoint, read_checkpoint
+from hw1.chunking import ChunkSize
 from hw1.cli import RunSettings
 from hw1.data import check_train_subset, ensure_mnist_files, load_mnist, resolve_data_dir
 from hw1.errors import UsageError
@@ -41,12 +43,19 @@ class NoProfiler(PassThroughProfiler):
 
 
 class ProgressBar(TQDMProgressBar):
-    """Lightning's bar without `v_num`: runs are named folders here, and the bar showed the name's last 4 letters."""
+    """Lightning's bar counting training items (chunks of optimizer steps), showing the optimizer step as `step`,
+    without `v_num` (runs are named folders here, and the bar showed the name's last 4 letters); redrawn about every
+    `PROGRESS_REFRESH_STEPS` optimizer steps."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        steps_per_chunk = getattr(trainer.datamodule, "steps_per_chunk", None) or 1
+        self._refresh_rate = max(1, PROGRESS_REFRESH_STEPS // steps_per_chunk)
+        super().on_train_start(trainer, pl_module)
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
-        return metrics
+        return {"step": trainer.global_step, **metrics}
 
 
 @dataclass
@@ -124,6 +133,7 @@ def build_trainer(settings: RunSettings, log_dir: Path, logger: TensorBoardLogge
         logger=logger,
         callbacks=[
             *checkpoints,
+            ChunkSize(settings.steps_per_chunk),
             StepLossLogger(settings.log_every_n_steps),
             ProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS),
             FreezeGarbageCollector(),
@@ -135,6 +145,19 @@ def build_trainer(settings: RunSettings, log_dir: Path, logger: TensorBoardLogge
         num_sanity_val_steps=0,
         default_root_dir=log_dir,
     )
+
+
+def wait_for_a_later_event_file_name(log_dir: Path) -> None:
+    """Sleeps until the clock's second is past every event file's in `log_dir`.
+
+    TensorBoard reads a run's event files in name order, `events.out.tfevents.<second>.<host>.<pid>...`, and a resumed
+    run's file purges the steps it redoes from the files read before it. A file made in the same second as an earlier
+    one (a run killed just after it started, then resumed at once) could sort before it by pid, and lose its steps.
+    """
+    seconds = [int(path.name.split(".")[3]) for path in log_dir.glob("events.out.tfevents.*")
+               if path.name.split(".")[3].isdigit()]  # fmt: skip
+    while seconds and int(time.time()) <= max(seconds):
+        time.sleep(0.05)
 
 
 def train_run(
@@ -159,6 +182,8 @@ def train_run(
     purge_step = int(read_checkpoint(checkpoint)["global_step"]) if checkpoint else None
     if settings.resume and checkpoint is None:
         rank_zero_only(print)(f"{result_dir.name}/{run}: nothing to resume yet, training it from the start")
+    if settings.resume:
+        wait_for_a_later_event_file_name(result_dir / run)
     logger = TensorBoardLogger(
         save_dir=result_dir,
         name="",
@@ -183,6 +208,7 @@ def train_run(
                 "resume with the settings it was trained with"
             ) from None
         raise
+    used["steps_per_chunk"] = next(c.chosen for c in trainer.callbacks if isinstance(c, ChunkSize))
     module.to(trainer.strategy.root_device)
     train_metrics = module.evaluate(datamodule.train_eval_dataloader())
     test_metrics = module.evaluate(datamodule.test_dataloader())

@@ -77,6 +77,12 @@ def test_grad_norm_experiment_draws_both_series(tmp_path: Path) -> None:
     steps, norms = outcome["series"]["gradient norm"]
     assert steps == list(range(20)) and all(n > 0 for n in norms)
     assert outcome["series"]["loss"][0] == steps
+    for k in ("1", "3"):  # one value per optimizer step however many steps a Lightning step takes
+        chunked = grad_norm.main(["--profile", "smoke", "--accelerator", "cpu", "--out-dir", str(tmp_path / k),
+                                  "--steps-per-chunk", k])  # fmt: skip
+        for series in ("gradient norm", "loss"):
+            assert chunked["series"][series][0] == steps
+            assert chunked["series"][series][1] == pytest.approx(outcome["series"][series][1], abs=1e-6)
     assert (tmp_path / "grad_norm" / "version_0" / "figures" / "grad_norm_sinc.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.tensorboard import SummaryWriter
 
 from experiments import minimal_ratio, optimization_pca, random_labels
 from hw1.logs import epoch_curves, read_scalars
+from hw1.training import wait_for_a_later_event_file_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,17 +82,25 @@ def test_multi_run_resume_skips_finished_runs(tiny_mnist: Path, tmp_path: Path) 
 
 
 def test_ddp_on_two_cpu_processes(tiny_mnist: Path, tmp_path: Path) -> None:
-    """gloo DDP: one version folder written by rank 0; the logged test accuracy is that of the whole test set."""
-    result = script("random_labels", "--profile", "smoke", "--accelerator", "cpu", "--strategy", "ddp", "--devices", "2",
-                    "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path), "--max-epochs", "2")  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert sorted(p.name for p in (tmp_path / "random_labels").iterdir()) == ["version_0"]
-    summary = json.loads((tmp_path / "random_labels" / "version_0" / "summary.json").read_text())
-    (run,) = summary["runs"]
-    curves = epoch_curves(run["log_dir"], ["test/acc", "test/loss"])
-    assert curves["test/acc"][0] == [1, 2]
-    assert abs(curves["test/acc"][1][-1] - run["test_acc"]) < 1e-6
-    assert abs(curves["test/loss"][1][-1] - run["test_loss"]) < 1e-4
+    """gloo DDP: one version folder written by rank 0; the logged test accuracy is that of the whole test set; three
+    optimizer steps per Lightning step give the numbers of one (gradients reduced at every step)."""
+    runs = {}
+    for k in ("3", "1"):
+        out = tmp_path / k
+        result = script("random_labels", "--profile", "smoke", "--accelerator", "cpu", "--strategy", "ddp", "--devices",
+                        "2", "--data-dir", str(tiny_mnist), "--out-dir", str(out), "--max-epochs", "2", "--batch-size",
+                        "16", "--steps-per-chunk", k)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert sorted(p.name for p in (out / "random_labels").iterdir()) == ["version_0"]
+        summary = json.loads((out / "random_labels" / "version_0" / "summary.json").read_text())
+        (runs[k],) = summary["runs"]
+        curves = epoch_curves(runs[k]["log_dir"], ["test/acc", "test/loss"])
+        assert curves["test/acc"][0] == [1, 2]
+        assert abs(curves["test/acc"][1][-1] - runs[k]["test_acc"]) < 1e-6
+        assert abs(curves["test/loss"][1][-1] - runs[k]["test_loss"]) < 1e-4
+        assert sorted(read_scalars(runs[k]["log_dir"])["train/loss_step"]) == list(range(2 * 8))  # 256/16/2 a rank
+    for key in ("train_loss", "test_loss", "test_acc"):
+        assert runs["3"][key] == pytest.approx(runs["1"][key], abs=1e-6), key
 
 
 def test_every_callback_under_ddp(tiny_mnist: Path, tmp_path: Path) -> None:
@@ -191,3 +201,15 @@ def test_concurrent_invocations_get_their_own_result_folders(tiny_mnist: Path, t
     before = {path: path.read_bytes() for path in experiment_dir.rglob("*") if path.is_file()}
     assert random_labels.main([*flags, "--seed", "3"])["result"].log_dir.startswith(str(experiment_dir / "version_2"))
     assert {path: path.read_bytes() for path in before} == before
+
+
+def test_a_resumed_run_writes_the_event_file_tensorboard_reads_last(tmp_path: Path) -> None:
+    """An event file from this very second (a run killed just after it started) must not sort after the resumed
+    run's file, whose purge would otherwise be undone by it: the resume waits for the next second."""
+    killed = tmp_path / f"events.out.tfevents.{int(time.time())}.host.99999999.0"
+    killed.write_bytes(b"")
+    wait_for_a_later_event_file_name(tmp_path)
+    writer = SummaryWriter(str(tmp_path))
+    writer.add_scalar("x", 1.0, 0)
+    writer.close()
+    assert sorted(path.name for path in tmp_path.glob("events.out.tfevents.*"))[0] == killed.name

@@ -11,10 +11,13 @@ import time
 import zlib
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from experiments import random_labels
+from hw1.chunking import ChunkSize
 from hw1.data import MNISTDataModule
 from hw1.logs import epoch_curves, read_scalars
 from hw1.models import Classifier
@@ -71,11 +74,13 @@ def test_train_metrics_fed_once_per_epoch_equal_metrics_updated_every_batch() ->
     module = Classifier("mlp", {"hidden": [8]})
     batches = [(torch.randn(n, 1, 28, 28), torch.randint(0, 10, (n,))) for n in (64, 64, 17)]
     every_batch = module.new_metrics()
-    for batch_idx, (x, y) in enumerate(batches):
-        loss = module.training_step((x, y), batch_idx)
-        with torch.no_grad():
+    with torch.no_grad():
+        for x, y in batches:  # what training_step keeps of each step
+            outputs = module(x)
+            loss = module.loss(outputs, y)
+            module.epoch_batches.append((module.compact_outputs(outputs), y, loss))
             every_batch["loss"].update(loss, weight=len(y))
-            every_batch["acc"].update(module(x), y)
+            every_batch["acc"].update(outputs, y)
     module.update_train_metrics()
     assert module.epoch_batches == []
     for name, metric in every_batch.items():
@@ -162,3 +167,52 @@ def test_a_killed_run_resumes_to_the_same_numbers(tiny_mnist: Path, tmp_path: Pa
     assert all(curves[tag][0] == list(range(1, 31)) for tag in EPOCH_TAGS)
     assert curves["test/loss"][1] == pytest.approx(epoch_curves(straight.log_dir, ["test/loss"])["test/loss"][1], abs=1e-6)
     assert (resumed.train_loss, resumed.test_loss) == pytest.approx((straight.train_loss, straight.test_loss), abs=1e-6)
+
+
+def test_chunks_of_optimizer_steps_give_the_numbers_of_one_step_per_batch(tiny_mnist: Path, tmp_path: Path) -> None:
+    """K minibatches per Lightning step (a short last chunk included) and the automatic K: same weights, same curves
+    at the same optimizer steps, as one step per Lightning step; the cosine schedule is stepped once per epoch."""
+    flags = ["--max-epochs", "3", "--batch-size", "24", "--lr-schedule", "cosine", "--checkpoint-every", "0"]
+    runs = {k: run(tiny_mnist, tmp_path / k, *flags, *(["--steps-per-chunk", k] if k != "auto" else []))["result"]
+            for k in ("1", "4", "auto")}  # fmt: skip
+    one = runs["1"]
+    one_scalars = read_scalars(one.log_dir)
+    assert sorted(one_scalars["train/loss_step"]) == list(range(3 * 11))  # 256 images in batches of 24: 11 steps
+    one_weights = torch.load(one.checkpoint, map_location="cpu", weights_only=False)
+    assert one_weights["lr_schedulers"][0]["last_epoch"] == 3
+    for k, result in runs.items():
+        assert result.settings["steps_per_chunk"] == (int(k) if k != "auto" else result.settings["steps_per_chunk"])
+        scalars = read_scalars(result.log_dir)
+        assert scalars.keys() == one_scalars.keys()
+        for tag, values in one_scalars.items():
+            assert scalars[tag].keys() == values.keys(), tag
+            assert list(scalars[tag].values()) == pytest.approx(list(values.values()), abs=1e-6), tag
+        weights = torch.load(result.checkpoint, map_location="cpu", weights_only=False)
+        assert weights["global_step"] == one_weights["global_step"] == 33
+        for name, tensor in one_weights["state_dict"].items():
+            torch.testing.assert_close(weights["state_dict"][name], tensor, atol=1e-6, rtol=0)
+        assert (result.train_loss, result.test_loss) == pytest.approx((one.train_loss, one.test_loss), abs=1e-6)
+    assert 1 <= runs["auto"].settings["steps_per_chunk"] <= 11
+
+
+def test_a_resumed_cosine_schedule_continues_where_it_stopped(tiny_mnist: Path, tmp_path: Path) -> None:
+    """Manual optimization steps the schedule itself: resuming from an epoch-end checkpoint of a 4-epoch cosine run
+    ends at the weights and schedule of the uninterrupted run."""
+
+    def fit(checkpoint: Path | None = None) -> L.Trainer:
+        module = Classifier("mlp", {"hidden": [16]}, "sgd", 0.1, momentum=0.9, lr_schedule="cosine", init_seed=0)
+        datamodule = MNISTDataModule(str(tiny_mnist), batch_size=24, train_subset=200, download=False)
+        every_epoch = ModelCheckpoint(tmp_path, "{epoch}", save_top_k=-1, save_on_train_epoch_end=True)
+        trainer = L.Trainer(max_epochs=4, accelerator="cpu", logger=False, enable_progress_bar=False,
+                            callbacks=[ChunkSize(4), every_epoch], default_root_dir=tmp_path)  # fmt: skip
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
+        return trainer
+
+    straight = fit()
+    final = torch.load(tmp_path / "epoch=3.ckpt", map_location="cpu", weights_only=False)
+    resumed = fit(tmp_path / "epoch=1.ckpt")
+    assert resumed.global_step == straight.global_step == 4 * 9
+    for name, tensor in final["state_dict"].items():
+        torch.testing.assert_close(resumed.lightning_module.state_dict()[name], tensor, atol=1e-6, rtol=0)
+    assert resumed.lr_scheduler_configs[0].scheduler.state_dict() == final["lr_schedulers"][0]
+    assert final["lr_schedulers"][0]["last_epoch"] == 4
