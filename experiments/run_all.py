@@ -2,6 +2,7 @@
 
     python experiments/run_all.py --profile quick        # the whole suite on 2 CPU cores
     python experiments/run_all.py --profile full --accelerator gpu
+    python experiments/run_all.py --report-only          # the report again from the summaries on disk
 """
 
 import importlib
@@ -53,14 +54,22 @@ def main(argv: list[str] | None = None) -> dict:
                                 " experiment that takes it; the others keep their profile's defaults.")  # fmt: skip
     parser.add_argument("--only", nargs="+", choices=EXPERIMENTS, help="run only these experiments (default: all)")
     add_options(parser, [option for option in RUN_OPTIONS if option.dest not in ("profile", "resume")])
-    parser.add_argument("--profile", choices=PROFILES, default="quick", help="profile of every experiment (default: quick)")
+    parser.add_argument("--profile", choices=PROFILES, help="profile of every experiment (default: quick)")
     parser.add_argument("--resume", action="store_true", help="skip the experiments that finished with this profile and"
                         " continue the one in progress")  # fmt: skip
+    parser.add_argument("--report-only", action="store_true", help="train nothing: rebuild the report from the latest"
+                        " finished summary.json of each experiment in --out-dir (e.g. after editing one)")  # fmt: skip
     args = vars(parser.parse_args(argv))
     out_dir = Path(args["out_dir"] or "lightning_logs")
     given = {option.dest: flag_arguments(option, args[option.dest]) for option in RUN_OPTIONS
              if option.dest not in ("profile", "resume", "out_dir") and args[option.dest] is not None}  # fmt: skip
     chosen = [e for e in EXPERIMENTS if not args["only"] or e in args["only"]]
+    if args["report_only"]:
+        training = [f"--{dest.replace('_', '-')}" for dest in (*given, *(d for d in ("profile", "resume") if args[d]))]
+        if training:
+            parser.error(f"--report-only trains nothing; leave out {', '.join(training)}")
+        return report_only(out_dir, chosen)
+    args["profile"] = args["profile"] or "quick"
     start = time.monotonic()
     ran, skipped = [], []
     for index, experiment in enumerate(chosen, 1):
@@ -86,6 +95,17 @@ def main(argv: list[str] | None = None) -> dict:
     if not chosen:
         raise UsageError("no experiment chosen")
     return {"ran": ran, "skipped": skipped, "report": page, "markdown": markdown}
+
+
+def report_only(out_dir: Path, chosen: list[str]) -> dict:
+    """The report of the experiments' latest finished result folders, titled with the profiles they ran."""
+    folders = [latest for experiment in chosen if (latest := latest_finished(out_dir, experiment)) is not None]
+    if not folders:
+        raise UsageError(f"no finished experiment in {out_dir}; run them first, or point --out-dir at their folder")
+    profiles = sorted({str(read_summary(folder)["settings"].get("profile")) for folder in folders})
+    markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({', '.join(profiles)} profile)")
+    print(f"report of {len(folders)} finished experiments (of {len(chosen)}), nothing trained: {page}\n        {markdown}")
+    return {"ran": [], "skipped": [], "report": page, "markdown": markdown}
 
 
 class Announcer:

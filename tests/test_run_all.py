@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pytest
+
 from experiments import run_all
+from hw1.errors import UsageError
 
 
 def test_smoke_suite_builds_a_report_naming_every_figure(smoke_suite: dict) -> None:
@@ -57,3 +61,24 @@ def test_run_all_passes_every_shared_flag_on_to_the_experiments_that_take_it(
     assert run["settings"]["deterministic"] is True and run["settings"]["init_seed"] == 4
     ratio = json.loads((tmp_path / "minimal_ratio" / "version_0" / "summary.json").read_text())
     assert ratio["runs"][0]["settings"]["init_seed"] == 4
+
+
+def test_report_only_rebuilds_the_report_from_the_summaries_on_disk(smoke_suite: dict, tmp_path: Path) -> None:
+    """An edited summary.json shows in the rebuilt report; nothing is trained; training flags are refused."""
+    out_dir = tmp_path / "suite"
+    shutil.copytree(smoke_suite["out_dir"], out_dir)
+    summary_path = out_dir / "sharpness" / "version_0" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["runs"][0]["test_acc"] = 0.123456
+    summary_path.write_text(json.dumps(summary))
+    folders = sorted(str(p.relative_to(out_dir)) for p in out_dir.glob("*/version_*"))
+    outcome = run_all.main(["--report-only", "--out-dir", str(out_dir)])
+    assert outcome["ran"] == [] and sorted(str(p.relative_to(out_dir)) for p in out_dir.glob("*/version_*")) == folders
+    markdown = outcome["markdown"].read_text()
+    assert markdown.startswith("# Homework 1 report (smoke profile)")
+    assert "| 0.1235 |" in markdown[markdown.index("## sharpness") :]
+    with pytest.raises(SystemExit) as refused:
+        run_all.main(["--report-only", "--out-dir", str(out_dir), "--max-epochs", "3"])
+    assert refused.value.code == 2
+    with pytest.raises(UsageError, match="no finished experiment"):
+        run_all.main(["--report-only", "--out-dir", str(tmp_path / "empty")])
