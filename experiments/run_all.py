@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> dict:
         module.main(["--profile", args["profile"], "--out-dir", str(out_dir), *flags, *(["--resume"] if in_progress else [])],
                     announce=Announcer(prefix, start))  # fmt: skip
         ran.append(experiment)
-    markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({args['profile']} profile)")
     total = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - start))
+    markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({args['profile']} profile)",
+                                  f"{total} ({len(ran)} experiments trained, {len(skipped)} skipped as finished)")
     print(f"all {len(chosen)} experiments done in {total} ({len(skipped)} skipped as finished)\nreport: {page}\n"
           f"        {markdown}\nTensorBoard: tensorboard --logdir {out_dir}")  # fmt: skip
     if not chosen:

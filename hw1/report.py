@@ -45,13 +45,36 @@ def per_run_settings(runs: list[dict]) -> list[str]:
     return [key for key in keys if len({json.dumps(run.get("settings", {}).get(key), sort_keys=True) for run in runs}) > 1]
 
 
-def write_report(out_dir: Path, experiments: list[str], title: str = "Homework 1 report") -> tuple[Path, Path]:
-    """Write `<out_dir>/report/report.md` and `index.html` from the latest finished result folder of each experiment."""
+def header(out_dir: Path, experiments: list[str], wall_time: str | None) -> list[tuple[str, str]]:
+    """What the report was made from: profiles, wall time, devices, versions and git commits of the summaries."""
+    summaries = [read_summary(folder) for e in experiments if (folder := latest_finished(out_dir, e)) is not None]
+    environments = [summary.get("environment", {}) for summary in summaries]
+
+    def values(found: list[Any]) -> str:
+        return ", ".join(sorted({str(value) for value in found if value is not None})) or "not recorded"
+
+    return [
+        ("profile", values([summary["settings"].get("profile") for summary in summaries])),
+        ("wall time of the suite", wall_time or "not measured (report rebuilt from the summaries)"),
+        ("device", values([env.get("device") for env in environments])),
+        ("torch", values([env.get("torch") for env in environments])),
+        ("lightning", values([env.get("lightning") for env in environments])),
+        ("git commit", values([env.get("git_commit") for env in environments])),
+    ]
+
+
+def write_report(
+    out_dir: Path, experiments: list[str], title: str = "Homework 1 report", wall_time: str | None = None
+) -> tuple[Path, Path]:
+    """Write `<out_dir>/report/report.md` and `index.html` from the latest finished result folder of each experiment,
+    under a header naming what they ran on (`header`; `wall_time` is the suite's, when it was just run)."""
     report_dir = out_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     how_to = f"Open the runs in TensorBoard with `tensorboard --logdir {out_dir}` and http://localhost:6006."
-    markdown = [f"# {title}", "", how_to, ""]
-    body = [f"<h1>{html.escape(title)}</h1>",
+    facts = header(out_dir, experiments, wall_time)
+    markdown = [f"# {title}", "", "| | |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in facts], "", how_to, ""]
+    fact_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in facts)
+    body = [f"<h1>{html.escape(title)}</h1>", f"<table>{fact_rows}</table>",
             f"<p>Open the runs in TensorBoard with <code>tensorboard --logdir {html.escape(str(out_dir))}</code> "
             "and <a href='http://localhost:6006'>http://localhost:6006</a>.</p>"]  # fmt: skip
     for experiment in experiments:

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
+import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import lightning as L
+import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from hw1.cli import RunSettings
@@ -91,6 +96,40 @@ def shared_settings(settings: dict[str, Any], per_run: Sequence[dict[str, Any]])
     return {key: value for key, value in settings.items() if all(run.get(key, value) == value for run in per_run)}
 
 
+def environment(accelerator: str | None) -> dict[str, Any]:
+    """Where and with what the experiment ran: the device, torch and lightning versions, the project's git commit
+    (with `+dirty` when the working tree had changes; None outside a git checkout) and when it finished."""
+    on_gpu = accelerator != "cpu" and torch.cuda.is_available()
+    return {
+        "device": torch.cuda.get_device_name() if on_gpu else f"CPU ({_cpu_model()}, {torch.get_num_threads()} threads)",
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "git_commit": _git_commit(),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.machine())
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+                                 text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0:
+        return None
+    return commit.stdout.strip() + ("+dirty" if changes.stdout.strip() else "")
+
+
 @rank_zero_only
 def write_summary(
     result_dir: Path, experiment: str, settings: RunSettings, runs: Sequence[Any], figures: Sequence[Path]
@@ -107,5 +146,6 @@ def write_summary(
         "settings": shared_settings(settings.recorded(), [row.get("settings", {}) for row in rows]),
         "runs": rows,
         "figures": [str(figure) for figure in figures],
+        "environment": environment(settings.accelerator),
     }
     return write_json_atomically(summary, result_dir / SUMMARY)

@@ -6,7 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
 
 from experiments import run_all
 from hw1.errors import UsageError
@@ -30,6 +32,12 @@ def test_smoke_suite_builds_a_report_naming_every_figure(smoke_suite: dict) -> N
         assert f"({Path('..') / figure.relative_to(out_dir)})" in markdown
         assert figure.name in page
     assert "tensorboard --logdir" in markdown
+    environment = json.loads((out_dir / "sharpness" / "version_0" / "summary.json").read_text())["environment"]
+    assert environment["torch"] == torch.__version__ and environment["lightning"] == L.__version__
+    assert environment["device"].startswith("CPU (")
+    assert f"| torch | {torch.__version__} |" in markdown and f"| lightning | {L.__version__} |" in markdown
+    assert f"| device | {environment['device']} |" in markdown and "| profile | smoke |" in markdown
+    assert "| wall time of the suite | 00:" in markdown and "(10 experiments trained, 0 skipped as finished) |" in markdown
     output = smoke_suite["output"]
     assert "[experiment 1/10 simulate_function: starting, 00:00:00 elapsed]" in output
     assert "[experiment 10/10 sharpness, run 5: bs128," in output
@@ -76,6 +84,7 @@ def test_report_only_rebuilds_the_report_from_the_summaries_on_disk(smoke_suite:
     assert outcome["ran"] == [] and sorted(str(p.relative_to(out_dir)) for p in out_dir.glob("*/version_*")) == folders
     markdown = outcome["markdown"].read_text()
     assert markdown.startswith("# Homework 1 report (smoke profile)")
+    assert "| wall time of the suite | not measured (report rebuilt from the summaries) |" in markdown
     assert "| 0.1235 |" in markdown[markdown.index("## sharpness") :]
     with pytest.raises(SystemExit) as refused:
         run_all.main(["--report-only", "--out-dir", str(out_dir), "--max-epochs", "3"])
