@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hw1.plots import data_path
 from hw1.results import latest_finished, read_summary
 
 HIDDEN_COLUMNS = {"checkpoint", "log_dir"}
@@ -101,9 +102,11 @@ def write_report(
                         + "</table>")  # fmt: skip
         for figure in summary["figures"]:
             relative = os.path.relpath(Path(figure).resolve(), report_dir.resolve())
-            markdown += [f"![{Path(figure).stem}]({relative})", ""]
+            data = os.path.relpath(data_path(figure).resolve(), report_dir.resolve())
+            markdown += [f"![{Path(figure).stem}]({relative})", "", f"Data: [{data_path(figure).name}]({data})", ""]
             body.append(f"<figure><img src='{html.escape(relative)}' alt='{html.escape(Path(figure).stem)}'>"
-                        f"<figcaption>{html.escape(Path(figure).name)}</figcaption></figure>")  # fmt: skip
+                        f"<figcaption>{html.escape(Path(figure).name)} — data: <a href='{html.escape(data)}'>"
+                        f"{html.escape(data_path(figure).name)}</a></figcaption></figure>")  # fmt: skip
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
              "margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}")  # fmt: skip
     markdown_path, html_path = report_dir / "report.md", report_dir / "index.html"

@@ -31,6 +31,9 @@ def test_smoke_suite_builds_a_report_naming_every_figure(smoke_suite: dict) -> N
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" in data[-12:]
         assert f"({Path('..') / figure.relative_to(out_dir)})" in markdown
         assert figure.name in page
+        data = figure.with_suffix(".json")
+        assert json.loads(data.read_text()) and f"Data: [{data.name}]({Path('..') / data.relative_to(out_dir)})" in markdown
+        assert f"<a href='{Path('..') / data.relative_to(out_dir)}'>{data.name}</a>" in page
     assert "tensorboard --logdir" in markdown
     environment = json.loads((out_dir / "sharpness" / "version_0" / "summary.json").read_text())["environment"]
     assert environment["torch"] == torch.__version__ and environment["lightning"] == L.__version__
