@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from hw1.data import TensorBatches
-from hw1.models import NetModule, build_optimizer
+from hw1.models import NetModule
 
 CHUNK_SECONDS = 0.1  # Lightning's loop costs 0.5-2 ms per training item on a shared CPU core: 1-2% of a chunk this long
 TIMING_SECONDS = 0.01  # at least this long (and 3 steps) of timed steps on a copy of the net
@@ -21,8 +21,7 @@ def timed_step_seconds(module: NetModule, batch: tuple[torch.Tensor, torch.Tenso
     """Seconds one optimizer step takes on `batch`, measured on a copy of the net and its optimizer (the module,
     its optimizer's state and every random generator are left as they were)."""
     net = copy.deepcopy(module.net)
-    hp = module.hparams
-    optimizer = build_optimizer(hp.optimizer, net.parameters(), hp.lr, hp.momentum, hp.weight_decay)
+    optimizer = module.new_optimizer(net.parameters())
     x, y = batch
     device = x.device
     synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

@@ -259,11 +259,16 @@ class NetModule(L.LightningModule):
         if self.logger is not None:
             self.logger.log_hyperparams({"params": self.num_parameters})
 
+    def new_optimizer(self, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """This module's optimizer (name, learning rate, momentum, weight decay from its hyperparameters) on
+        `parameters`: its own, or a copy's."""
+        hp = self.hparams
+        return build_optimizer(hp.optimizer, parameters, hp.lr, hp.momentum, hp.weight_decay)
+
     def configure_optimizers(self) -> Any:
         """The optimizer; with the `cosine` schedule its learning rate decays to 0 over the Trainer's max_epochs."""
-        hp = self.hparams
-        optimizer = build_optimizer(hp.optimizer, self.parameters(), hp.lr, hp.momentum, hp.weight_decay)
-        if hp.get("lr_schedule", "constant") == "constant":
+        optimizer = self.new_optimizer(self.parameters())
+        if self.hparams.get("lr_schedule", "constant") == "constant":
             return optimizer
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.trainer.max_epochs)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}

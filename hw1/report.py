@@ -46,9 +46,8 @@ def per_run_settings(runs: list[dict]) -> list[str]:
     return [key for key in keys if len({json.dumps(run.get("settings", {}).get(key), sort_keys=True) for run in runs}) > 1]
 
 
-def header(out_dir: Path, experiments: list[str], wall_time: str | None) -> list[tuple[str, str]]:
+def header(summaries: list[dict], wall_time: str | None) -> list[tuple[str, str]]:
     """What the report was made from: profiles, wall time, devices, versions and git commits of the summaries."""
-    summaries = [read_summary(folder) for e in experiments if (folder := latest_finished(out_dir, e)) is not None]
     environments = [summary.get("environment", {}) for summary in summaries]
 
     def values(found: list[Any]) -> str:
@@ -72,21 +71,23 @@ def write_report(
     report_dir = out_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     how_to = f"Open the runs in TensorBoard with `tensorboard --logdir {out_dir}` and http://localhost:6006."
-    facts = header(out_dir, experiments, wall_time)
+    folders = {experiment: latest_finished(out_dir, experiment) for experiment in experiments}
+    summaries = {experiment: read_summary(folder) for experiment, folder in folders.items() if folder is not None}
+    facts = header(list(summaries.values()), wall_time)
     markdown = [f"# {title}", "", "| | |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in facts], "", how_to, ""]
     fact_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in facts)
     body = [f"<h1>{html.escape(title)}</h1>", f"<table>{fact_rows}</table>",
             f"<p>Open the runs in TensorBoard with <code>tensorboard --logdir {html.escape(str(out_dir))}</code> "
             "and <a href='http://localhost:6006'>http://localhost:6006</a>.</p>"]  # fmt: skip
     for experiment in experiments:
-        result_dir = latest_finished(out_dir, experiment)
+        result_dir = folders[experiment]
         markdown += [f"## {experiment}", ""]
         body.append(f"<h2>{html.escape(experiment)}</h2>")
         if result_dir is None:
             markdown += ["Not run (no finished result folder).", ""]
             body.append("<p>Not run (no finished result folder).</p>")
             continue
-        summary = read_summary(result_dir)
+        summary = summaries[experiment]
         folder = os.path.relpath(result_dir.resolve(), report_dir.resolve())
         markdown += [f"Results: [{result_dir}]({folder})", ""]
         body.append(f"<p>Results: <a href='{html.escape(folder)}'>{html.escape(str(result_dir))}</a></p>")
@@ -102,11 +103,12 @@ def write_report(
                         + "</table>")  # fmt: skip
         for figure in summary["figures"]:
             relative = os.path.relpath(Path(figure).resolve(), report_dir.resolve())
-            data = os.path.relpath(data_path(figure).resolve(), report_dir.resolve())
-            markdown += [f"![{Path(figure).stem}]({relative})", "", f"Data: [{data_path(figure).name}]({data})", ""]
+            data_file = data_path(figure)
+            data = os.path.relpath(data_file.resolve(), report_dir.resolve())
+            markdown += [f"![{Path(figure).stem}]({relative})", "", f"Data: [{data_file.name}]({data})", ""]
             body.append(f"<figure><img src='{html.escape(relative)}' alt='{html.escape(Path(figure).stem)}'>"
                         f"<figcaption>{html.escape(Path(figure).name)} — data: <a href='{html.escape(data)}'>"
-                        f"{html.escape(data_path(figure).name)}</a></figcaption></figure>")  # fmt: skip
+                        f"{html.escape(data_file.name)}</a></figcaption></figure>")  # fmt: skip
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
              "margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}")  # fmt: skip
     markdown_path, html_path = report_dir / "report.md", report_dir / "index.html"

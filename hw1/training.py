@@ -154,8 +154,8 @@ def wait_for_a_later_event_file_name(log_dir: Path) -> None:
     run's file purges the steps it redoes from the files read before it. A file made in the same second as an earlier
     one (a run killed just after it started, then resumed at once) could sort before it by pid, and lose its steps.
     """
-    seconds = [int(path.name.split(".")[3]) for path in log_dir.glob("events.out.tfevents.*")
-               if path.name.split(".")[3].isdigit()]  # fmt: skip
+    stamps = [path.name.split(".")[3] for path in log_dir.glob("events.out.tfevents.*")]
+    seconds = [int(stamp) for stamp in stamps if stamp.isdigit()]
     while seconds and int(time.time()) <= max(seconds):
         time.sleep(0.05)
 
