@@ -47,6 +47,7 @@ class Settings(RunSettings):
 UNUSED = {
     "batch_size": "this experiment sets the batch size of each model; use --small-batch and --large-batch",
     "lr": "this experiment sets the learning rate of each model; use --small-lr and --large-lr",
+    "seeds": "it interpolates between single models; choose their seeds with --seed and --same-init",
 }
 
 

@@ -14,7 +14,7 @@ from callbacks.sensitivity import SensitivityLogger
 from hw1.builders import mnist_classifier
 from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
 from hw1.logs import epoch_curves
-from hw1.plots import metric_against, save_figure
+from hw1.plots import SD, mean_sd, metric_against, save_figure
 from hw1.results import write_summary
 from hw1.training import start_experiment, train_run
 
@@ -39,6 +39,7 @@ class Settings(RunSettings):
                                       type=positive_int)
 
 
+SENSITIVITIES = ("jacobian", "loss_gradient")
 UNUSED = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
 
@@ -47,35 +48,41 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
     batch_sizes = sorted(set(settings.batch_sizes))
-    results, sensitivity = [], {"jacobian": [], "loss_gradient": []}
+    rows, groups = [], []
     for batch_size in batch_sizes:
-        run_settings = replace(settings, batch_size=batch_size)
-        module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": settings.hidden})
-        logger = SensitivityLogger(*datamodule.test_sample(settings.sensitivity_samples, settings.data_seed))
-        results.append(train_run(result_dir, f"bs{batch_size}", module, datamodule, run_settings, [logger],
-                                 announce=announce))  # fmt: skip
-        logged = epoch_curves(results[-1].log_dir, [f"sensitivity/{name}" for name in sensitivity])
-        for name in sensitivity:
-            sensitivity[name].append(logged[f"sensitivity/{name}"][1][-1])
-    right = ("sensitivity", {"‖∂softmax/∂x‖_F (Novak)": sensitivity["jacobian"],
-                             "‖∂loss/∂x‖_F": sensitivity["loss_gradient"]})  # fmt: skip
+        groups.append([])
+        for suffix, seed_settings in settings.repeats():
+            run_settings = replace(seed_settings, batch_size=batch_size)
+            module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": settings.hidden})
+            logger = SensitivityLogger(*datamodule.test_sample(settings.sensitivity_samples, settings.data_seed))
+            result = train_run(result_dir, f"bs{batch_size}{suffix}", module, datamodule, run_settings, [logger],
+                               announce=announce)  # fmt: skip
+            logged = epoch_curves(result.log_dir, [f"sensitivity/{name}" for name in SENSITIVITIES])
+            rows.append({**vars(result), "batch_size": batch_size,
+                         **{f"sensitivity_{name}": logged[f"sensitivity/{name}"][1][-1] for name in SENSITIVITIES}})
+            groups[-1].append(rows[-1])
+
+    def over_seeds(key: str) -> tuple[list[float], list[float] | None]:
+        return mean_sd([[row[key] for row in group] for group in groups])
+
+    right = ("sensitivity", {f"{label} (mean over seeds)" if settings.seeds > 1 else label: over_seeds(key)[0]
+                             for label, key in (("‖∂softmax/∂x‖_F (Novak)", "sensitivity_jacobian"),
+                                                ("‖∂loss/∂x‖_F", "sensitivity_loss_gradient"))})  # fmt: skip
 
     def series(metric: str) -> dict:
-        return {split: ([getattr(r, f"{split}_{metric}") for r in results], None) for split in ("train", "test")}
+        return {split: over_seeds(f"{split}_{metric}") for split in ("train", "test")}
 
     figures = [
         save_figure(metric_against(batch_sizes, series("loss"), "batch size", "cross-entropy",
-                                   "Loss and sensitivity against batch size", log_y=True, right=right),
+                                   "Loss and sensitivity against batch size", log_y=True, right=right, spread_label=SD),
                     result_dir, "loss_sensitivity"),
         save_figure(metric_against(batch_sizes, series("acc"), "batch size", "accuracy",
-                                   "Accuracy and sensitivity against batch size", right=right),
+                                   "Accuracy and sensitivity against batch size", right=right, spread_label=SD),
                     result_dir, "accuracy_sensitivity"),
     ]  # fmt: skip
-    columns = zip(results, batch_sizes, sensitivity["jacobian"], sensitivity["loss_gradient"], strict=True)
-    rows = [{**vars(r), "batch_size": b, "sensitivity_jacobian": j, "sensitivity_loss_gradient": g} for r, b, j, g in columns]
     summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
     for row in rows:
-        print(f"batch {row['batch_size']:>5}: train acc {row['train_acc']:.4f} test acc {row['test_acc']:.4f}; sensitivity "
+        print(f"{row['name']:>12}: train acc {row['train_acc']:.4f} test acc {row['test_acc']:.4f}; sensitivity "
               f"{row['sensitivity_jacobian']:.4f} (Jacobian) {row['sensitivity_loss_gradient']:.4f} (loss)")  # fmt: skip
     print(f"summary: {summary}")
     return {"settings": settings, "rows": rows}

@@ -40,10 +40,11 @@ class Settings(RunSettings):
 
 def unused_flags(values: dict) -> dict[str, str]:
     """The shared flags the chosen task has no use for, from the other values."""
+    one_run = {"seeds": "it draws one run's gradient norm step by step; pick the run with --seed"}
     if values["task"] == "mnist":
-        return {"steps_per_epoch": "it applies to --task sinc only; an MNIST epoch is one pass over the data"}
-    return {name: "--task sinc fits a function, not MNIST; pass --task mnist to use it"
-            for name in ("data_dir", "download", "train_subset", "data_seed")}  # fmt: skip
+        return {**one_run, "steps_per_epoch": "it applies to --task sinc only; an MNIST epoch is one pass over the data"}
+    return {**one_run, **{name: "--task sinc fits a function, not MNIST; pass --task mnist to use it"
+                          for name in ("data_dir", "download", "train_subset", "data_seed")}}  # fmt: skip
 
 
 UNUSED = unused_flags

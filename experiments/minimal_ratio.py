@@ -94,6 +94,7 @@ UNUSED = {
     "deterministic": TRAINER_ONLY, "log_every_n_steps": TRAINER_ONLY, "checkpoint_every": "progress.pt is saved every 250 steps",
     "data_dir": "it fits sin(5πx)/(5πx), not MNIST", "download": "it fits sin(5πx)/(5πx), not MNIST",
     "train_subset": "use --train-points", "data_seed": "its data is an even grid, drawn by no seed",
+    "seeds": "its --runs nets already take the seeds --seed, --seed+1, ...",
 }  # fmt: skip
 PROGRESS_FILE = "progress.pt"
 PARAMETERS_FILE = "final_parameters.pt"

@@ -34,9 +34,12 @@ class Settings(RunSettings):
                                type=positive_int)
 
 
+UNUSED = {"seeds": "its --runs trainings already take the seeds --seed, --seed+1, ..."}
+
+
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv)
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
     results = []
     for index in range(settings.runs):

@@ -5,12 +5,12 @@ without label noise). Figures: train and test loss, and train and test accuracy,
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from statistics import mean, pstdev
+from dataclasses import dataclass
+from statistics import mean
 
 from hw1.builders import mnist_classifier
 from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
-from hw1.plots import metric_against, save_figure
+from hw1.plots import SD, mean_sd, metric_against, save_figure
 from hw1.results import write_summary
 from hw1.training import start_experiment, train_run
 
@@ -31,11 +31,9 @@ class Settings(RunSettings):
     widths: list[int] = option("--widths",
                                "hidden width w of each 784-w-w-10 MLP (2: 1.6k params ... 768: 1.2M)",
                                [2, 4, 8, 16, 32, 64, 128, 256, 512, 768], type=positive_int, nargs="+")
-    seeds: int = option("--seeds", "repeats of every size (seeds --seed, --seed+1, ...)", 1, type=positive_int)
 
 
 METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
-SPREAD = "sd_over_seeds"  # population standard deviation over the seeds of one size; y is their mean
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
@@ -45,22 +43,21 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     results, table = [], []
     for width in settings.widths:
         repeats = []
-        for index in range(settings.seeds):
-            seed = settings.seed + index
-            run_settings = replace(settings, seed=seed)
+        for _, run_settings in settings.repeats():
             module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": [width, width]})
-            result = train_run(result_dir, f"w{width}-seed{seed}", module, datamodule, run_settings, announce=announce)
+            result = train_run(result_dir, f"w{width}-seed{run_settings.seed}", module, datamodule, run_settings,
+                               announce=announce)  # fmt: skip
             results.append(result)
             repeats.append(result)
         table.append({"params": repeats[0].params, **{m: [getattr(r, m) for r in repeats] for m in METRICS}})
     params = [row["params"] for row in table]
-    stats = {m: ([mean(row[m]) for row in table], [pstdev(row[m]) for row in table]) for m in METRICS}
+    stats = {m: mean_sd([row[m] for row in table]) for m in METRICS}
     figures = [
         save_figure(metric_against(params, {"train": stats["train_loss"], "test": stats["test_loss"]}, "parameters",
-                                   "cross-entropy", "Loss against model size", log_y=True, spread_label=SPREAD),
+                                   "cross-entropy", "Loss against model size", log_y=True, spread_label=SD),
                     result_dir, "loss"),
         save_figure(metric_against(params, {"train": stats["train_acc"], "test": stats["test_acc"]}, "parameters",
-                                   "accuracy", "Accuracy against model size", spread_label=SPREAD),
+                                   "accuracy", "Accuracy against model size", spread_label=SD),
                     result_dir, "accuracy"),
     ]  # fmt: skip
     summary = write_summary(result_dir, EXPERIMENT, settings, results, figures)

@@ -13,7 +13,7 @@ from hw1.cli import RunSettings, fraction, option, parse_settings, positive_int,
 from hw1.data import LABEL_MODES
 from hw1.logs import epoch_curves
 from hw1.nets import NETS
-from hw1.plots import save_figure, train_test_curves
+from hw1.plots import mean_band, save_figure, train_test_curves
 from hw1.results import write_summary
 from hw1.training import start_experiment, train_run
 
@@ -46,18 +46,23 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     result_dir = start_experiment(EXPERIMENT, settings)
     run = f"{settings.net}-{settings.label_mode}"
     net_config = {"hidden": settings.hidden} if settings.net == "mlp" else {}
-    result = train_run(result_dir, run, *mnist_classifier(settings, settings.net, net_config, settings.label_mode,
-                                                        settings.label_fraction), settings, announce=announce)  # fmt: skip
-    curves = epoch_curves(result.log_dir, ["train/loss_mean", "test/loss", "train/acc_mean", "test/acc"])
-    title = f"{run}, {result.params:,} params, labels: {settings.label_mode} ({settings.label_fraction:.0%})"
-    figure = save_figure(train_test_curves(curves, title), result_dir, "loss_accuracy")
-    summary = write_summary(result_dir, EXPERIMENT, settings, [result], [figure])
-    print(
-        f"{run}: {result.params:,} params, {result.epochs} epochs; train loss {result.train_loss:.4f} "
-        f"acc {result.train_acc:.4f} (eval pass); test loss {result.test_loss:.4f} acc {result.test_acc:.4f}\n"
-        f"summary: {summary}\nfigure: {figure}"
-    )
-    return {"settings": settings, "result": result}
+    tags = ["train/loss_mean", "test/loss", "train/acc_mean", "test/acc"]
+    results, curves = [], []
+    for suffix, run_settings in settings.repeats():
+        module, datamodule = mnist_classifier(run_settings, settings.net, net_config, settings.label_mode,
+                                              settings.label_fraction)  # fmt: skip
+        results.append(train_run(result_dir, run + suffix, module, datamodule, run_settings, announce=announce))
+        curves.append(epoch_curves(results[-1].log_dir, tags))
+        print(f"{run + suffix}: {results[-1].params:,} params, {results[-1].epochs} epochs; train loss "
+              f"{results[-1].train_loss:.4f} acc {results[-1].train_acc:.4f} (eval pass); test loss "
+              f"{results[-1].test_loss:.4f} acc {results[-1].test_acc:.4f}")  # fmt: skip
+    title = f"{run}, {results[0].params:,} params, labels: {settings.label_mode} ({settings.label_fraction:.0%})"
+    seeds = f", {len(results)} seeds" if len(results) > 1 else ""
+    drawn = train_test_curves({tag: mean_band([c[tag] for c in curves]) for tag in tags}, title + seeds)
+    figure = save_figure(drawn, result_dir, "loss_accuracy")
+    summary = write_summary(result_dir, EXPERIMENT, settings, results, [figure])
+    print(f"summary: {summary}\nfigure: {figure}")
+    return {"settings": settings, "result": results[0], "results": results}
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from hw1.cli import RunSettings, option, parse_settings, positive_float, positiv
 from hw1.data import MNISTDataModule, seeded_generator
 from hw1.flat_model import FlatModel
 from hw1.models import Classifier
-from hw1.plots import metric_against, save_figure
+from hw1.plots import SD, mean_sd, metric_against, save_figure
 from hw1.results import write_summary
 from hw1.sharpness import sharpness, top_hessian_eigenvalue
 from hw1.training import start_experiment, torch_device, train_run
@@ -77,22 +77,29 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     result_dir = start_experiment(EXPERIMENT, settings)
     device = torch_device(settings.accelerator)
     batch_sizes = sorted(set(settings.batch_sizes))
-    rows = []
+    rows, groups = [], []
     for batch_size in batch_sizes:
-        run_settings = replace(settings, batch_size=batch_size)
-        module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": settings.hidden})
-        result = train_run(result_dir, f"bs{batch_size}", module, datamodule, run_settings, announce=announce)
-        rows.append({**vars(result), "batch_size": batch_size, **measure(result.checkpoint, settings, device)})
-    series = {name: ([row[key] for row in rows], None)
-              for name, key in (("sharpness (projected ascent)", "sharpness"),
-                                ("λmax·ε²/(2(1+L))", "sharpness_hessian"))}  # fmt: skip
-    right = ("test accuracy", {"test accuracy": [row["test_acc"] for row in rows]})
+        groups.append([])
+        for suffix, seed_settings in settings.repeats():
+            run_settings = replace(seed_settings, batch_size=batch_size)
+            module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": settings.hidden})
+            result = train_run(result_dir, f"bs{batch_size}{suffix}", module, datamodule, run_settings, announce=announce)
+            rows.append({**vars(result), "batch_size": batch_size, **measure(result.checkpoint, seed_settings, device)})
+            groups[-1].append(rows[-1])
+
+    def over_seeds(key: str) -> tuple[list[float], list[float] | None]:
+        return mean_sd([[row[key] for row in group] for group in groups])
+
+    series = {name: over_seeds(key) for name, key in (("sharpness (projected ascent)", "sharpness"),
+                                                      ("λmax·ε²/(2(1+L))", "sharpness_hessian"))}  # fmt: skip
+    accuracy = "test accuracy (mean over seeds)" if settings.seeds > 1 else "test accuracy"
+    right = ("test accuracy", {accuracy: over_seeds("test_acc")[0]})
     figure = save_figure(metric_against(batch_sizes, series, "batch size", f"sharpness (ε = {settings.epsilon:g})",
-                                        "Sharpness against batch size", log_y=True, right=right),
+                                        "Sharpness against batch size", log_y=True, right=right, spread_label=SD),
                          result_dir, "sharpness")  # fmt: skip
     summary = write_summary(result_dir, EXPERIMENT, settings, rows, [figure])
     for row in rows:
-        print(f"batch {row['batch_size']:>5}: sharpness {row['sharpness']:.4g} (Hessian approx. {row['sharpness_hessian']:.4g},"
+        print(f"{row['name']:>12}: sharpness {row['sharpness']:.4g} (Hessian approx. {row['sharpness_hessian']:.4g},"
               f" λmax {row['lambda_max']:.4g}); test acc {row['test_acc']:.4f}")  # fmt: skip
     print(f"summary: {summary}\nfigure: {figure}")
     return {"settings": settings, "rows": rows}

@@ -14,7 +14,7 @@ from hw1.cli import RunSettings, finite_float, option, parse_settings, positive_
 from hw1.functions import REFERENCE_NETS, TARGETS
 from hw1.logs import read_scalars
 from hw1.nets import ACTIVATIONS, widths_for_budget
-from hw1.plots import function_fits, loss_curves, save_figure
+from hw1.plots import function_fits, loss_curves, mean_band, save_figure
 from hw1.results import write_summary
 from hw1.training import start_experiment, train_run
 
@@ -68,21 +68,25 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
         curves, predictions = {}, {}
         for name, hidden in widths.items():
             config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": settings.activation}
-            module, datamodule = function_regressor(
-                settings, function, config, x_min=settings.x_min, x_max=settings.x_max,
-                train_points=settings.train_points, eval_points=settings.eval_points,
-                steps_per_epoch=settings.steps_per_epoch,
-            )  # fmt: skip
-            result = train_run(result_dir, f"{function}-{name}", module, datamodule, settings, announce=announce)
-            results.append(result)
+            losses, fitted = [], []
+            for suffix, run_settings in settings.repeats():
+                module, datamodule = function_regressor(
+                    run_settings, function, config, x_min=settings.x_min, x_max=settings.x_max,
+                    train_points=settings.train_points, eval_points=settings.eval_points,
+                    steps_per_epoch=settings.steps_per_epoch,
+                )  # fmt: skip
+                result = train_run(result_dir, f"{function}-{name}{suffix}", module, datamodule, run_settings,
+                                   announce=announce)  # fmt: skip
+                results.append(result)
+                scalars = read_scalars(result.log_dir)["train/loss_step"]
+                losses.append((sorted(scalars), [scalars[step] for step in sorted(scalars)]))
+                x, truth = datamodule.test
+                x_values, truth_values = x.squeeze(1).tolist(), truth.squeeze(1).tolist()
+                fitted.append((x_values, module.predict(x).squeeze(1).tolist()))
+                print(f"{function} {name}{suffix}: widths {hidden}, {result.params} params, final train MSE "
+                      f"{result.train_loss:.3g}, grid MSE {result.test_loss:.3g}")  # fmt: skip
             label = f"{name} ({len(hidden)} hidden, {result.params} params)"
-            losses = read_scalars(result.log_dir)["train/loss_step"]
-            curves[label] = (sorted(losses), [losses[step] for step in sorted(losses)])
-            x, truth = datamodule.test
-            predictions[label] = module.predict(x).squeeze(1).tolist()
-            print(f"{function} {name}: widths {hidden}, {result.params} params, final train MSE {result.train_loss:.3g}, "
-                  f"grid MSE {result.test_loss:.3g}")  # fmt: skip
-        x_values, truth_values = x.squeeze(1).tolist(), truth.squeeze(1).tolist()
+            curves[label], predictions[label] = mean_band(losses), mean_band(fitted)
         figures.append(save_figure(loss_curves(curves, f"{function}: training loss", "full-batch step (= epoch)"),
                                    result_dir, f"loss_{function}"))  # fmt: skip
         figures.append(save_figure(function_fits(x_values, truth_values, predictions, f"{function}: fits"),

@@ -11,7 +11,7 @@ from hw1.builders import mnist_classifier
 from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
 from hw1.logs import epoch_curves
 from hw1.nets import convnet_parameter_count, widths_for_budget
-from hw1.plots import COMPARISON_PANELS, model_comparison, save_figure
+from hw1.plots import COMPARISON_PANELS, mean_band, model_comparison, save_figure
 from hw1.results import write_summary
 from hw1.training import start_experiment, train_run
 
@@ -48,13 +48,19 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv)
     result_dir = start_experiment(EXPERIMENT, settings)
     results, curves = [], {}
+    tags = [tag for tag, _ in COMPARISON_PANELS]
     for run, (net, config) in models(settings).items():
-        result = train_run(result_dir, run, *mnist_classifier(settings, net, config), settings, announce=announce)
-        results.append(result)
-        curves[f"{run} ({result.params:,} params)"] = epoch_curves(result.log_dir, [tag for tag, _ in COMPARISON_PANELS])
-        print(f"{run}: {result.params:,} params; train loss {result.train_loss:.4f} acc {result.train_acc:.4f}; "
-              f"test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")  # fmt: skip
-    figure = save_figure(model_comparison(curves, "MNIST: CNNs of different depth"), result_dir, "curves")
+        repeats = []
+        for suffix, run_settings in settings.repeats():
+            result = train_run(result_dir, run + suffix, *mnist_classifier(run_settings, net, config), run_settings,
+                               announce=announce)  # fmt: skip
+            results.append(result)
+            repeats.append(epoch_curves(result.log_dir, tags))
+            print(f"{run + suffix}: {result.params:,} params; train loss {result.train_loss:.4f} acc "
+                  f"{result.train_acc:.4f}; test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")  # fmt: skip
+        curves[f"{run} ({result.params:,} params)"] = {tag: mean_band([c[tag] for c in repeats]) for tag in tags}
+    seeds = f", {settings.seeds} seeds" if settings.seeds > 1 else ""
+    figure = save_figure(model_comparison(curves, f"MNIST: CNNs of different depth{seeds}"), result_dir, "curves")
     summary = write_summary(result_dir, EXPERIMENT, settings, results, [figure])
     print(f"summary: {summary}\nfigure: {figure}")
     return {"settings": settings, "results": results}

@@ -7,7 +7,7 @@ import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 from hw1.errors import TrainingDiverged, UsageError
@@ -139,6 +139,9 @@ class RunSettings:
     weight_decay: float = option("--weight-decay", "L2 weight decay", 0.0, type=non_negative_float)
     seed: int = option("--seed", "seed of the initial weights and the batch order (multi-run experiments: --seed,"
                        " --seed+1, ...)", 0, type=seed_value)
+    seeds: int = option("--seeds", "repeat every run with the seeds --seed, --seed+1, ... of its initial weights and"
+                        " batch order (the data seed stays); figures draw the mean with a band or error bars, the"
+                        " report gives mean ± sd and judges each seed", 1, type=positive_int)
     data_seed: int | None = option("--data-seed", "seed of the data: the training subset and the label corruption,"
                                    " shared by every run of an experiment (default: --seed)", None, type=seed_value)
     deterministic: bool = option("--deterministic", "use deterministic algorithms only (slower; same seed, same"
@@ -165,6 +168,12 @@ class RunSettings:
     def options(cls) -> tuple[Option, ...]:
         """The command-line flags of these settings: the shared ones, then the experiment's own."""
         return tuple(f.metadata["option"] for f in fields(cls) if "option" in f.metadata)
+
+    def repeats(self) -> list[tuple[str, Any]]:
+        """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings, seeds --seed, --seed+1, ..."""
+        if not self.seeds or self.seeds == 1:
+            return [("", self)]
+        return [(f"-seed{self.seed + index}", replace(self, seed=self.seed + index)) for index in range(self.seeds)]
 
     def recorded(self) -> dict[str, Any]:
         """The settings as summary.json records them: every option the experiment uses, by name."""

@@ -17,7 +17,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from hw1.files import write_json_atomically  # noqa: E402
 
-Curve = tuple[list[int], list[float]]
+Curve = tuple[list, list[float]]  # (x, y), or (x, mean, min, max) over seeds: `mean_band`
+BAND = "min–max over seeds"
+SD = "sd_over_seeds"  # population standard deviation over the seeds of one point; y is their mean
 
 
 @dataclass
@@ -32,6 +34,37 @@ class Drawing:
 def drawn_series(name: str, x: list, y: list, **more: Any) -> dict[str, Any]:
     """One drawn line or set of points, as it goes into a figure's data file."""
     return {"name": name, "x": list(x), "y": list(y), **more}
+
+
+def mean_band(curves: list[Curve]) -> Curve:
+    """One seed's curve as it is; several seeds' as (x, mean, min, max) at the x values every seed has."""
+    if len(curves) == 1:
+        return curves[0]
+    shared = sorted(set.intersection(*(set(curve[0]) for curve in curves)))
+    values = [[dict(zip(curve[0], curve[1], strict=True))[x] for curve in curves] for x in shared]
+    return shared, [sum(v) / len(v) for v in values], [min(v) for v in values], [max(v) for v in values]
+
+
+def mean_sd(groups: list[list[float]]) -> tuple[list[float], list[float] | None]:
+    """The mean of each group of repeats and their population sd (None, no error bars, when no group repeats)."""
+    means = [sum(group) / len(group) for group in groups]
+    if all(len(group) == 1 for group in groups):
+        return means, None
+    return means, [(sum((v - m) ** 2 for v in group) / len(group)) ** 0.5 for group, m in zip(groups, means, strict=True)]
+
+
+def plot_curve(axis: Any, curve: Curve, label: str, **style: Any) -> None:
+    """A line, with a shaded min–max band when the curve is a mean over seeds."""
+    x, y, *band = curve
+    (line,) = axis.plot(x, y, label=f"{label} (mean, band: {BAND})" if band else label, **style)
+    if band:
+        axis.fill_between(x, band[0], band[1], color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def curve_series(name: str, curve: Curve, **more: Any) -> dict[str, Any]:
+    """A drawn curve for the data file, with its band (`band_min`, `band_max`, `band`) when it has one."""
+    x, y, *band = curve
+    return drawn_series(name, x, y, **more, **({"band_min": band[0], "band_max": band[1], "band": BAND} if band else {}))
 
 
 def data_path(figure: str | Path) -> Path:
@@ -70,8 +103,7 @@ def train_test_curves(curves: Mapping[str, Curve], title: str) -> Drawing:
     )
     for axis, ylabel, pairs in panels:
         for tag, label in pairs:
-            epochs, values = curves[tag]
-            axis.plot(epochs, values, marker="o", markersize=3, label=label)
+            plot_curve(axis, curves[tag], label, marker="o", markersize=3)
         axis.set_xlabel("epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(ylabel)
@@ -79,15 +111,15 @@ def train_test_curves(curves: Mapping[str, Curve], title: str) -> Drawing:
         axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    drawn = [drawn_series(label, *curves[tag], tag=tag, panel=ylabel) for _, ylabel, pairs in panels for tag, label in pairs]
+    drawn = [curve_series(label, curves[tag], tag=tag, panel=ylabel) for _, ylabel, pairs in panels for tag, label in pairs]
     return Drawing(figure, {"title": title, "x_label": "epoch", "series": drawn})
 
 
 def loss_curves(curves: Mapping[str, Curve], title: str, xlabel: str) -> Drawing:
     """One line per model, log y."""
     figure, axis = plt.subplots(figsize=(7, 4.5))
-    for label, (x, y) in curves.items():
-        axis.plot(x, y, label=label, linewidth=1)
+    for label, curve in curves.items():
+        plot_curve(axis, curve, label, linewidth=1)
     axis.set_yscale("log")
     axis.set_xlabel(xlabel)
     axis.set_ylabel("training loss")
@@ -95,23 +127,23 @@ def loss_curves(curves: Mapping[str, Curve], title: str, xlabel: str) -> Drawing
     axis.grid(alpha=0.3, which="both")
     axis.legend()
     figure.tight_layout()
-    drawn = [drawn_series(label, x, y) for label, (x, y) in curves.items()]
+    drawn = [curve_series(label, curve) for label, curve in curves.items()]
     return Drawing(figure, {"title": title, "x_label": xlabel, "y_label": "training loss", "series": drawn})
 
 
-def function_fits(x: list[float], truth: list[float], predictions: Mapping[str, list[float]], title: str) -> Drawing:
-    """The ground truth and every model's prediction on the evaluation grid."""
+def function_fits(x: list[float], truth: list[float], predictions: Mapping[str, Curve], title: str) -> Drawing:
+    """The ground truth and every model's prediction (a curve over the evaluation grid x) on the grid."""
     figure, axis = plt.subplots(figsize=(7, 4.5))
     axis.plot(x, truth, color="black", linewidth=2.5, label="ground truth")
-    for label, y in predictions.items():
-        axis.plot(x, y, linewidth=1.2, label=label)
+    for label, curve in predictions.items():
+        plot_curve(axis, curve, label, linewidth=1.2)
     axis.set_xlabel("x")
     axis.set_ylabel("y")
     axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
-    drawn = [drawn_series("ground truth", x, truth)] + [drawn_series(label, x, y) for label, y in predictions.items()]
+    drawn = [drawn_series("ground truth", x, truth)] + [curve_series(label, curve) for label, curve in predictions.items()]
     return Drawing(figure, {"title": title, "x_label": "x", "y_label": "y", "series": drawn})
 
 
@@ -128,8 +160,7 @@ def model_comparison(curves_by_model: Mapping[str, Mapping[str, Curve]], title: 
     figure, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
     for axis, (tag, ylabel) in zip(axes.flat, COMPARISON_PANELS, strict=True):
         for label, curves in curves_by_model.items():
-            epochs, values = curves[tag]
-            axis.plot(epochs, values, marker="o", markersize=3, label=label)
+            plot_curve(axis, curves[tag], label, marker="o", markersize=3)
         if "loss" in tag:
             axis.set_yscale("log")
         axis.set_ylabel(ylabel)
@@ -140,7 +171,7 @@ def model_comparison(curves_by_model: Mapping[str, Mapping[str, Curve]], title: 
     axes[0, 0].legend(fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
-    drawn = [drawn_series(label, *curves[tag], tag=tag, panel=ylabel) for tag, ylabel in COMPARISON_PANELS
+    drawn = [curve_series(label, curves[tag], tag=tag, panel=ylabel) for tag, ylabel in COMPARISON_PANELS
              for label, curves in curves_by_model.items()]  # fmt: skip
     return Drawing(figure, {"title": title, "x_label": "epoch", "series": drawn})
 
@@ -175,7 +206,8 @@ def metric_against(
     right-hand axis. `spread_label` names the error bars in the data file (e.g. "sd over seeds")."""
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
     for label, (mean, spread) in series_by_label.items():
-        axis.errorbar(x, mean, yerr=spread, marker="o", markersize=4, capsize=3, label=label)
+        shown = label if spread is None else f"{label} (mean ± {spread_label.replace('_', ' ')})"
+        axis.errorbar(x, mean, yerr=spread, marker="o", markersize=4, capsize=3, label=shown)
     if log_x:
         axis.set_xscale("log")
     if log_y:

@@ -23,7 +23,7 @@ def test_smoke_suite_builds_a_report_naming_every_figure(smoke_suite: dict) -> N
     for experiment in run_all.EXPERIMENTS:
         summary = json.loads((out_dir / experiment / "version_0" / "summary.json").read_text())
         assert summary["settings"]["profile"] == "smoke"
-        assert f"## {experiment}" in markdown and f"<h2>{experiment}</h2>" in page
+        assert f"## {experiment}" in markdown and f"<h2 id='{experiment}'>{experiment}</h2>" in page
         figures += [Path(f) for f in summary["figures"]]
     assert len(figures) >= 15
     for figure in figures:
