@@ -20,7 +20,7 @@ from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "flatness_sensitivity"
 PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "checkpoint_every": 0},
+    "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "checkpoint_every": 0, "seeds": 3},
     "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 5, "train_subset": 8192, "checkpoint_every": 0,
               "batch_sizes": [16, 64, 256, 1024, 4096]},
     "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 1, "train_subset": 256, "checkpoint_every": 0,

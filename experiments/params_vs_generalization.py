@@ -16,7 +16,7 @@ from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "params_vs_generalization"
 PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "max_epochs": 20, "checkpoint_every": 0},
+    "full": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "max_epochs": 20, "checkpoint_every": 0, "seeds": 3},
     "quick": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "max_epochs": 8, "train_subset": 5000,
               "checkpoint_every": 0},
     "smoke": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 1, "train_subset": 256,

@@ -24,7 +24,7 @@ from hw1.training import start_experiment, torch_device, train_run
 EXPERIMENT = "sharpness"
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "checkpoint_every": 0},
+    "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "checkpoint_every": 0, "seeds": 3},
     "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 6, "train_subset": 8192, "checkpoint_every": 0,
               "batch_sizes": [16, 24, 32, 48, 64, 128, 256, 512, 1024, 2048]},
     "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 1, "train_subset": 256, "checkpoint_every": 0,

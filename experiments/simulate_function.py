@@ -20,7 +20,7 @@ from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "simulate_function"
 PROFILES = {
-    "full": {"max_epochs": 200, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None},
+    "full": {"max_epochs": 200, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None, "seeds": 3},
     "quick": {"max_epochs": 30, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None},
     "smoke": {"max_epochs": 2, "steps_per_epoch": 10, "optimizer": "adam", "lr": 1e-3, "batch_size": None,
               "train_points": 200, "eval_points": 400},

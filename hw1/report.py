@@ -171,13 +171,28 @@ def outline(out_dir: Path, experiments: list[str], title: str, wall_time: str | 
         blocks.append(("table", ["setting", "value"], settings))
         if summary["runs"]:
             blocks.append(("table", *run_table(summary["runs"], result_dir, report_dir)))
+        drawn = figure_data(figure_paths(summary, result_dir))
         for figure in figure_paths(summary, result_dir):
             stem, data_file = Path(figure).stem, data_path(figure)
             words = caption(experiment, stem)
+            runs = [part for run in drawn_runs(summary["runs"], stem, drawn.get(stem, {}))
+                    for part in (", ", Link(run["name"], _relative(located(run["log_dir"], result_dir), report_dir)))]
             blocks.append(("figure", _relative(figure, report_dir), stem,
                            [f"{Path(figure).name}: {words} " if words else f"{Path(figure).name} — ", "Data: ",
-                            Link(data_file.name, _relative(data_file, report_dir))]))  # fmt: skip
+                            Link(data_file.name, _relative(data_file, report_dir)),
+                            *([". Runs: ", *runs[1:]] if runs else [])]))  # fmt: skip
     return blocks
+
+
+def drawn_runs(runs: list[dict], stem: str, data: dict) -> list[dict]:
+    """The runs (with a run folder) a figure draws: the two checkpoints of an interpolation, the runs of the function a
+    per-function figure is named after, else every run of the experiment."""
+    runs = [run for run in runs if run.get("log_dir")]
+    if "first" in data and "second" in data:
+        ends = {Path(data["first"]).parents[1].name, Path(data["second"]).parents[1].name}
+        return [run for run in runs if Path(run["log_dir"]).name in ends]
+    named = [run for run in runs if stem.endswith("_" + str(run["settings"].get("function")))]
+    return named or runs
 
 
 def _markdown_inline(part: Inline) -> str:

@@ -171,6 +171,10 @@ def test_report_markdown_links_resolve_and_tables_are_whole(smoke_suite: dict) -
                 assert len(re.findall(r"(?<!\\)\|", lines[row])) == width, lines[row]
                 row += 1
     assert "## Verdicts" in text and "**Verdict: " in text and "**Rule.** " in text
+    data = "Data: [sharpness.json](../sharpness/version_0/figures/sharpness.json)"
+    assert f"{data}. Runs: [bs8](../sharpness/version_0/bs8), [bs16](" in text
+    sinc_loss = next(line for line in lines if line.startswith("loss_sinc.png: "))
+    assert "[sinc-shallow](" in sinc_loss and "sgn_sin" not in sinc_loss
 
 
 def smoke_flags(tiny: Path, out: Path, *flags: str) -> list[str]:
