@@ -9,12 +9,16 @@ from different initial weights (the default) show the barrier between them; `--s
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
 
 from hw1.builders import mnist_classifier
 from hw1.cli import RunSettings, option, parse_settings, positive_float, positive_int, run_cli
 from hw1.interpolation import alpha_grid, draw
 from hw1.results import write_summary
-from hw1.training import start_experiment, torch_device, train_run
+from hw1.sweeps import PlannedRun, run_sweep
+from hw1.training import RunResult, torch_device, train_run
 
 EXPERIMENT = "flatness_interpolation"
 PROFILES = {
@@ -52,30 +56,42 @@ UNUSED = {
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
-    """Run the experiment; `announce(run)` is called as each run starts."""
+    """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
+    run starts."""
     settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     device = torch_device(settings.accelerator)
-    result_dir = start_experiment(EXPERIMENT, settings)
-    config = {"hidden": settings.hidden}
+
+    def train(result_dir: Path, run: PlannedRun) -> dict:
+        return vars(train_run(result_dir, run.name, *mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden}),
+                              run.settings, announce=announce))  # fmt: skip
+
+    return run_sweep(EXPERIMENT, settings, planned_runs(settings), train,
+                     lambda folder, rows: finish(folder, settings, rows, device))  # fmt: skip
+
+
+def planned_runs(settings: Settings) -> list[PlannedRun]:
+    """The small-batch model, the large-batch one and the large-lr one (their `role`)."""
     small, large = settings.small_batch, settings.large_batch
     other_seed = settings.seed + (0 if settings.same_init else 1)
-    runs = {
+    variants = {
         "small_batch": {"batch_size": small, "lr": settings.small_lr, "seed": settings.seed},
         "large_batch": {"batch_size": large, "lr": settings.small_lr, "seed": other_seed},
         "large_lr": {"batch_size": small, "lr": settings.large_lr, "seed": other_seed},
     }
-    results = {}
-    for name, variant in runs.items():
-        run_settings = replace(settings, **variant)
-        results[name] = train_run(result_dir, f"bs{variant['batch_size']}-lr{variant['lr']:g}-seed{variant['seed']}",
-                                  *mnist_classifier(run_settings, "mlp", config), run_settings, announce=announce)  # fmt: skip
+    return [PlannedRun(f"bs{v['batch_size']}-lr{v['lr']:g}-seed{v['seed']}", replace(settings, **v), {"role": role})
+            for role, v in variants.items()]  # fmt: skip
+
+
+def finish(result_dir: Path, settings: Settings, rows: list[dict], device: torch.device) -> dict:
+    """Both interpolation figures (small batch to large batch, small batch to large lr) and summary.json."""
+    results = {row["role"]: RunResult.of(row) for row in rows}
     alphas = alpha_grid(settings.points)
     figures = [
         draw(results[a].checkpoint, results[b].checkpoint, alphas, settings.data_dir, device,
              result_dir / "figures" / f"interpolation_{a}_to_{b}.png", settings.download)
         for a, b in (("small_batch", "large_batch"), ("small_batch", "large_lr"))
     ]  # fmt: skip
-    summary = write_summary(result_dir, EXPERIMENT, settings, list(results.values()), figures)
+    summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
     print(f"summary: {summary}")
     return {"settings": settings, "results": results, "figures": figures}
 

@@ -8,15 +8,17 @@ Figures, x = batch size (log): loss (train, test) with sensitivity on the right;
 
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 
 from callbacks.sensitivity import SensitivityLogger
 from hw1.builders import mnist_classifier
 from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
 from hw1.logs import epoch_curves
-from hw1.plots import SD, mean_sd, metric_against, save_figure
+from hw1.plots import SD, metric_against, save_figure
 from hw1.results import write_summary
-from hw1.training import start_experiment, train_run
+from hw1.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
+from hw1.training import train_run
 
 EXPERIMENT = "flatness_sensitivity"
 PROFILES = {
@@ -44,39 +46,35 @@ UNUSED = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
-    """Run the experiment; `announce(run)` is called as each run starts."""
+    """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
+    run starts."""
     settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
-    result_dir = start_experiment(EXPERIMENT, settings)
-    batch_sizes = sorted(set(settings.batch_sizes))
-    rows, groups = [], []
-    for batch_size in batch_sizes:
-        groups.append([])
-        for suffix, seed_settings in settings.repeats():
-            run_settings = replace(seed_settings, batch_size=batch_size)
-            module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": settings.hidden})
-            logger = SensitivityLogger(*datamodule.test_sample(settings.sensitivity_samples, settings.data_seed))
-            result = train_run(result_dir, f"bs{batch_size}{suffix}", module, datamodule, run_settings, [logger],
-                               announce=announce)  # fmt: skip
-            logged = epoch_curves(result.log_dir, [f"sensitivity/{name}" for name in SENSITIVITIES])
-            rows.append({**vars(result), "batch_size": batch_size,
-                         **{f"sensitivity_{name}": logged[f"sensitivity/{name}"][1][-1] for name in SENSITIVITIES}})
-            groups[-1].append(rows[-1])
 
-    def over_seeds(key: str) -> tuple[list[float], list[float] | None]:
-        return mean_sd([[row[key] for row in group] for group in groups])
+    def train(result_dir: Path, run: PlannedRun) -> dict:
+        module, datamodule = mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden})
+        logger = SensitivityLogger(*datamodule.test_sample(settings.sensitivity_samples, settings.data_seed))
+        result = train_run(result_dir, run.name, module, datamodule, run.settings, [logger], announce=announce)
+        logged = epoch_curves(result.log_dir, [f"sensitivity/{name}" for name in SENSITIVITIES])
+        return {**vars(result), **{f"sensitivity_{name}": logged[f"sensitivity/{name}"][1][-1] for name in SENSITIVITIES}}
 
-    right = ("sensitivity", {f"{label} (mean over seeds)" if settings.seeds > 1 else label: over_seeds(key)[0]
+    return run_sweep(EXPERIMENT, settings, batch_size_runs(settings), train, lambda folder, rows: finish(folder, settings, rows))
+
+
+def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
+    """The figures and summary.json from the runs' rows."""
+    sweep = SweepPoints(rows, "batch_size")
+    right = ("sensitivity", {f"{label} (mean over seeds)" if settings.seeds > 1 else label: sweep.mean_sd(key)[0]
                              for label, key in (("‖∂softmax/∂x‖_F (Novak)", "sensitivity_jacobian"),
                                                 ("‖∂loss/∂x‖_F", "sensitivity_loss_gradient"))})  # fmt: skip
 
     def series(metric: str) -> dict:
-        return {split: over_seeds(f"{split}_{metric}") for split in ("train", "test")}
+        return {split: sweep.mean_sd(f"{split}_{metric}") for split in ("train", "test")}
 
     figures = [
-        save_figure(metric_against(batch_sizes, series("loss"), "batch size", "cross-entropy",
+        save_figure(metric_against(sweep.points, series("loss"), "batch size", "cross-entropy",
                                    "Loss and sensitivity against batch size", log_y=True, right=right, spread_label=SD),
                     result_dir, "loss_sensitivity"),
-        save_figure(metric_against(batch_sizes, series("acc"), "batch size", "accuracy",
+        save_figure(metric_against(sweep.points, series("acc"), "batch size", "accuracy",
                                    "Accuracy and sensitivity against batch size", right=right, spread_label=SD),
                     result_dir, "accuracy_sensitivity"),
     ]  # fmt: skip

@@ -13,6 +13,7 @@ from hw1.logs import read_scalars
 from hw1.models import Classifier, Regressor
 from hw1.plots import save_figure, stacked_series
 from hw1.results import write_summary
+from hw1.sweeps import not_a_sweep
 from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "grad_norm"
@@ -40,7 +41,8 @@ class Settings(RunSettings):
 
 def unused_flags(values: dict) -> dict[str, str]:
     """The shared flags the chosen task has no use for, from the other values."""
-    one_run = {"seeds": "it draws one run's gradient norm step by step; pick the run with --seed"}
+    one_run = {"seeds": "it draws one run's gradient norm step by step; pick the run with --seed",
+               **not_a_sweep("it trains one run")}
     if values["task"] == "mnist":
         return {**one_run, "steps_per_epoch": "it applies to --task sinc only; an MNIST epoch is one pass over the data"}
     return {**one_run, **{name: "--task sinc fits a function, not MNIST; pass --task mnist to use it"

@@ -40,6 +40,7 @@ from hw1.minimal_ratio import (
 from hw1.nets import ACTIVATIONS, build_net
 from hw1.plots import Drawing, drawn_series, plt, save_figure
 from hw1.results import write_summary
+from hw1.sweeps import not_a_sweep
 from hw1.training import start_experiment, torch_device
 
 EXPERIMENT = "minimal_ratio"
@@ -90,11 +91,12 @@ UNUSED = {
     "max_epochs": "set the length with --train-steps, --gradnorm-steps and --finisher-steps",
     "lr_schedule": "the learning rate is constant", "momentum": "it always uses Adam",
     "weight_decay": "the loss is the plain MSE",
-    "devices": TRAINER_ONLY, "strategy": TRAINER_ONLY, "precision": "it always computes in float64",
+    "devices": TRAINER_ONLY, "num_nodes": TRAINER_ONLY, "strategy": TRAINER_ONLY, "precision": "it always computes in float64",
     "deterministic": TRAINER_ONLY, "log_every_n_steps": TRAINER_ONLY, "checkpoint_every": "progress.pt is saved every 250 steps",
     "data_dir": "it fits sin(5πx)/(5πx), not MNIST", "download": "it fits sin(5πx)/(5πx), not MNIST",
     "train_subset": "use --train-points", "data_seed": "its data is an even grid, drawn by no seed",
     "seeds": "its --runs nets already take the seeds --seed, --seed+1, ...",
+    **not_a_sweep("it trains all its nets at once, vectorised"),
 }  # fmt: skip
 PROGRESS_FILE = "progress.pt"
 PARAMETERS_FILE = "final_parameters.pt"

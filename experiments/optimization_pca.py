@@ -8,13 +8,15 @@ literature warns, PCA of a random walk also looks smooth: the figure is descript
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from callbacks.weights import WeightRecorder
 from hw1.builders import mnist_classifier
 from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
 from hw1.pca import draw
 from hw1.results import write_summary
-from hw1.training import start_experiment, train_run
+from hw1.sweeps import PlannedRun, run_sweep
+from hw1.training import RunResult, train_run
 
 EXPERIMENT = "optimization_pca"
 SEED_SETTING = {"optimizer": "adam", "lr": 4e-4, "batch_size": 1000, "checkpoint_every": 0}
@@ -38,20 +40,26 @@ UNUSED = {"seeds": "its --runs trainings already take the seeds --seed, --seed+1
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
-    """Run the experiment; `announce(run)` is called as each run starts."""
+    """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
+    run starts."""
     settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
-    result_dir = start_experiment(EXPERIMENT, settings)
-    results = []
-    for index in range(settings.runs):
-        seed = settings.seed + index
-        run_settings = replace(settings, seed=seed)
-        module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": settings.hidden})
-        results.append(train_run(result_dir, f"seed{seed}", module, datamodule, run_settings,
-                                 [WeightRecorder(settings.record_every)], announce=announce))  # fmt: skip
+    plan = [PlannedRun(f"seed{settings.seed + index}", replace(settings, seed=settings.seed + index))
+            for index in range(settings.runs)]  # fmt: skip
+
+    def train(result_dir: Path, run: PlannedRun) -> dict:
+        module, datamodule = mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden})
+        return vars(train_run(result_dir, run.name, module, datamodule, run.settings,
+                              [WeightRecorder(settings.record_every)], announce=announce))  # fmt: skip
+
+    return run_sweep(EXPERIMENT, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
+
+
+def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
+    """The PCA figures (from the weights the runs recorded) and summary.json."""
     figures = draw(result_dir)
-    summary = write_summary(result_dir, EXPERIMENT, settings, results, figures)
+    summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
     print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))
-    return {"settings": settings, "results": results, "figures": figures}
+    return {"settings": settings, "results": [RunResult.of(row) for row in rows], "figures": figures}
 
 
 if __name__ == "__main__":

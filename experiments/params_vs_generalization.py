@@ -6,13 +6,15 @@ without label noise). Figures: train and test loss, and train and test accuracy,
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import mean
 
 from hw1.builders import mnist_classifier
 from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
-from hw1.plots import SD, mean_sd, metric_against, save_figure
+from hw1.plots import SD, metric_against, save_figure
 from hw1.results import write_summary
-from hw1.training import start_experiment, train_run
+from hw1.sweeps import PlannedRun, SweepPoints, run_sweep
+from hw1.training import RunResult, train_run
 
 EXPERIMENT = "params_vs_generalization"
 PROFILES = {
@@ -36,22 +38,30 @@ class Settings(RunSettings):
 METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
 
 
+def planned_runs(settings: Settings) -> list[PlannedRun]:
+    """One run per width and seed."""
+    return [PlannedRun(f"w{width}-seed{run_settings.seed}", run_settings, {"width": width})
+            for width in settings.widths for _, run_settings in settings.repeats()]  # fmt: skip
+
+
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
-    """Run the experiment; `announce(run)` is called as each run starts."""
+    """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
+    run starts."""
     settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv)
-    result_dir = start_experiment(EXPERIMENT, settings)
-    results, table = [], []
-    for width in settings.widths:
-        repeats = []
-        for _, run_settings in settings.repeats():
-            module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": [width, width]})
-            result = train_run(result_dir, f"w{width}-seed{run_settings.seed}", module, datamodule, run_settings,
-                               announce=announce)  # fmt: skip
-            results.append(result)
-            repeats.append(result)
-        table.append({"params": repeats[0].params, **{m: [getattr(r, m) for r in repeats] for m in METRICS}})
+
+    def train(result_dir: Path, run: PlannedRun) -> dict:
+        module, datamodule = mnist_classifier(run.settings, "mlp", {"hidden": [run.details["width"]] * 2})
+        return vars(train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce))
+
+    return run_sweep(EXPERIMENT, settings, planned_runs(settings), train, lambda folder, rows: finish(folder, settings, rows))
+
+
+def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
+    """Figures and summary.json from the runs' rows."""
+    sweep = SweepPoints(rows, "width")
+    table = [{"params": group[0]["params"], **{m: [r[m] for r in group] for m in METRICS}} for group in sweep.groups]
     params = [row["params"] for row in table]
-    stats = {m: mean_sd([row[m] for row in table]) for m in METRICS}
+    stats = {m: sweep.mean_sd(m) for m in METRICS}
     figures = [
         save_figure(metric_against(params, {"train": stats["train_loss"], "test": stats["test_loss"]}, "parameters",
                                    "cross-entropy", "Loss against model size", log_y=True, spread_label=SD),
@@ -60,12 +70,12 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
                                    "accuracy", "Accuracy against model size", spread_label=SD),
                     result_dir, "accuracy"),
     ]  # fmt: skip
-    summary = write_summary(result_dir, EXPERIMENT, settings, results, figures)
+    summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
     for row in table:
         print(f"{row['params']:>9,} params: train acc {mean(row['train_acc']):.4f} test acc {mean(row['test_acc']):.4f} "
               f"gap {mean(row['train_acc']) - mean(row['test_acc']):+.4f}")  # fmt: skip
     print(f"summary: {summary}")
-    return {"settings": settings, "results": results, "table": table}
+    return {"settings": settings, "results": [RunResult.of(row) for row in rows], "table": table}
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from hw1.logs import epoch_curves
 from hw1.nets import NETS
 from hw1.plots import mean_band, save_figure, train_test_curves
 from hw1.results import write_summary
+from hw1.sweeps import not_a_sweep
 from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "random_labels"
@@ -40,9 +41,12 @@ class Settings(RunSettings):
     label_fraction: float = option("--label-fraction", "fraction of training labels randomised", 1.0, type=fraction)
 
 
+UNUSED = not_a_sweep("its runs are drawn together, run after run")
+
+
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv)
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
     run = f"{settings.net}-{settings.label_mode}"
     net_config = {"hidden": settings.hidden} if settings.net == "mlp" else {}

@@ -12,6 +12,7 @@ from pathlib import Path
 from hw1.cli import (
     PROFILES,
     RUN_OPTIONS,
+    SWEEP_OPTIONS,
     OneLineErrorParser,
     add_options,
     flag_arguments,
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = OneLineErrorParser(description=__doc__.splitlines()[0] + " Every shared flag given is passed on to each"
                                 " experiment that takes it; the others keep their profile's defaults.")  # fmt: skip
     parser.add_argument("--only", nargs="+", choices=EXPERIMENTS, help="run only these experiments (default: all)")
-    add_options(parser, [option for option in RUN_OPTIONS if option.dest not in ("profile", "resume")])
+    add_options(parser, [option for option in RUN_OPTIONS if option.dest not in ("profile", "resume", *SWEEP_OPTIONS)])
     parser.add_argument("--profile", choices=PROFILES, help="profile of every experiment (default: quick)")
     parser.add_argument("--resume", action="store_true", help="skip the experiments that finished with this profile and"
                         " continue the one in progress")  # fmt: skip
@@ -61,8 +62,9 @@ def main(argv: list[str] | None = None) -> dict:
                         " finished summary.json of each experiment in --out-dir (e.g. after editing one)")  # fmt: skip
     args = vars(parser.parse_args(argv))
     out_dir = Path(args["out_dir"] or "lightning_logs")
+    kept = ("profile", "resume", "out_dir", *SWEEP_OPTIONS)
     given = {option.dest: flag_arguments(option, args[option.dest]) for option in RUN_OPTIONS
-             if option.dest not in ("profile", "resume", "out_dir") and args[option.dest] is not None}  # fmt: skip
+             if option.dest not in kept and args[option.dest] is not None}  # fmt: skip
     chosen = [e for e in EXPERIMENTS if not args["only"] or e in args["only"]]
     if args["report_only"]:
         training = [f"--{dest.replace('_', '-')}" for dest in (*given, *(d for d in ("profile", "resume") if args[d]))]

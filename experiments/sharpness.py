@@ -7,7 +7,8 @@ sharper minima. Sharpness alone is not scale invariant (Dinh et al. 2017), so re
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -16,10 +17,11 @@ from hw1.cli import RunSettings, option, parse_settings, positive_float, positiv
 from hw1.data import MNISTDataModule, seeded_generator
 from hw1.flat_model import FlatModel
 from hw1.models import Classifier
-from hw1.plots import SD, mean_sd, metric_against, save_figure
+from hw1.plots import SD, metric_against, save_figure
 from hw1.results import write_summary
 from hw1.sharpness import sharpness, top_hessian_eigenvalue
-from hw1.training import start_experiment, torch_device, train_run
+from hw1.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
+from hw1.training import torch_device, train_run
 
 EXPERIMENT = "sharpness"
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
@@ -72,29 +74,27 @@ def measure(checkpoint: str, settings: Settings, device: torch.device) -> dict[s
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
-    """Run the experiment; `announce(run)` is called as each run starts."""
+    """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
+    run starts."""
     settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
-    result_dir = start_experiment(EXPERIMENT, settings)
     device = torch_device(settings.accelerator)
-    batch_sizes = sorted(set(settings.batch_sizes))
-    rows, groups = [], []
-    for batch_size in batch_sizes:
-        groups.append([])
-        for suffix, seed_settings in settings.repeats():
-            run_settings = replace(seed_settings, batch_size=batch_size)
-            module, datamodule = mnist_classifier(run_settings, "mlp", {"hidden": settings.hidden})
-            result = train_run(result_dir, f"bs{batch_size}{suffix}", module, datamodule, run_settings, announce=announce)
-            rows.append({**vars(result), "batch_size": batch_size, **measure(result.checkpoint, seed_settings, device)})
-            groups[-1].append(rows[-1])
 
-    def over_seeds(key: str) -> tuple[list[float], list[float] | None]:
-        return mean_sd([[row[key] for row in group] for group in groups])
+    def train(result_dir: Path, run: PlannedRun) -> dict:
+        module, datamodule = mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden})
+        result = train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce)
+        return {**vars(result), **measure(result.checkpoint, run.settings, device)}
 
-    series = {name: over_seeds(key) for name, key in (("sharpness (projected ascent)", "sharpness"),
+    return run_sweep(EXPERIMENT, settings, batch_size_runs(settings), train, lambda folder, rows: finish(folder, settings, rows))
+
+
+def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
+    """The figure and summary.json from the runs' rows."""
+    sweep = SweepPoints(rows, "batch_size")
+    series = {name: sweep.mean_sd(key) for name, key in (("sharpness (projected ascent)", "sharpness"),
                                                       ("λmax·ε²/(2(1+L))", "sharpness_hessian"))}  # fmt: skip
     accuracy = "test accuracy (mean over seeds)" if settings.seeds > 1 else "test accuracy"
-    right = ("test accuracy", {accuracy: over_seeds("test_acc")[0]})
-    figure = save_figure(metric_against(batch_sizes, series, "batch size", f"sharpness (ε = {settings.epsilon:g})",
+    right = ("test accuracy", {accuracy: sweep.mean_sd("test_acc")[0]})
+    figure = save_figure(metric_against(sweep.points, series, "batch size", f"sharpness (ε = {settings.epsilon:g})",
                                         "Sharpness against batch size", log_y=True, right=right, spread_label=SD),
                          result_dir, "sharpness")  # fmt: skip
     summary = write_summary(result_dir, EXPERIMENT, settings, rows, [figure])

@@ -16,6 +16,7 @@ from hw1.logs import read_scalars
 from hw1.nets import ACTIVATIONS, widths_for_budget
 from hw1.plots import function_fits, loss_curves, mean_band, save_figure
 from hw1.results import write_summary
+from hw1.sweeps import not_a_sweep
 from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "simulate_function"
@@ -48,7 +49,9 @@ class Settings(RunSettings):
                                   " happen once per epoch)", 100, type=positive_int)
 
 
-UNUSED = {name: "this experiment fits 1-D functions, not MNIST" for name in ("data_dir", "download", "train_subset", "data_seed")}
+UNUSED = {**{name: "this experiment fits 1-D functions, not MNIST" for name in ("data_dir", "download", "train_subset",
+                                                                                 "data_seed")},
+          **not_a_sweep("its nets are drawn together, run after run")}  # fmt: skip
 
 
 def net_widths(settings: Settings) -> dict[str, list[int]]:

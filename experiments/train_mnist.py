@@ -13,6 +13,7 @@ from hw1.logs import epoch_curves
 from hw1.nets import convnet_parameter_count, widths_for_budget
 from hw1.plots import COMPARISON_PANELS, mean_band, model_comparison, save_figure
 from hw1.results import write_summary
+from hw1.sweeps import not_a_sweep
 from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "train_mnist"
@@ -43,9 +44,12 @@ def models(settings: Settings) -> dict[str, tuple[str, dict]]:
     return chosen
 
 
+UNUSED = not_a_sweep("its runs are drawn together, run after run")
+
+
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv)
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
     results, curves = [], {}
     tags = [tag for tag, _ in COMPARISON_PANELS]

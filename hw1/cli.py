@@ -51,6 +51,13 @@ def strategy_value(text: str) -> str:
     return text
 
 
+def folder_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", text) or re.fullmatch(r"version_\d+", text):
+        raise argparse.ArgumentTypeError(f"must be a folder name of letters, digits, '.', '_' and '-' (not version_N), "
+                                         f"got {text!r}")  # fmt: skip
+    return text
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -126,6 +133,8 @@ class RunSettings:
                               choices=("cpu", "gpu", "cuda", "mps", "auto"))
     devices: str = option("--devices", "devices to use, as Lightning's Trainer (a count, -1, a list like 0,1, or auto)",
                           "auto", type=devices_value)
+    num_nodes: int = option("--num-nodes", "machines the run spans, as Lightning's Trainer (start it on each with torchrun"
+                            " or srun; README: Scaling out)", 1, type=positive_int)
     strategy: str = option("--strategy", "distribution strategy, as Lightning's Trainer (auto, ddp, ddp_spawn, fsdp, ...)",
                            "auto", type=strategy_value)
     precision: str = option("--precision", "numeric precision, as Lightning's Trainer", "32-true", choices=PRECISIONS)
@@ -162,6 +171,14 @@ class RunSettings:
                                          " consecutive minibatches (1: one, as Lightning does by default; the numbers"
                                          " do not depend on it); default: as many as take about 0.1 s, timed at the"
                                          " start, at most an epoch's", type=positive_int)
+    name: str | None = option("--name", "a result folder <out-dir>/<experiment>/NAME shared by the invocations of one"
+                              " sweep (job-array tasks), instead of a new version_N", type=folder_name)
+    run_index: list[int] | None = option("--run-index", "train only these runs of the sweep, by position (--list-runs"
+                                         " shows them), into --name; e.g. $SLURM_ARRAY_TASK_ID", type=non_negative_int,
+                                         nargs="+")  # fmt: skip
+    collect: bool = option("--collect", "train nothing: build the summary, figures and report entry of sweep --name"
+                           " from its finished runs (names the missing ones)", False, switch=True)
+    list_runs: bool = option("--list-runs", "print the sweep's runs with their positions and stop", False, switch=True)
     unused: frozenset[str] = frozenset()
 
     @classmethod
@@ -177,10 +194,13 @@ class RunSettings:
 
     def recorded(self) -> dict[str, Any]:
         """The settings as summary.json records them: every option the experiment uses, by name."""
-        return {option.dest: getattr(self, option.dest) for option in self.options() if option.dest not in self.unused}
+        return {option.dest: getattr(self, option.dest) for option in self.options()
+                if option.dest not in self.unused and option.dest not in SWEEP_ACTIONS}  # fmt: skip
 
 
 RUN_OPTIONS: tuple[Option, ...] = RunSettings.options()
+SWEEP_ACTIONS = ("run_index", "collect", "list_runs")  # what an invocation does with a sweep, not how runs train
+SWEEP_OPTIONS = ("name", *SWEEP_ACTIONS)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

@@ -21,6 +21,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from hw1.cli import RunSettings
 from hw1.errors import UsageError
 from hw1.files import write_json_atomically
+from hw1.launch import decided_by_rank_zero
 
 SUMMARY = "summary.json"
 
@@ -49,15 +50,27 @@ def is_finished(result_dir: Path) -> bool:
     return (result_dir / SUMMARY).is_file()
 
 
-def claim_result_dir(out_dir: str | os.PathLike, experiment: str, resume: bool) -> Path:
-    """This invocation's result folder `<out_dir>/<experiment>/version_N`.
+def claim_result_dir(
+    out_dir: str | os.PathLike, experiment: str, resume: bool, accelerator: str = "cpu", name: str | None = None
+) -> Path:
+    """This invocation's result folder `<out_dir>/<experiment>/version_N`, or `<out_dir>/<experiment>/<name>` when the
+    invocation is one of a sweep's job-array tasks sharing a folder (`hw1.sweeps`; its runs are claimed one by one).
 
     Without `resume`, a new N, claimed by an atomic mkdir: two invocations started at once never share a folder, and
     none writes into another's. With `resume`, the latest unfinished folder, else the latest finished one (whose
-    runs then train on up to a larger --max-epochs). Under DDP the ranks other than 0 start after rank 0 claimed its
-    folder, and join the latest one.
+    runs then train on up to a larger --max-epochs). Ranks started at once by torchrun or srun (several nodes) take
+    global rank 0's choice (`hw1.launch`); ranks that Lightning starts itself start after rank 0 claimed its folder,
+    and join the latest one.
     """
+    decided = decided_by_rank_zero(lambda: str(_claim(out_dir, experiment, resume, name)), accelerator)
+    return Path(decided) if decided is not None else _claim(out_dir, experiment, resume, name)
+
+
+def _claim(out_dir: str | os.PathLike, experiment: str, resume: bool, name: str | None) -> Path:
     experiment_dir = ensure_writable(Path(out_dir) / experiment)
+    if name is not None:
+        (experiment_dir / name).mkdir(exist_ok=True)
+        return experiment_dir / name
     versions = result_versions(experiment_dir)
     if versions and (resume or rank_zero_only.rank > 0):
         chosen = (latest_unfinished(out_dir, experiment) or versions[-1]) if rank_zero_only.rank == 0 else versions[-1]
@@ -76,9 +89,12 @@ def claim_result_dir(out_dir: str | os.PathLike, experiment: str, resume: bool) 
 
 
 def latest_finished(out_dir: str | os.PathLike, experiment: str) -> Path | None:
-    """The latest result folder of the experiment that holds a summary.json, if any."""
-    finished = [path for path in result_versions(Path(out_dir) / experiment) if is_finished(path)]
-    return finished[-1] if finished else None
+    """The experiment's finished result folder (a version_N, or a sweep's --name folder) whose summary.json was
+    written last, if any."""
+    experiment_dir = Path(out_dir) / experiment
+    folders = experiment_dir.iterdir() if experiment_dir.is_dir() else []
+    finished = [path for path in folders if path.is_dir() and is_finished(path)]
+    return max(finished, key=lambda path: (path / SUMMARY).stat().st_mtime_ns) if finished else None
 
 
 def latest_unfinished(out_dir: str | os.PathLike, experiment: str) -> Path | None:

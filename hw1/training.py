@@ -6,7 +6,7 @@ import contextlib
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,11 @@ class RunResult:
     log_dir: str
     settings: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> RunResult:
+        """The run as a summary row (or run.json) records it, less the experiment's extra columns."""
+        return cls(**{key.name: row[key.name] for key in fields(cls)})
+
 
 TRAINER_SETTINGS = ("max_epochs", "precision", "deterministic")
 
@@ -98,7 +103,7 @@ def start_experiment(experiment: str, settings: RunSettings) -> Path:
     if "data_dir" not in settings.unused:
         images = load_mnist(ensure_mnist_files(resolve_data_dir(settings.data_dir), settings.download).resolve())
         check_train_subset(settings.train_subset, len(images["train_images"]))
-    return claim_result_dir(settings.out_dir, experiment, settings.resume)
+    return claim_result_dir(settings.out_dir, experiment, settings.resume, settings.accelerator, settings.name)
 
 
 def torch_device(accelerator: str) -> torch.device:
@@ -126,6 +131,7 @@ def build_trainer(settings: RunSettings, log_dir: Path, logger: TensorBoardLogge
     return L.Trainer(
         accelerator=settings.accelerator,
         devices=_devices(settings.devices),
+        num_nodes=settings.num_nodes,
         strategy=settings.strategy,
         precision=settings.precision,
         max_epochs=settings.max_epochs,

@@ -42,6 +42,7 @@ def test_smoke_run_trains_every_model_and_draws_one_figure(tiny_mnist: Path, tmp
 def test_lenet_learns_real_mnist_in_one_epoch(real_mnist: Path, tmp_path: Path) -> None:
     """The seed's setting (SGD lr 0.01, momentum 0.9, batch 64); 10 epochs give about 99%, one already > 97%."""
     outcome = train_mnist.main(["--accelerator", "cpu", "--data-dir", str(real_mnist), "--out-dir", str(tmp_path),
-                                "--nets", "lenet", "--depths", "--max-epochs", "1", "--checkpoint-every", "0"])  # fmt: skip
+                                "--nets", "lenet", "--depths", "--max-epochs", "1", "--checkpoint-every", "0",
+                                "--seeds", "1"])  # fmt: skip
     (result,) = outcome["results"]
     assert result.test_acc > 0.97 and result.train_acc > 0.97
