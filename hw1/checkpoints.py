@@ -31,9 +31,9 @@ class LastCheckpoint(ModelCheckpoint):
     """`last.ckpt`: the full training state after every epoch, for `--resume`, replaced in place each time.
 
     (Lightning's own `save_last` writes it only when another checkpoint is saved in the same step.) Saved at the end
-    of the training epoch, after the module's epoch-end hook, rather than at the end of validation: then the only
-    thing left between writing it and the epoch's train metrics reaching TensorBoard is Lightning handing them to the
-    logger, so a kill rarely leaves a checkpoint whose epoch has no train/*_mean point (resume would never log it).
+    of the training epoch, after the module's epoch-end hook, which has written and flushed the epoch's train/*_mean
+    points (the test pass logged its own before): a kill after the checkpoint never leaves an epoch without its
+    points, which the resumed run would not log again.
     """
 
     def __init__(self, dirpath: Path) -> None:

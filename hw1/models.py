@@ -221,16 +221,25 @@ class NetModule(L.LightningModule):
         self.epoch_batches = []
 
     def on_train_epoch_end(self) -> None:
-        """Logs the epoch's train metrics and steps the learning-rate schedule (before the epoch's checkpoint,
-        which Lightning writes after this hook, so a resumed run continues with the stepped schedule)."""
+        """Steps the learning-rate schedule and writes the epoch's train metrics to the logger, flushed — both before
+        the epoch's checkpoint, which Lightning writes after this hook: a resumed run continues with the stepped
+        schedule, and a run killed right after its checkpoint still has the epoch's train/*_mean points (Lightning
+        would hand them to the logger only after the checkpoint, and a resume from it never logs them again)."""
         schedule = self.lr_schedulers()
         if schedule is not None:
             schedule.step()
         self.update_train_metrics()
+        means = {}
         for name, metric in self.train_metrics.items():
             # compute() already reduces over DDP ranks; sync_dist=True (a mean of equal values) says so to Lightning
-            self.log(f"train/{name}_mean", metric.compute(), prog_bar=True, sync_dist=True)
+            means[f"train/{name}_mean"] = metric.compute()
+            self.log(f"train/{name}_mean", means[f"train/{name}_mean"], prog_bar=True, sync_dist=True, logger=False)
             metric.reset()
+        if self.logger is not None:
+            # the step Lightning logs epoch-end metrics at: its count of batches that stepped, less the epoch's last
+            step = self.trainer.fit_loop.epoch_loop._batches_that_stepped - 1
+            self.logger.log_metrics({**{k: float(v) for k, v in means.items()}, "epoch": self.current_epoch}, step=step)
+            self.logger.save()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
