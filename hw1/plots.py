@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import mean, pstdev
 from typing import Any
 
 import matplotlib
@@ -42,15 +43,15 @@ def mean_band(curves: list[Curve]) -> Curve:
         return curves[0]
     shared = sorted(set.intersection(*(set(curve[0]) for curve in curves)))
     values = [[dict(zip(curve[0], curve[1], strict=True))[x] for curve in curves] for x in shared]
-    return shared, [sum(v) / len(v) for v in values], [min(v) for v in values], [max(v) for v in values]
+    return shared, [mean(v) for v in values], [min(v) for v in values], [max(v) for v in values]
 
 
 def mean_sd(groups: list[list[float]]) -> tuple[list[float], list[float] | None]:
     """The mean of each group of repeats and their population sd (None, no error bars, when no group repeats)."""
-    means = [sum(group) / len(group) for group in groups]
+    means = [mean(group) for group in groups]
     if all(len(group) == 1 for group in groups):
         return means, None
-    return means, [(sum((v - m) ** 2 for v in group) / len(group)) ** 0.5 for group, m in zip(groups, means, strict=True)]
+    return means, [pstdev(group) for group in groups]
 
 
 def plot_curve(axis: Any, curve: Curve, label: str, **style: Any) -> None:
@@ -205,9 +206,9 @@ def metric_against(
     """Lines of mean ± spread (None: no error bars) against x (e.g. parameters or batch size); optional series on a
     right-hand axis. `spread_label` names the error bars in the data file (e.g. "sd over seeds")."""
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
-    for label, (mean, spread) in series_by_label.items():
+    for label, (centre, spread) in series_by_label.items():
         shown = label if spread is None else f"{label} (mean ± {spread_label.replace('_', ' ')})"
-        axis.errorbar(x, mean, yerr=spread, marker="o", markersize=4, capsize=3, label=shown)
+        axis.errorbar(x, centre, yerr=spread, marker="o", markersize=4, capsize=3, label=shown)
     if log_x:
         axis.set_xscale("log")
     if log_y:
@@ -228,8 +229,8 @@ def metric_against(
     axis.legend(handles, labels, fontsize=8)
     axis.set_title(title)
     figure.tight_layout()
-    drawn = [drawn_series(label, x, mean, axis=ylabel, **({spread_label: spread} if spread is not None else {}))
-             for label, (mean, spread) in series_by_label.items()]  # fmt: skip
+    drawn = [drawn_series(label, x, centre, axis=ylabel, **({spread_label: spread} if spread is not None else {}))
+             for label, (centre, spread) in series_by_label.items()]  # fmt: skip
     drawn += [drawn_series(label, x, values, axis=right[0]) for label, values in (right[1] if right else {}).items()]
     return Drawing(figure, {"title": title, "x_label": xlabel, "series": drawn})
 

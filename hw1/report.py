@@ -50,12 +50,13 @@ def per_run_settings(runs: list[dict]) -> list[str]:
     return [key for key in keys if len({json.dumps(run.get("settings", {}).get(key), sort_keys=True) for run in runs}) > 1]
 
 
-def seed_groups(runs: list[dict]) -> list[list[dict]]:
-    """Runs that differ only in their seeds (named `<run>-seed<s>`), grouped, in the order they first appear."""
+def seed_groups(runs: list[dict]) -> dict[str, list[dict]]:
+    """Runs that differ only in their seeds (named `<run>-seed<s>`), grouped under `<run>`, in the order they first
+    appear."""
     groups: dict[str, list[dict]] = {}
     for run in runs:
         groups.setdefault(re.sub(r"-seed\d+$", "", run["name"]), []).append(run)
-    return list(groups.values())
+    return groups
 
 
 def _mean_sd(values: list[Any]) -> str:
@@ -70,15 +71,14 @@ def run_table(runs: list[dict], result_dir: Path, report_dir: Path) -> tuple[lis
     columns = [key for key in (runs[0] if runs else {}) if key not in HIDDEN_COLUMNS
                and not isinstance(runs[0][key], dict | list) and any(r.get(key) is not None for r in runs)]  # fmt: skip
     groups = seed_groups(runs)
-    repeated = any(len(group) > 1 for group in groups)
+    repeated = any(len(group) > 1 for group in groups.values())
     varying = [key for key in per_run_settings(runs) if key not in columns and not (repeated and key in SEED_SETTINGS)]
     rows: list[list[Cell]] = []
-    for group in groups:
-        links = [Link(run["name"], _relative(located(run["log_dir"], result_dir), report_dir)) for run in group
-                 if run.get("log_dir")]
+    for base, group in groups.items():
+        links = [run_link(run, result_dir, report_dir) for run in group if run.get("log_dir")]
         name: Cell = links if links else group[0]["name"]
         if repeated:
-            name = [re.sub(r"-seed\d+$", "", group[0]["name"]) + " (seeds: ", *links, ")"] if links else name
+            name = [base + " (seeds: ", *links, ")"] if links else name
         numbers = [_mean_sd([run.get(column) for run in group]) for column in columns if column != "name"]
         settings = [_mean_sd([run["settings"].get(key) for run in group]) for key in varying]
         rows.append([name, *numbers, *settings])
@@ -109,6 +109,11 @@ def _relative(path: str | Path, report_dir: Path) -> str:
     return os.path.relpath(Path(path).resolve(), report_dir.resolve())
 
 
+def run_link(run: dict, result_dir: Path, report_dir: Path) -> Link:
+    """The run's name, linked to its run folder (as the result folder is now)."""
+    return Link(run["name"], _relative(located(run["log_dir"], result_dir), report_dir))
+
+
 def located(recorded: str, result_dir: Path, folder: str = "") -> Path:
     """A path summary.json recorded, found in the result folder as it is now (`<result_dir>/<folder>/<name>`) when the
     out-dir was moved or copied since; else as recorded."""
@@ -130,9 +135,9 @@ def figure_data(figures: list[Path]) -> dict[str, dict]:
     return found
 
 
-def judged(summaries: dict[str, dict], folders: dict[str, Path]) -> dict[str, Verdict]:
-    """The verdict of every finished experiment that has a stated expectation."""
-    return {experiment: verdict(experiment, summary, figure_data(figure_paths(summary, folders[experiment])))
+def judged(summaries: dict[str, dict], drawn: dict[str, dict[str, dict]]) -> dict[str, Verdict]:
+    """The verdict of every finished experiment that has a stated expectation, from its summary and figure data."""
+    return {experiment: verdict(experiment, summary, drawn[experiment])
             for experiment, summary in summaries.items() if experiment in EXPECTATIONS}  # fmt: skip
 
 
@@ -142,7 +147,9 @@ def outline(out_dir: Path, experiments: list[str], title: str, wall_time: str | 
     report_dir = out_dir / "report"
     folders = {experiment: latest_finished(out_dir, experiment) for experiment in experiments}
     summaries = {experiment: read_summary(folder) for experiment, folder in folders.items() if folder is not None}
-    verdicts = judged(summaries, folders)
+    figures = {experiment: figure_paths(summary, folders[experiment]) for experiment, summary in summaries.items()}
+    drawn = {experiment: figure_data(paths) for experiment, paths in figures.items()}
+    verdicts = judged(summaries, drawn)
     facts = [list(fact) for fact in header(list(summaries.values()), wall_time)]
     blocks: list[tuple] = [("h1", title), ("table", ["", ""], facts),
                            ("p", ["Open every run in TensorBoard: ", f"`tensorboard --logdir {out_dir}`",
@@ -171,12 +178,11 @@ def outline(out_dir: Path, experiments: list[str], title: str, wall_time: str | 
         blocks.append(("table", ["setting", "value"], settings))
         if summary["runs"]:
             blocks.append(("table", *run_table(summary["runs"], result_dir, report_dir)))
-        drawn = figure_data(figure_paths(summary, result_dir))
-        for figure in figure_paths(summary, result_dir):
+        for figure in figures[experiment]:
             stem, data_file = Path(figure).stem, data_path(figure)
             words = caption(experiment, stem)
-            runs = [part for run in drawn_runs(summary["runs"], stem, drawn.get(stem, {}))
-                    for part in (", ", Link(run["name"], _relative(located(run["log_dir"], result_dir), report_dir)))]
+            runs = [part for run in drawn_runs(summary["runs"], stem, drawn[experiment].get(stem, {}))
+                    for part in (", ", run_link(run, result_dir, report_dir))]
             blocks.append(("figure", _relative(figure, report_dir), stem,
                            [f"{Path(figure).name}: {words} " if words else f"{Path(figure).name} — ", "Data: ",
                             Link(data_file.name, _relative(data_file, report_dir)),

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import groupby
+from statistics import median
 from typing import Any
 
 from scipy.stats import spearmanr
@@ -125,18 +126,12 @@ def _pca(_: Runs, figures: FigureData) -> Finding:
                    f"{explained:.1%} of the whole model's weight variance")  # fmt: skip
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def _grad_norm(_: Runs, figures: FigureData) -> Finding:
     data = _figure(figures, "grad_norm")
     falls = {}
     for series in data["series"]:
         tenth = max(1, len(series["y"]) // 10)
-        falls[series["name"]] = (_median(series["y"][:tenth]), _median(series["y"][-tenth:]))
+        falls[series["name"]] = (median(series["y"][:tenth]), median(series["y"][-tenth:]))
     if set(falls) != {"gradient norm", "loss"}:
         raise NotMeasurable("the grad_norm figure data lacks the 'gradient norm' or 'loss' series")
     holds = all(first >= FALL_FACTOR * last for first, last in falls.values())
@@ -152,7 +147,7 @@ def _minimal_ratio(runs: Runs, _: FigureData) -> Finding:
     kinds = ", ".join(f"{sum(r['point'] == k for r in runs)} {k}" for k in sorted({r["point"] for r in runs}))
     return Finding(inside >= len(ratios) / 2,
                    f"{inside} of {len(ratios)} runs have positive/non-zero eigenvalues in [{RATIO_BAND[0]}, {RATIO_BAND[1]}] "
-                   f"(range {min(ratios):.3f}–{max(ratios):.3f}, median {_median(ratios):.3f}) at losses "
+                   f"(range {min(ratios):.3f}–{max(ratios):.3f}, median {median(ratios):.3f}) at losses "
                    f"{min(losses):.2g}–{max(losses):.2g}; positive/all eigenvalues {min(share):.3f}–{max(share):.3f}; "
                    f"end points: {kinds}")  # fmt: skip
 
