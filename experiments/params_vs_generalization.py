@@ -2,6 +2,8 @@
 
 Expected: the train–test gap widens with size while test accuracy improves or plateaus (no double-descent peak
 without label noise). Figures: train and test loss, and train and test accuracy, against parameters (log x).
+With --label-noise (experiments/double_descent.py sets it), a fraction of the training labels is replaced by random
+classes and the test error can peak where the nets first fit the training set (double descent).
 """
 
 from collections.abc import Callable
@@ -10,8 +12,9 @@ from pathlib import Path
 from statistics import mean
 
 from hw1.builders import mnist_classifier
-from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
-from hw1.plots import SD, metric_against, save_figure
+from hw1.cli import RunSettings, fraction, option, parse_settings, positive_int, run_cli
+from hw1.data import MNIST_TRAIN_IMAGES, NUM_CLASSES
+from hw1.plots import SD, Drawing, metric_against, save_figure
 from hw1.results import write_summary
 from hw1.sweeps import PlannedRun, SweepPoints, run_sweep
 from hw1.training import RunResult, train_run
@@ -33,6 +36,9 @@ class Settings(RunSettings):
     widths: list[int] = option("--widths",
                                "hidden width w of each 784-w-w-10 MLP (2: 1.6k params ... 768: 1.2M)",
                                [2, 4, 8, 16, 32, 64, 128, 256, 512, 768], type=positive_int, nargs="+")
+    hidden_layers: int = option("--hidden-layers", "hidden layers of width w in each MLP", 2, type=positive_int)
+    label_noise: float = option("--label-noise", "fraction of the training labels replaced by uniformly random classes"
+                                " (drawn by --data-seed, the same for every size)", 0.0, type=fraction)  # fmt: skip
 
 
 METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
@@ -47,16 +53,25 @@ def planned_runs(settings: Settings) -> list[PlannedRun]:
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
     """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
     run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv)
+    return run_size_sweep(EXPERIMENT, __doc__.splitlines()[0], PROFILES, argv, announce)
+
+
+def run_size_sweep(experiment: str, description: str, profiles: dict, argv: list[str] | None,
+                   announce: Callable[[str], None] | None) -> dict:  # fmt: skip
+    """The sweep over widths, with the profiles of `experiment` (this one, or double_descent)."""
+    settings = parse_settings(Settings, description, profiles, argv)
 
     def train(result_dir: Path, run: PlannedRun) -> dict:
-        module, datamodule = mnist_classifier(run.settings, "mlp", {"hidden": [run.details["width"]] * 2})
+        net_config = {"hidden": [run.details["width"]] * settings.hidden_layers}
+        module, datamodule = mnist_classifier(run.settings, "mlp", net_config, label_mode="uniform" if settings.label_noise
+                                              else "true", label_fraction=settings.label_noise or 1.0)  # fmt: skip
         return vars(train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce))
 
-    return run_sweep(EXPERIMENT, settings, planned_runs(settings), train, lambda folder, rows: finish(folder, settings, rows))
+    return run_sweep(experiment, settings, planned_runs(settings), train,
+                     lambda folder, rows: finish(experiment, folder, settings, rows))  # fmt: skip
 
 
-def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
+def finish(experiment: str, result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     """Figures and summary.json from the runs' rows."""
     sweep = SweepPoints(rows, "width")
     table = [{"params": group[0]["params"], **{m: [r[m] for r in group] for m in METRICS}} for group in sweep.groups]
@@ -70,12 +85,29 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
                                    "accuracy", "Accuracy against model size", spread_label=SD),
                     result_dir, "accuracy"),
     ]  # fmt: skip
-    summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
+    if settings.label_noise:
+        figures.append(save_figure(error_figure(params, stats, settings), result_dir, "error"))
+    summary = write_summary(result_dir, experiment, settings, rows, figures)
     for row in table:
         print(f"{row['params']:>9,} params: train acc {mean(row['train_acc']):.4f} test acc {mean(row['test_acc']):.4f} "
               f"gap {mean(row['train_acc']) - mean(row['test_acc']):+.4f}")  # fmt: skip
     print(f"summary: {summary}")
     return {"settings": settings, "results": [RunResult.of(row) for row in rows], "table": table}
+
+
+def error_figure(params: list[int], stats: dict, settings: Settings) -> Drawing:
+    """Train and test error (1 − accuracy) against parameters, with the interpolation threshold n·classes marked."""
+    images = settings.train_subset or MNIST_TRAIN_IMAGES
+    threshold = images * NUM_CLASSES
+    errors = {split: ([1 - acc for acc in stats[f"{split}_acc"][0]], stats[f"{split}_acc"][1]) for split in ("train", "test")}
+    drawing = metric_against(params, errors, "parameters", "error (1 − accuracy)",
+                             f"Error against model size ({settings.label_noise:.0%} noisy labels, {images:,} images)",
+                             spread_label=SD)  # fmt: skip
+    axis = drawing.figure.axes[0]
+    axis.axvline(threshold, color="grey", linestyle=":", label=f"n·classes = {threshold:,}")
+    axis.legend(fontsize=8)
+    drawing.data["interpolation_threshold"] = threshold
+    return drawing
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ EXPERIMENTS = (
     "flatness_interpolation",
     "flatness_sensitivity",
     "sharpness",
+    "hessian_spectrum",  # reads the sharpness runs' checkpoints
+    "loss_surface",  # reads the flatness_interpolation runs' checkpoints
+    "double_descent",
 )
 
 

@@ -139,6 +139,8 @@ class RunSettings:
                            "auto", type=strategy_value)
     precision: str = option("--precision", "numeric precision, as Lightning's Trainer", "32-true", choices=PRECISIONS)
     max_epochs: int = option("--max-epochs", "epochs to train", 10, type=positive_int)
+    eval_every: int = option("--eval-every", "evaluate on the test set for the test/ curves every this many epochs (the"
+                             " final test numbers are always measured)", 1, type=positive_int)  # fmt: skip
     batch_size: int | None = option("--batch-size", "training minibatch size", 64, type=positive_int)
     optimizer: str = option("--optimizer", "optimizer", "sgd", choices=("sgd", "adam", "rmsprop"))
     lr: float = option("--lr", "learning rate", 0.01, type=positive_float)

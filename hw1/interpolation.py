@@ -91,6 +91,20 @@ def training_set(data_hparams: dict[str, Any]) -> dict[str, Any]:
     return {key: data_hparams.get(key, defaults[key]) for key in TRAINING_SET_KEYS}
 
 
+def training_data(data_hparams: dict[str, Any], data_dir: str | None, device: torch.device, download: bool = True
+                  ) -> MNISTDataModule:  # fmt: skip
+    """The data module (set up, tensors on `device`) of the training set a checkpoint's data hyperparameters name,
+    with the test set."""
+    train_set = training_set(data_hparams)
+    datamodule = MNISTDataModule(data_dir, train_subset=train_set["train_subset"], label_mode=train_set["label_mode"],
+                                 label_fraction=train_set["label_fraction"], data_seed=train_set["data_seed"],
+                                 download=download)  # fmt: skip
+    datamodule.setup()
+    datamodule.train = tuple(t.to(device) for t in datamodule.train)
+    datamodule.test = tuple(t.to(device) for t in datamodule.test)
+    return datamodule
+
+
 def interpolate(first: str, second: str, alphas: list[float], data_dir: str | None, device: torch.device,
                 download: bool = True) -> dict[str, Any]:  # fmt: skip
     """Train and test loss and accuracy at each α between the two checkpoints.
@@ -105,12 +119,7 @@ def interpolate(first: str, second: str, alphas: list[float], data_dir: str | No
     if not same:
         print(f"note: {second} was trained on another training set ({other_set}) than {first} ({train_set});"
               " the train curve uses the first one's")  # fmt: skip
-    datamodule = MNISTDataModule(data_dir, train_subset=train_set["train_subset"], label_mode=train_set["label_mode"],
-                                 label_fraction=train_set["label_fraction"], data_seed=train_set["data_seed"],
-                                 download=download)  # fmt: skip
-    datamodule.setup()
-    datamodule.train = tuple(t.to(device) for t in datamodule.train)
-    datamodule.test = tuple(t.to(device) for t in datamodule.test)
+    datamodule = training_data(data1, data_dir, device, download)
     return {
         "train": evaluate_interpolation(model, state1, state2, alphas, datamodule.train_eval_dataloader),
         "test": evaluate_interpolation(model, state1, state2, alphas, datamodule.test_dataloader),

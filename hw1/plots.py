@@ -10,9 +10,11 @@ from statistics import mean, pstdev
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -254,3 +256,55 @@ def interpolation_curves(alphas: list[float], results: Mapping[str, Mapping[str,
     drawn = [drawn_series(split, alphas, values[metric], panel=metric) for split, values in results.items()
              for metric in ("loss", "acc")]  # fmt: skip
     return Drawing(figure, {"title": title, "x_label": "alpha", "series": drawn})
+
+
+def spectral_densities(curves: Mapping[str, Mapping[str, Any]], title: str) -> Drawing:
+    """Eigenvalue densities (log y), one line per label; each curve's extra fields (nodes, weights, σ) go to the data
+    file with it."""
+    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    top = max(max(curve["y"]) for curve in curves.values())
+    for label, curve in curves.items():
+        axis.plot(curve["x"], curve["y"], label=label, linewidth=1)
+    axis.set_yscale("log")
+    axis.set_ylim(bottom=top * 1e-8)
+    axis.set_xlabel("eigenvalue")
+    axis.set_ylabel("density")
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize=8)
+    axis.set_title(title)
+    figure.tight_layout()
+    drawn = [drawn_series(label, curve["x"], curve["y"], **{k: v for k, v in curve.items() if k not in ("x", "y")})
+             for label, curve in curves.items()]  # fmt: skip
+    return Drawing(figure, {"title": title, "x_label": "eigenvalue", "series": drawn})
+
+
+SURFACE_PANELS = (("train", "loss"), ("test", "loss"), ("train", "acc"), ("test", "acc"))
+
+
+def surface_contours(a: list[float], b: list[float], grids: Mapping[str, Mapping[str, list[list[float]]]],
+                     points: Mapping[str, tuple[float, float]], title: str, axis_labels: tuple[str, str]) -> Drawing:  # fmt: skip
+    """Contours of train and test loss (log-spaced levels) and accuracy over a plane of parameter space, with the
+    named points (the checkpoints) marked; each panel's grid (rows: b, columns: a) goes to the data file as `z`."""
+    figure, axes = plt.subplots(2, 2, figsize=(11, 9))
+    for axis, (split, metric) in zip(axes.flat, SURFACE_PANELS, strict=True):
+        values = np.asarray(grids[split][metric])
+        if metric == "loss":
+            levels = np.geomspace(max(values.min(), 1e-6), values.max(), 25)
+            shown = axis.contourf(a, b, np.maximum(values, levels[0]), levels=levels, cmap="viridis",
+                                  norm=LogNorm())  # fmt: skip
+        else:
+            shown = axis.contourf(a, b, values, levels=20, cmap="viridis")
+        axis.contour(a, b, values, levels=shown.levels[::3], colors="white", linewidths=0.5)
+        figure.colorbar(shown, ax=axis, label=f"{split} {'cross-entropy' if metric == 'loss' else 'accuracy'}")
+        for name, (x, y) in points.items():
+            axis.plot(x, y, "r*", markersize=10)
+            axis.annotate(name, (x, y), color="red", fontsize=7, xytext=(4, 4), textcoords="offset points")
+        axis.set_xlabel(axis_labels[0])
+        axis.set_ylabel(axis_labels[1])
+        axis.set_title(f"{split} {metric}")
+    figure.suptitle(title)
+    figure.tight_layout()
+    drawn = [drawn_series(f"{split} {metric}", a, b, z=grids[split][metric], panel=f"{split} {metric}")
+             for split, metric in SURFACE_PANELS]  # fmt: skip
+    return Drawing(figure, {"title": title, "x_label": axis_labels[0], "y_label": axis_labels[1], "series": drawn,
+                            "points": {name: list(point) for name, point in points.items()}})

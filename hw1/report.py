@@ -21,7 +21,9 @@ HIDDEN_COLUMNS = {"checkpoint", "log_dir"}
 SEED_SETTINGS = {"init_seed", "order_seed", "steps_per_chunk"}  # differ between the seeds of one run
 KEY_SETTINGS = ("profile", "max_epochs", "batch_size", "optimizer", "lr", "lr_schedule", "momentum", "train_subset", "seed",
                 "seeds", "data_seed", "runs", "hidden", "widths", "batch_sizes", "functions", "nets", "depths", "label_mode",
-                "epsilon", "finisher_steps", "grad_tolerance", "zero_tolerance", "flat_tolerance")  # fmt: skip
+                "epsilon", "finisher_steps", "grad_tolerance", "zero_tolerance", "flat_tolerance", "label_noise",
+                "hidden_layers", "eval_every", "source", "checkpoints", "top_k", "lanczos_steps", "slq_runs", "probes",
+                "hessian_samples", "points", "radius", "margin", "train_samples", "test_samples")  # fmt: skip
 
 
 @dataclass(frozen=True)

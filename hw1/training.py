@@ -79,7 +79,7 @@ class RunResult:
         return cls(**{key.name: row[key.name] for key in fields(cls)})
 
 
-TRAINER_SETTINGS = ("max_epochs", "precision", "deterministic")
+TRAINER_SETTINGS = ("max_epochs", "eval_every", "precision", "deterministic")
 
 
 def run_settings(module: L.LightningModule, datamodule: L.LightningDataModule, settings: RunSettings) -> dict[str, Any]:
@@ -135,6 +135,7 @@ def build_trainer(settings: RunSettings, log_dir: Path, logger: TensorBoardLogge
         strategy=settings.strategy,
         precision=settings.precision,
         max_epochs=settings.max_epochs,
+        check_val_every_n_epoch=settings.eval_every,
         deterministic=settings.deterministic,
         logger=logger,
         callbacks=[

@@ -8,10 +8,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import groupby
-from statistics import median
+from statistics import mean, median
 from typing import Any
 
 from scipy.stats import spearmanr
+
+from hw1.data import MNIST_TRAIN_IMAGES, NUM_CLASSES
 
 Runs = list[dict[str, Any]]
 FigureData = dict[str, dict[str, Any]]  # figure stem → the numbers it draws
@@ -25,6 +27,9 @@ MIN_CORRELATION = 0.5
 FALL_FACTOR = 10.0
 RATIO_BAND = (0.3, 0.6)
 ALPHA_STEP = 0.25
+PEAK_RISE = 0.01  # a double-descent peak: test error this far above the best size on each side
+THRESHOLD_FACTOR = 3.0  # ... within this factor of the interpolation threshold n·classes
+INTERPOLATED_ERROR = 0.01  # train error of the largest net at most this
 
 
 class NotMeasurable(Exception):
@@ -167,7 +172,15 @@ def _random_labels(runs: Runs, _: FigureData) -> Finding:
                    f"{run['epochs']} epochs")  # fmt: skip
 
 
+def _label_noise(runs: Runs) -> float:
+    settings = runs[0]["settings"]
+    return settings.get("label_fraction", 0.0) if settings.get("label_mode", "true") != "true" else 0.0
+
+
 def _params(runs: Runs, _: FigureData) -> Finding:
+    if _label_noise(runs):
+        raise NotMeasurable(f"{_label_noise(runs):.0%} of the training labels are noisy (--label-noise); this rule is "
+                            "for true labels — the double_descent rule judges noisy ones")  # fmt: skip
     runs = sorted(runs, key=lambda run: run["params"])
     params = [run["params"] for run in runs]
     gaps = [run["train_acc"] - run["test_acc"] for run in runs]
@@ -227,6 +240,60 @@ def _sharpness(runs: Runs, _: FigureData) -> Finding:
                    f"ρ(batch size, test accuracy) = {rho_test:.2f} (test accuracy {runs[0]['test_acc']:.4f} → "
                    f"{runs[-1]['test_acc']:.4f})")  # fmt: skip
 
+
+
+def _double_descent(runs: Runs, _: FigureData) -> Finding:
+    if not _label_noise(runs):
+        raise NotMeasurable("the labels are not noisy (--label-noise 0); double descent is sought with label noise")
+    sizes = sorted({run["params"] for run in runs})
+    if len(sizes) < 3:
+        raise NotMeasurable(f"{len(sizes)} sizes; a peak needs sizes on both sides")
+    errors = [1 - mean(run["test_acc"] for run in runs if run["params"] == size) for size in sizes]
+    train_errors = [1 - mean(run["train_acc"] for run in runs if run["params"] == size) for size in sizes]
+    images = runs[0]["settings"].get("train_subset") or MNIST_TRAIN_IMAGES
+    threshold = images * NUM_CLASSES
+    rises = [min(errors[i] - min(errors[:i]), errors[i] - min(errors[i + 1 :])) for i in range(1, len(sizes) - 1)]
+    peak = 1 + max(range(len(rises)), key=rises.__getitem__)
+    near = threshold / THRESHOLD_FACTOR <= sizes[peak] <= threshold * THRESHOLD_FACTOR
+    fits = train_errors[-1] <= INTERPOLATED_ERROR
+    where = (f"the test error peaks at {sizes[peak]:,} params ({errors[peak]:.3f}: "
+             f"{errors[peak] - min(errors[:peak]):+.3f} over the best smaller size, {errors[peak] - min(errors[peak + 1:]):+.3f}"
+             f" over the best larger one; train error there {train_errors[peak]:.3f})"
+             if rises[peak - 1] > 0 else "the test error has no interior peak")  # fmt: skip
+    return Finding(rises[peak - 1] >= PEAK_RISE and near and fits,
+                   f"{where}; interpolation threshold n·classes = {threshold:,} ({images:,} images, "
+                   f"{_label_noise(runs):.0%} noisy labels); test error {errors[0]:.3f} at {sizes[0]:,} params, best "
+                   f"{min(errors):.3f}, {errors[-1]:.3f} at {sizes[-1]:,}; train error of the largest net "
+                   f"{train_errors[-1]:.4f}")  # fmt: skip
+
+
+def _hessian(runs: Runs, _: FigureData) -> Finding:
+    runs = sorted(runs, key=lambda run: run["batch_size"])
+    batch = [run["batch_size"] for run in runs]
+    rho = spearman(batch, [run["lambda_1"] for run in runs])
+    rho_trace = spearman(batch, [run["trace"] for run in runs])
+    residual = max(run["ritz_residuals"][0] / abs(run["lambda_1"]) for run in runs)
+    return Finding(rho >= MIN_CORRELATION,
+                   f"Spearman ρ(batch size, λ1) = {rho:.2f} over {len(runs)} minima (λ1 {runs[0]['lambda_1']:.3g} at "
+                   f"batch {batch[0]} → {runs[-1]['lambda_1']:.3g} at {batch[-1]}); ρ(batch size, trace) = "
+                   f"{rho_trace:.2f} (trace {runs[0]['trace']:.3g} → {runs[-1]['trace']:.3g}); largest relative "
+                   f"residual of λ1 {residual:.2g}")  # fmt: skip
+
+
+def _surface(_: Runs, figures: FigureData) -> Finding:
+    data = _figure(figures, "surface_around")
+    (series,) = [s for s in data["series"] if s["name"] == "train loss"]
+    grid = series["z"]
+    size = len(grid)
+    centre = grid[size // 2][size // 2]
+    lowest = min((value, row, column) for row, line in enumerate(grid) for column, value in enumerate(line))
+    at_centre = max(abs(lowest[1] - size // 2), abs(lowest[2] - size // 2)) <= 1
+    border = [value for row, line in enumerate(grid) for column, value in enumerate(line)
+              if row in (0, size - 1) or column in (0, size - 1)]  # fmt: skip
+    return Finding(at_centre and min(border) > centre,
+                   f"train loss {centre:.4g} at the checkpoint; the grid's lowest {lowest[0]:.4g} is "
+                   f"{max(abs(lowest[1] - size // 2), abs(lowest[2] - size // 2))} grid steps from it; on the border "
+                   f"{min(border):.4g}–{max(border):.4g} ({size}×{size} grid)")  # fmt: skip
 
 EXPECTATIONS: dict[str, Expectation] = {
     "simulate_function": Expectation(
@@ -323,6 +390,44 @@ EXPECTATIONS: dict[str, Expectation] = {
         _sharpness,
         {"sharpness": "sharpness by projected ascent and its Hessian approximation against batch size (log–log), "
                       "test accuracy on the right."},
+    ),
+    "hessian_spectrum": Expectation(
+        "At the minima of the batch-size sweep, what does the Hessian's spectrum look like, and how does it change with "
+        "batch size?",
+        "Keskar et al., ICLR 2017: large batches converge to sharper minima — larger top eigenvalues; Sagun et al. 2017 "
+        "and Ghorbani et al., ICML 2019: a bulk of eigenvalues near zero with a few large outliers (about one per "
+        "class). Eigenvalues, like sharpness, change under reparametrisation (Dinh et al., ICML 2017).",
+        f"Spearman ρ between batch size and the largest eigenvalue λ1 (Lanczos, on the run's training set) is at least "
+        f"{MIN_CORRELATION}.",
+        _hessian,
+        {"eigenvalues": "λ1…λk against batch size (mean ± sd over seeds), Hutchinson's trace on the right.",
+         "density": "the SLQ eigenvalue density per batch size (log density): a spike near zero, outliers to the right."},
+    ),
+    "loss_surface": Expectation(
+        "What does the loss look like on a plane of parameter space around a minimum, and through several minima?",
+        "Li et al., NeurIPS 2018: with filter-normalised directions the minimum sits at the centre of a basin whose "
+        "walls rise in every direction (convex-looking for shallow nets without skip connections); between minima "
+        "trained from different initial weights the loss rises (Goodfellow et al., ICLR 2015).",
+        "On the surface around the small-batch minimum, the grid's lowest train loss is within one grid step of the "
+        "checkpoint, and every point on the grid's border has a higher train loss than the checkpoint.",
+        _surface,
+        {"surface_around": "train and test loss (log colour scale) and accuracy around the minimum (the star), along two "
+                           "filter-normalised random directions.",
+         "surface_through": "the plane through the three minima (stars): the first at (0, 0), the second at (1, 0)."},
+    ),
+    "double_descent": Expectation(
+        "With noisy labels, how does the test error change as the network grows past the size that fits the training "
+        "set exactly?",
+        "Belkin et al., PNAS 2019 and Nakkiran et al., ICLR 2020: the test error falls, rises to a peak near the "
+        "interpolation threshold (about n·classes parameters, where train error first reaches 0), then falls again; "
+        "label noise makes the peak visible.",
+        f"The test error (mean over seeds) has an interior peak at least {PEAK_RISE} above the best size on each side, "
+        f"at a size within a factor {THRESHOLD_FACTOR:g} of n·classes parameters, and the largest net's train error is "
+        f"at most {INTERPOLATED_ERROR}.",
+        _double_descent,
+        {"error": "train and test error against parameters; the dotted line is the interpolation threshold n·classes.",
+         "loss": "train and test loss against parameter count (log–log).",
+         "accuracy": "train and test accuracy against parameter count."},
     ),
 }
 

@@ -112,6 +112,47 @@ def test_minimal_ratio_rule() -> None:
     assert verdict("minimal_ratio", summary([point(r) for r in (0.4, 0.8, 0.9, 1.0)]), {}).outcome == NOT_SUPPORTED
 
 
+
+def test_double_descent_rule_finds_the_peak_near_n_times_classes() -> None:
+    noisy = {"label_mode": "uniform", "label_fraction": 0.2, "train_subset": 1000}  # threshold 10,000 parameters
+    errors = {1600: 0.40, 4800: 0.30, 8000: 0.42, 16000: 0.35, 50000: 0.25, 200000: 0.22}
+    sizes = [run(f"p{p}", params=p, test_acc=1 - e, train_acc=1.0 if p > 8000 else 0.7, settings=noisy)
+             for p, e in errors.items()]  # fmt: skip
+    judged = verdict("double_descent", summary(sizes), {})
+    assert judged.outcome == SUPPORTED, judged.text
+    assert "peaks at 8,000 params (0.420: +0.120 over the best smaller size, +0.200 over the best larger" in judged.text
+    assert "interpolation threshold n·classes = 10,000 (1,000 images, 20% noisy labels)" in judged.text
+    monotone = [{**row, "test_acc": 0.6 + i / 20} for i, row in enumerate(sizes)]
+    judged = verdict("double_descent", summary(monotone), {})
+    assert judged.outcome == NOT_SUPPORTED and "no interior peak" in judged.text
+    far = [{**row, "params": row["params"] * 100} for row in sizes]  # the peak at 800k, 80× the threshold
+    assert verdict("double_descent", summary(far), {}).outcome == NOT_SUPPORTED
+    unfitted = [{**row, "train_acc": 0.9} for row in sizes]
+    assert verdict("double_descent", summary(unfitted), {}).outcome == NOT_SUPPORTED
+    clean = [{**row, "settings": {"label_mode": "true", "label_fraction": 1.0}} for row in sizes]
+    assert verdict("double_descent", summary(clean), {}).outcome == NOT_MEASURABLE
+    assert verdict("params_vs_generalization", summary(sizes), {}).outcome == NOT_MEASURABLE
+
+
+def test_hessian_and_surface_rules() -> None:
+    rising = [run(f"bs{b}", batch_size=b, lambda_1=2.0 * (i + 1), trace=10.0 * (i + 1), ritz_residuals=[1e-3])
+              for i, b in enumerate((16, 64, 256, 1024))]  # fmt: skip
+    judged = verdict("hessian_spectrum", summary(rising), {})
+    assert judged.outcome == SUPPORTED and "ρ(batch size, λ1) = 1.00 over 4 minima" in judged.text
+    falling = [{**row, "lambda_1": 10.0 - i} for i, row in enumerate(rising)]
+    assert verdict("hessian_spectrum", summary(falling), {}).outcome == NOT_SUPPORTED
+
+    axis = [i / 10 - 0.5 for i in range(11)]
+    bowl = [[0.1 + a * a + 2 * b * b for a in axis] for b in axis]
+    surface = {"surface_around_small_batch": {"series": [{"name": "train loss", "x": axis, "y": axis, "z": bowl}]}}
+    judged = verdict("loss_surface", summary([]), surface)
+    assert judged.outcome == SUPPORTED and judged.text.startswith("train loss 0.1 at the checkpoint")
+    assert "0 grid steps" in judged.text
+    shifted = [[0.1 + (a - 0.3) ** 2 + 2 * b * b for a in axis] for b in axis]  # the basin's bottom 3 steps away
+    surface["surface_around_small_batch"]["series"][0]["z"] = shifted
+    assert verdict("loss_surface", summary([]), surface).outcome == NOT_SUPPORTED
+    assert verdict("loss_surface", summary([]), {}).outcome == NOT_MEASURABLE
+
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if found is None:

@@ -1,0 +1,128 @@
+"""Hessian spectrum against batch size: top-k eigenvalues, trace and eigenvalue density at the sharpness sweep's minima.
+
+Trains nothing: for each run of a finished sharpness result folder (--source; default the latest), the Hessian of the
+mean training loss over the run's own training set (every image, or --hessian-samples of them), applied in one
+batched pass per product: --slq-runs Lanczos runs of --lanczos-steps steps give the eigenvalue density by stochastic
+Lanczos quadrature, the first run's largest Ritz values the top-k eigenvalues (with their residuals), and --probes
+Rademacher vectors Hutchinson's trace (as PyHessian; Yao et al. 2020). Expected (Keskar et al. 2017; Ghorbani et al.
+2019): a bulk near zero with a few outliers, and larger outliers and trace at larger batch sizes.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from hw1.analysis import analysis_unused, load_minimum, source_folder
+from hw1.cli import RunSettings, option, parse_settings, positive_float, positive_int, run_cli
+from hw1.data import seeded_generator
+from hw1.flat_model import FlatModel
+from hw1.hessian import Spectrum, dataset_hvp, density_grid, measure_spectrum, spectral_density
+from hw1.plots import SD, Drawing, metric_against, save_figure, spectral_densities
+from hw1.results import read_summary, write_summary
+from hw1.sweeps import SweepPoints
+from hw1.training import start_experiment, torch_device
+
+EXPERIMENT = "hessian_spectrum"
+SOURCE = "sharpness"
+PROFILES = {
+    "full": {},
+    "quick": {"hessian_samples": 2048, "lanczos_steps": 30, "slq_runs": 1, "probes": 10},
+    "smoke": {"hessian_samples": 64, "lanczos_steps": 8, "slq_runs": 2, "probes": 2, "top_k": 3},
+}
+SAMPLE_PURPOSE = 11  # seeded_generator purpose of the images the Hessian is taken over
+
+
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    source: str | None = option("--source", "finished sharpness result folder whose runs' minima are analysed (default:"
+                                " the latest in --out-dir/sharpness)")  # fmt: skip
+    top_k: int = option("--top-k", "largest eigenvalues reported (Ritz values of the first Lanczos run)", 10,
+                        type=positive_int)
+    lanczos_steps: int = option("--lanczos-steps", "Hessian-vector products per Lanczos run", 80, type=positive_int)
+    slq_runs: int = option("--slq-runs", "Lanczos runs from random starts averaged in the density", 3, type=positive_int)
+    probes: int = option("--probes", "Rademacher probe vectors of Hutchinson's trace", 100, type=positive_int)
+    hessian_samples: int | None = option("--hessian-samples", "training images the loss is averaged over, drawn once by"
+                                         " the runs' data seed (default: the whole training set of each run)",
+                                         type=positive_int)  # fmt: skip
+    hvp_batch_size: int = option("--hvp-batch-size", "images per batch of one Hessian-vector pass (memory only)", 10000,
+                                 type=positive_int)
+    density_sigma: float = option("--density-sigma", "width of each node's Gaussian in the density, as a fraction of"
+                                  " the spectrum's range", 0.01, type=positive_float)  # fmt: skip
+    density_points: int = option("--density-points", "points of the density's grid", 2000, type=positive_int)
+
+
+UNUSED = analysis_unused(SOURCE)
+
+
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Analyse every run of the source folder; `announce(run)` is called as each one starts."""
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
+    device = torch_device(settings.accelerator)
+    source = source_folder(settings.source, settings.out_dir, SOURCE)
+    settings = replace(settings, source=str(source))  # recorded as used
+    runs = sorted(read_summary(source)["runs"], key=lambda run: (run["batch_size"], run["settings"]["init_seed"]))
+    result_dir = start_experiment(EXPERIMENT, settings)
+    rows, densities = [], {}
+    for run in runs:
+        if announce is not None:
+            announce(run["name"])
+        row, spectrum = analyse(run, settings, device)
+        rows.append(row)
+        densities.setdefault(run["batch_size"], []).append(spectrum)
+        print(f"{run['name']:>14}: λ1 {row['lambda_1']:.4g} (residual {row['ritz_residuals'][0]:.2g}), trace "
+              f"{row['trace']:.4g} ± {row['trace_se']:.2g}, over {row['hessian_samples']} images")  # fmt: skip
+    sweep = SweepPoints(rows, "batch_size")
+    top = {f"λ{i + 1}": sweep.mean_sd(f"lambda_{i + 1}") for i in range(min(settings.top_k, len(rows[0]["lambda_top"])))}
+    positive = all(value > 0 for centre, _ in top.values() for value in centre)
+    figures = [
+        save_figure(metric_against(sweep.points, top, "batch size", "eigenvalue", "Top Hessian eigenvalues against batch "
+                                   "size", log_y=positive, right=("trace (Hutchinson)", {"trace": sweep.mean_sd("trace")[0]}),
+                                   spread_label=SD), result_dir, "eigenvalues"),
+        save_figure(density_figure(densities, settings), result_dir, "density"),
+    ]  # fmt: skip
+    summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
+    print(f"source: {source}\nsummary: {summary}")
+    return {"settings": settings, "rows": rows, "figures": figures, "source": source}
+
+
+def analyse(run: dict, settings: Settings, device: torch.device) -> tuple[dict, Spectrum]:
+    """One minimum's spectrum; its row is the source run's with the measured numbers added."""
+    module, datamodule, data_hparams = load_minimum(run["checkpoint"], settings.data_dir, device, settings.download)
+    images, labels = datamodule.train
+    if settings.hessian_samples is not None and settings.hessian_samples < len(labels):
+        chosen = torch.randperm(len(labels), generator=seeded_generator(data_hparams.get("data_seed", 0), SAMPLE_PURPOSE))
+        chosen = chosen[: settings.hessian_samples].to(images.device)
+        images, labels = images[chosen], labels[chosen]
+    batches = list(zip(images.split(settings.hvp_batch_size), labels.split(settings.hvp_batch_size), strict=True))
+    model = FlatModel.of(module.net)
+    theta = model.flatten()
+    generator = torch.Generator().manual_seed(settings.seed)
+    spectrum = measure_spectrum(dataset_hvp(model, theta, batches), model.size, settings.top_k, settings.lanczos_steps,
+                                settings.slq_runs, settings.probes, generator, device)  # fmt: skip
+    with torch.inference_mode():
+        loss = sum(float(model.cross_entropy_loss(x, y)(theta)) * len(y) for x, y in batches) / len(labels)
+    row = {**run, "source_run": run["name"], "hessian_samples": len(labels), "hessian_loss": loss,
+           "lambda_top": spectrum.top.values, "ritz_residuals": spectrum.top.residuals,
+           **{f"lambda_{i + 1}": value for i, value in enumerate(spectrum.top.values)},
+           "trace": spectrum.trace.value, "trace_se": spectrum.trace.standard_error, "slq_trace": spectrum.slq_trace}  # fmt: skip
+    return row, spectrum
+
+
+def density_figure(densities: dict[int, list[Spectrum]], settings: Settings) -> Drawing:
+    """One SLQ density per batch size (the runs of its seeds pooled), with the nodes and weights in the data file."""
+    curves = {}
+    for batch_size, spectra in densities.items():
+        nodes = [n for spectrum in spectra for n in spectrum.nodes]
+        weights = [w for spectrum in spectra for w in spectrum.weights]
+        grid, sigma = density_grid(nodes, settings.density_points, settings.density_sigma)
+        curves[f"batch {batch_size}"] = {"x": grid.tolist(), "y": spectral_density(nodes, weights, grid, sigma).tolist(),
+                                         "sigma": sigma, "nodes": [n.tolist() for n in nodes],
+                                         "weights": [w.tolist() for w in weights]}  # fmt: skip
+    return spectral_densities(curves, "Hessian eigenvalue density (SLQ) per batch size")
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,193 @@
+"""2-D loss surfaces (Li et al., NeurIPS 2018): train and test loss and accuracy on a plane through trained minima.
+
+    python experiments/loss_surface.py A.ckpt               # around A, two filter-normalised random directions
+    python experiments/loss_surface.py A.ckpt B.ckpt        # A at (0, 0), B at (1, 0), a random second axis
+    python experiments/loss_surface.py A.ckpt B.ckpt C.ckpt # the plane through three minima
+    python experiments/loss_surface.py                      # both kinds for the latest flatness_interpolation result
+
+Trains nothing. θ(a, b) = θ0 + a·d1 + b·d2 is evaluated on a --points × --points grid with torch.func.functional_call,
+vmapped over --grid-chunk points at once, on the test set (or --test-samples of it) and a fixed subset of the first
+checkpoint's training set (--train-samples). Without checkpoints it draws the surface around the small-batch minimum
+of a finished flatness_interpolation folder (--source; default the latest) and the plane through its three minima.
+Expected (Li et al.): the minimum sits at the centre of a basin whose walls rise in every direction; between two
+minima trained from different initial weights the surface rises (Goodfellow et al. 2015; Garipov et al. 2018).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from hw1.analysis import analysis_unused, load_minimum, source_folder
+from hw1.checkpoints import read_checkpoint
+from hw1.cli import RunSettings, non_negative_float, option, parse_settings, positive_float, positive_int, run_cli
+from hw1.data import seeded_generator
+from hw1.errors import UsageError
+from hw1.flat_model import FlatModel
+from hw1.interpolation import check_same_architecture
+from hw1.plots import save_figure, surface_contours
+from hw1.results import read_summary, write_summary
+from hw1.surface import Plane, evaluate_plane, filter_normalized_direction, plane_through
+from hw1.training import start_experiment, torch_device
+
+EXPERIMENT = "loss_surface"
+SOURCE = "flatness_interpolation"
+PROFILES = {
+    "full": {},
+    "quick": {"train_samples": 1000, "test_samples": 1000},
+    "smoke": {"points": 21, "train_samples": 200, "test_samples": 100},
+}
+DIRECTIONS = {
+    1: "two filter-normalised Gaussian directions (biases 0)",
+    2: "θ2 − θ1, and a filter-normalised Gaussian direction made orthogonal to it and given its length",
+    3: "θ2 − θ1, and the part of θ3 − θ1 orthogonal to it, given its length",
+}
+SAMPLE_PURPOSE = 12  # seeded_generator purpose of the fixed training (and test) images
+
+
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    """The shared settings and this experiment's own options."""
+
+    checkpoints: list[str] = option("checkpoints", "one to three .ckpt files of one architecture: around the first, or"
+                                    " the plane through them (none: the minima of --source)", [], nargs="*")  # fmt: skip
+    source: str | None = option("--source", "finished flatness_interpolation folder whose minima are drawn when no"
+                                " checkpoint is given (default: the latest in --out-dir/flatness_interpolation)")  # fmt: skip
+    points: int = option("--points", "grid points along each axis (odd: the centre is on the grid)", 41, type=positive_int)
+    radius: float = option("--radius", "the grid around one minimum spans [-radius, radius] along both directions", 1.0,
+                           type=positive_float)
+    margin: float = option("--margin", "the grid through several minima spans their box widened by this fraction of its"
+                           " side on each side", 0.5, type=non_negative_float)  # fmt: skip
+    train_samples: int = option("--train-samples", "fixed subset of the first checkpoint's training images, drawn by"
+                                " its data seed", 10000, type=positive_int)  # fmt: skip
+    test_samples: int | None = option("--test-samples", "fixed subset of the test images (default: all of them)",
+                                      type=positive_int)
+    grid_chunk: int = option("--grid-chunk", "grid points evaluated at once by one vmapped call (memory only)", 8,
+                             type=positive_int)
+
+
+UNUSED = analysis_unused("the checkpoints given (or --source)")
+
+
+def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+    """Draw the surfaces; `announce(surface)` is called as each one starts."""
+    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
+    if len(settings.checkpoints) > 3:
+        raise UsageError(f"{len(settings.checkpoints)} checkpoints given; pass one, two or three (or none for --source)")
+    if settings.points < 3 or settings.points % 2 == 0:
+        raise UsageError(f"--points {settings.points}: pass an odd number of at least 3 (e.g. 41) so the centre is on the grid")
+    device = torch_device(settings.accelerator)
+    runs, surfaces, source = planned_surfaces(settings)
+    settings = replace(settings, source=source)  # recorded as used
+    result_dir = start_experiment(EXPERIMENT, settings)
+    figures = []
+    for label, minima in surfaces.items():
+        if announce is not None:
+            announce(label)
+        figures.append(draw_surface(result_dir, label, minima, settings, device))
+    summary = write_summary(result_dir, EXPERIMENT, settings, runs, figures)
+    print(f"summary: {summary}")
+    return {"settings": settings, "figures": figures, "runs": runs}
+
+
+def planned_surfaces(settings: Settings) -> tuple[list[dict], dict[str, dict[str, str]], str | None]:
+    """The minima as summary rows, each surface's label with its minima (name → checkpoint), and the source folder
+    they come from (None: checkpoints given)."""
+    if settings.checkpoints:
+        check_minima(settings.checkpoints)
+        named = {f"θ{index + 1} {run_of(path)}": path for index, path in enumerate(settings.checkpoints)}
+        label = f"around_{run_of(settings.checkpoints[0])}" if len(named) == 1 else f"through_{len(named)}_minima"
+        return [{"name": name, "checkpoint": path} for name, path in named.items()], {label: named}, None
+    source = source_folder(settings.source, settings.out_dir, SOURCE)
+    runs = read_summary(source)["runs"]
+    by_role = {run["role"]: run for run in runs}
+    minima = {by_role[role]["name"]: by_role[role]["checkpoint"] for role in ("small_batch", "large_batch", "large_lr")}
+    small = by_role["small_batch"]["name"]
+    surfaces = {"around_small_batch": {small: minima[small]}, "through_small_batch_large_batch_large_lr": minima}
+    return runs, surfaces, str(source)
+
+
+def run_of(checkpoint: str) -> str:
+    """The run a checkpoint belongs to (`<run>/checkpoints/<file>.ckpt`), else the file's name without `.ckpt`."""
+    path = Path(checkpoint)
+    return path.parents[1].name if path.parent.name == "checkpoints" and len(path.parents) > 2 else path.stem
+
+
+def check_minima(paths: list[str]) -> None:
+    """Checkpoints of this project's Classifier, all of one architecture; else a UsageError naming the file."""
+    states = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise UsageError(f"checkpoint {path} does not exist; pass .ckpt files written by this project")
+        checkpoint = read_checkpoint(Path(path))
+        if "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
+            raise UsageError(f"{path} is not a checkpoint of this project's Classifier; pass .ckpt files it wrote")
+        states.append(checkpoint["state_dict"])
+    for path, state in zip(paths[1:], states[1:], strict=True):
+        check_same_architecture(states[0], state, (paths[0], path))
+
+
+def draw_surface(result_dir: Path, label: str, minima: dict[str, str], settings: Settings, device: torch.device) -> Path:
+    """Evaluate one surface and save its figure (with the grids in the data file)."""
+    loaded = [load_minimum(path, settings.data_dir, device, settings.download) for path in minima.values()]
+    module, datamodule, data_hparams = loaded[0]
+    model = FlatModel.of(module.net)
+    thetas = [FlatModel.of(other[0].net).flatten() for other in loaded]
+    generator = torch.Generator().manual_seed(settings.seed)
+    directions = torch.stack([filter_normalized_direction(module.net, generator) for _ in range(2)])
+    plane = plane_through(thetas, list(minima), directions)
+    a_values, b_values = grid_axes(plane, settings)
+    data_seed = data_hparams.get("data_seed", 0)
+    evaluations = {split: fixed_sample(getattr(datamodule, split), count, data_seed, split)
+                   for split, count in (("train", settings.train_samples), ("test", settings.test_samples))}  # fmt: skip
+    grids = {split: evaluate_plane(model, plane, a_values.to(device), b_values.to(device),
+                                   list(zip(x.split(1000), y.split(1000), strict=True)), settings.grid_chunk)
+             for split, (x, y) in evaluations.items()}  # fmt: skip
+    around = len(minima) == 1
+    values = {split: {metric: numbers.tolist() for metric, numbers in grid.items()} for split, grid in grids.items()}
+    axes = ("a (direction 1)", "b (direction 2)") if around else ("a (θ2 − θ1)", "b (orthogonal)")
+    drawing = surface_contours(a_values.tolist(), b_values.tolist(), values, plane.points,
+                               f"{label} ({settings.points}×{settings.points})", axes)  # fmt: skip
+    drawing.data.update(checkpoints=minima, samples={split: len(y) for split, (_, y) in evaluations.items()},
+                        directions=DIRECTIONS[len(minima)], direction_seed=settings.seed)  # fmt: skip
+    figure = save_figure(drawing, result_dir, f"surface_{label}")
+    for name, (a, b) in plane.points.items():
+        column, row = int(torch.argmin((a_values - a).abs())), int(torch.argmin((b_values - b).abs()))
+        print(f"{label}: {name} at grid ({a_values[column]:.3g}, {b_values[row]:.3g}): train loss "
+              f"{values['train']['loss'][row][column]:.4g}, test loss {values['test']['loss'][row][column]:.4g}")  # fmt: skip
+    return figure
+
+
+def grid_axes(plane: Plane, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
+    """The grid's a and b values: [-radius, radius] around one minimum; else the minima's bounding box made square and
+    widened by --margin of its side on each side. Steps are laid from the box's low corner, so the first minimum,
+    (0, 0), is a grid point (and θ2 at (1, 0) too whenever 1 is a whole number of steps)."""
+    steps = torch.arange(settings.points, dtype=torch.float64) - settings.points // 2
+    if len(plane.points) == 1:
+        axis = steps * (settings.radius / (settings.points // 2))
+        return axis, axis.clone()
+    a = [point[0] for point in plane.points.values()]
+    b = [point[1] for point in plane.points.values()]
+    side = max(max(a) - min(a), max(b) - min(b))
+    step = side * (1 + 2 * settings.margin) / (settings.points - 1)
+    axes = []
+    for values in (a, b):
+        before = round(((settings.points - 1) * step - (max(values) - min(values))) / 2 / step)
+        axes.append(min(values) + step * (torch.arange(settings.points, dtype=torch.float64) - before))
+    return axes[0], axes[1]
+
+
+def fixed_sample(tensors: tuple[torch.Tensor, torch.Tensor], count: int | None, seed: int, split: str
+                 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """`count` of the images (all when None or more than there are), the same ones for every surface and grid point."""
+    images, labels = tensors
+    if count is None or count >= len(labels):
+        return images, labels
+    chosen = torch.randperm(len(labels), generator=seeded_generator(seed, SAMPLE_PURPOSE + (split == "test")))[:count]
+    chosen = chosen.to(images.device)
+    return images[chosen], labels[chosen]
+
+
+if __name__ == "__main__":
+    run_cli(main)

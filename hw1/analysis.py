@@ -1,0 +1,50 @@
+"""Post-hoc analyses that train nothing: they read the checkpoints of another experiment's finished result folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hw1.checkpoints import read_checkpoint
+from hw1.data import MNISTDataModule
+from hw1.errors import UsageError
+from hw1.interpolation import training_data
+from hw1.models import Classifier
+from hw1.results import is_finished, latest_finished, read_summary
+
+TRAINING_ONLY = ("devices", "num_nodes", "strategy", "precision", "max_epochs", "eval_every", "batch_size", "optimizer",
+                 "lr", "lr_schedule", "momentum", "weight_decay", "seeds", "data_seed", "deterministic", "resume",
+                 "train_subset", "log_every_n_steps", "checkpoint_every", "steps_per_chunk", "name", "run_index",
+                 "collect", "list_runs")  # fmt: skip
+
+
+def analysis_unused(source: str) -> dict[str, str]:
+    """The shared training flags a post-hoc analysis of `source`'s checkpoints refuses, each with the reason."""
+    return {dest: f"this experiment trains nothing; it analyses the checkpoints of {source} as they were trained"
+            for dest in TRAINING_ONLY}  # fmt: skip
+
+
+def source_folder(given: str | None, out_dir: str, experiment: str) -> Path:
+    """The finished result folder of `experiment` to analyse: `given`, else the latest finished one in `out_dir`."""
+    if given is None:
+        latest = latest_finished(out_dir, experiment)
+        if latest is None:
+            raise UsageError(f"no finished {experiment} result in {Path(out_dir) / experiment}; run "
+                             f"experiments/{experiment}.py first, or pass --source <its result folder>")  # fmt: skip
+        return latest
+    folder = Path(given)
+    if not is_finished(folder) or read_summary(folder).get("experiment") != experiment:
+        raise UsageError(f"--source {given} is not a finished {experiment} result folder (one holding its summary.json);"
+                         f" pass e.g. {Path(out_dir) / experiment / 'version_0'}")  # fmt: skip
+    return folder
+
+
+def load_minimum(checkpoint: str, data_dir: str | None, device: torch.device, download: bool = True
+                 ) -> tuple[Classifier, MNISTDataModule, dict[str, Any]]:  # fmt: skip
+    """A trained classifier in eval mode on `device`, the data it was trained on (tensors on `device`) and its data
+    hyperparameters."""
+    data_hparams = dict(read_checkpoint(Path(checkpoint)).get("datamodule_hyper_parameters", {}))
+    module = Classifier.load_from_checkpoint(checkpoint, map_location=device).eval()
+    return module, training_data(data_hparams, data_dir, device, download), data_hparams

@@ -1,0 +1,184 @@
+"""The Hessian's spectrum from Hessian-vector products alone (as PyHessian does, Yao et al. 2020): Lanczos for the top
+eigenvalues and for stochastic Lanczos quadrature (SLQ) of the eigenvalue density, Hutchinson for the trace.
+
+The operator is H of the mean loss over a whole data set, applied in one pass over its batches (`dataset_hvp`).
+Lanczos vectors are kept in float64 and fully re-orthogonalised, whatever precision the net computes in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from statistics import mean, stdev
+
+import torch
+from torch import Tensor
+
+from hw1.flat_model import FlatModel
+from hw1.sharpness import hessian_vector_product
+
+Operator = Callable[[Tensor], Tensor]
+BREAKDOWN = 1e-10  # a Lanczos step whose new vector is this small (relative) has found an invariant subspace
+
+
+def dataset_hvp(model: FlatModel, theta: Tensor, batches: Sequence[tuple[Tensor, Tensor]]) -> Operator:
+    """v ↦ ∇²L(θ)·v for L the mean cross-entropy over every sample of `batches`: one pass, each batch weighted by its
+    share of the samples (so the batch size changes memory, not the number)."""
+    total = sum(len(labels) for _, labels in batches)
+
+    def product(vector: Tensor) -> Tensor:
+        vector = vector.to(theta.dtype)
+        result = torch.zeros_like(theta)
+        for images, labels in batches:
+            result += hessian_vector_product(model.cross_entropy_loss(images, labels), theta, vector) * (len(labels) / total)
+        return result
+
+    return product
+
+
+def rademacher(dim: int, generator: torch.Generator) -> Tensor:
+    """A vector of independent ±1 entries (float64)."""
+    return torch.randint(0, 2, (dim,), generator=generator).to(torch.float64) * 2 - 1
+
+
+@dataclass(frozen=True)
+class Tridiagonal:
+    """The Lanczos matrix T (diagonal `alphas`, off-diagonal `betas`) and the norm of the step after its last column."""
+
+    alphas: Tensor
+    betas: Tensor
+    last_beta: float
+
+    def eigen(self) -> tuple[Tensor, Tensor]:
+        """T's eigenvalues (ascending, the Ritz values) and eigenvectors (columns)."""
+        size = len(self.alphas)
+        matrix = torch.diag(self.alphas) + torch.diag(self.betas, 1) + torch.diag(self.betas, -1)
+        return torch.linalg.eigh(matrix) if size else (self.alphas, self.alphas.reshape(0, 0))
+
+    def quadrature(self) -> tuple[Tensor, Tensor]:
+        """Gauss quadrature of the start vector's spectral measure: nodes (Ritz values) and weights summing to 1."""
+        values, vectors = self.eigen()
+        return values, vectors[0] ** 2
+
+
+def lanczos(operator: Operator, start: Tensor, steps: int, generator: torch.Generator | None = None) -> Tridiagonal:
+    """`steps` Lanczos steps on the symmetric `operator` from `start`, with full re-orthogonalisation.
+
+    At a breakdown (the Krylov space is invariant) the next vector is a random one orthogonal to all before, with a
+    zero off-diagonal: T then holds the eigenvalues of that space exactly and goes on with the rest, so `steps` equal to
+    the dimension gives every eigenvalue, repeated ones included.
+    """
+    dim = start.numel()
+    steps = min(steps, dim)
+    basis = torch.zeros(steps, dim, dtype=torch.float64, device=start.device)
+    alphas, betas = [], []
+    vector = start.to(torch.float64) / start.to(torch.float64).norm()
+    beta = 0.0
+    for step in range(steps):
+        basis[step] = vector
+        image = operator(vector).to(torch.float64)
+        alpha = float(vector @ image)
+        alphas.append(alpha)
+        image = image - alpha * vector - (beta * basis[step - 1] if step else 0)
+        for _ in range(2):  # twice is enough (Parlett's "twice is enough")
+            image -= basis[: step + 1].T @ (basis[: step + 1] @ image)
+        beta = float(image.norm())
+        if step == steps - 1:
+            break
+        if beta <= BREAKDOWN * max(1.0, abs(alpha)):
+            image = torch.randn(dim, generator=generator, dtype=torch.float64).to(start.device)
+            for _ in range(2):
+                image -= basis[: step + 1].T @ (basis[: step + 1] @ image)
+            beta, vector = 0.0, image / image.norm()
+        else:
+            vector = image / beta
+        betas.append(beta)
+    return Tridiagonal(torch.tensor(alphas, dtype=torch.float64), torch.tensor(betas, dtype=torch.float64), beta)
+
+
+@dataclass(frozen=True)
+class TopEigenvalues:
+    """The largest Ritz values of a Lanczos run and each one's residual ‖Hy − λy‖ (how far it is from converged)."""
+
+    values: list[float]
+    residuals: list[float]
+
+
+def top_eigenvalues(tridiagonal: Tridiagonal, count: int) -> TopEigenvalues:
+    """The `count` largest Ritz values (descending) with their residual norms |β_m · s_m| (s_m: last entry of the Ritz
+    vector in T's basis)."""
+    values, vectors = tridiagonal.eigen()
+    order = torch.argsort(values, descending=True)[:count]
+    return TopEigenvalues([float(values[i]) for i in order],
+                          [abs(tridiagonal.last_beta * float(vectors[-1, i])) for i in order])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TraceEstimate:
+    value: float
+    standard_error: float
+    probes: int
+
+
+def hutchinson_trace(operator: Operator, probes: Iterable[Tensor]) -> TraceEstimate:
+    """tr(H) ≈ mean of vᵀHv over probe vectors v with E[vvᵀ] = I (Rademacher: `rademacher`; or all rows of a Hadamard
+    matrix, `hadamard_probes`, which make the mean exact)."""
+    samples = [float(probe @ operator(probe).to(torch.float64)) for probe in probes]
+    spread = stdev(samples) if len(samples) > 1 else math.nan
+    return TraceEstimate(mean(samples), spread / math.sqrt(len(samples)), len(samples))
+
+
+def hadamard_probes(dim: int) -> Iterable[Tensor]:
+    """The rows of a Sylvester–Hadamard matrix of order 2^⌈log2 dim⌉ cut to `dim` entries: their columns are
+    orthogonal, so Σ v vᵀ / count = I and Hutchinson's mean over them is the trace exactly."""
+    order = 1 << max(0, (dim - 1).bit_length())
+    matrix = torch.ones(1, 1, dtype=torch.float64)
+    while len(matrix) < order:
+        matrix = torch.cat([torch.cat([matrix, matrix], 1), torch.cat([matrix, -matrix], 1)])
+    return list(matrix[:, :dim])
+
+
+def spectral_density(nodes: Sequence[Tensor], weights: Sequence[Tensor], grid: Tensor, sigma: float) -> Tensor:
+    """The SLQ density on `grid`: the average over runs of Σ_j w_j · N(x; λ_j, σ²) (each run's weights sum to 1, so
+    the density integrates to 1)."""
+    density = torch.zeros_like(grid, dtype=torch.float64)
+    for run_nodes, run_weights in zip(nodes, weights, strict=True):
+        gaussians = torch.exp(-((grid[:, None] - run_nodes[None, :]) ** 2) / (2 * sigma**2)) / (sigma * math.sqrt(2 * math.pi))
+        density += gaussians @ run_weights
+    return density / len(nodes)
+
+
+def density_grid(nodes: Sequence[Tensor], points: int, relative_sigma: float) -> tuple[Tensor, float]:
+    """A grid over every node ± 5σ, σ = `relative_sigma` × the width of the nodes' range, fine enough to resolve σ."""
+    low, high = min(float(n.min()) for n in nodes), max(float(n.max()) for n in nodes)
+    sigma = relative_sigma * max(high - low, 1e-12)
+    return torch.linspace(low - 5 * sigma, high + 5 * sigma, points, dtype=torch.float64), sigma
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """What `measure_spectrum` finds for one minimum of a `dimension`-parameter net."""
+
+    dimension: int
+    top: TopEigenvalues
+    trace: TraceEstimate
+    nodes: list[Tensor]
+    weights: list[Tensor]
+
+    @property
+    def slq_trace(self) -> float:
+        """The trace as SLQ estimates it: dimension × the mean over runs of Σ w_j λ_j."""
+        return self.dimension * sum(float(n @ w) for n, w in zip(self.nodes, self.weights, strict=True)) / len(self.nodes)
+
+
+def measure_spectrum(
+    operator: Operator, dim: int, top_k: int, steps: int, slq_runs: int, probes: int, generator: torch.Generator,
+    device: torch.device | str = "cpu",
+) -> Spectrum:
+    """Top-k eigenvalues (from the first SLQ run's Ritz values), Hutchinson's trace over `probes` Rademacher vectors
+    and the SLQ nodes and weights of `slq_runs` Lanczos runs of `steps` steps from Rademacher starts."""
+    runs = [lanczos(operator, rademacher(dim, generator).to(device), steps, generator) for _ in range(slq_runs)]
+    quadratures = [run.quadrature() for run in runs]
+    trace = hutchinson_trace(operator, (rademacher(dim, generator).to(device) for _ in range(probes)))
+    return Spectrum(dim, top_eigenvalues(runs[0], top_k), trace, [q[0] for q in quadratures], [q[1] for q in quadratures])
