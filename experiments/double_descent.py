@@ -16,13 +16,13 @@ from hw1.cli import run_cli
 __all__ = ["Settings", "main"]  # run_all reads Settings and PROFILES
 
 EXPERIMENT = "double_descent"
-WIDTHS = [2, 4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 128, 256, 512]
 PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "max_epochs": 1000, "eval_every": 50,
+    "full": {"optimizer": "adam", "lr": 1e-3, "batch_size": 256, "max_epochs": 600, "eval_every": 50,
              "train_subset": 4000, "label_noise": 0.2, "hidden_layers": 1, "checkpoint_every": 0, "seeds": 3,
-             "widths": [4, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 128, 192, 256, 512, 1024]},
+             "widths": [4, 8, 16, 24, 32, 40, 44, 48, 52, 56, 64, 80, 128, 256, 512, 1024]},
     "quick": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "max_epochs": 300, "eval_every": 50,
-              "train_subset": 1000, "label_noise": 0.2, "hidden_layers": 1, "checkpoint_every": 0, "widths": WIDTHS},
+              "train_subset": 1000, "label_noise": 0.2, "hidden_layers": 1, "checkpoint_every": 0,
+              "widths": [2, 4, 6, 8, 9, 10, 11, 12, 13, 14, 16, 20, 32, 64, 128]},
     "smoke": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 2, "train_subset": 200,
               "label_noise": 0.2, "hidden_layers": 1, "checkpoint_every": 0, "widths": [1, 2, 4, 8]},
 }  # fmt: skip

@@ -14,6 +14,7 @@ from statistics import mean
 from hw1.builders import mnist_classifier
 from hw1.cli import RunSettings, fraction, option, parse_settings, positive_int, run_cli
 from hw1.data import MNIST_TRAIN_IMAGES, NUM_CLASSES
+from hw1.models import CLASSIFIER_LOSSES
 from hw1.plots import SD, Drawing, metric_against, save_figure
 from hw1.results import write_summary
 from hw1.sweeps import PlannedRun, SweepPoints, run_sweep
@@ -37,11 +38,14 @@ class Settings(RunSettings):
                                "hidden width w of each 784-w-w-10 MLP (2: 1.6k params ... 768: 1.2M)",
                                [2, 4, 8, 16, 32, 64, 128, 256, 512, 768], type=positive_int, nargs="+")
     hidden_layers: int = option("--hidden-layers", "hidden layers of width w in each MLP", 2, type=positive_int)
+    loss_function: str = option("--loss-function", "training loss: cross-entropy, or squared error to one-hot labels"
+                                " (Belkin et al. 2019)", "cross_entropy", choices=CLASSIFIER_LOSSES)  # fmt: skip
     label_noise: float = option("--label-noise", "fraction of the training labels replaced by uniformly random classes"
                                 " (drawn by --data-seed, the same for every size)", 0.0, type=fraction)  # fmt: skip
 
 
 METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
+LOSS_LABELS = {"cross_entropy": "cross-entropy", "mse": "squared error to one-hot labels"}
 
 
 def planned_runs(settings: Settings) -> list[PlannedRun]:
@@ -63,8 +67,8 @@ def run_size_sweep(experiment: str, description: str, profiles: dict, argv: list
 
     def train(result_dir: Path, run: PlannedRun) -> dict:
         net_config = {"hidden": [run.details["width"]] * settings.hidden_layers}
-        module, datamodule = mnist_classifier(run.settings, "mlp", net_config, label_mode="uniform" if settings.label_noise
-                                              else "true", label_fraction=settings.label_noise or 1.0)  # fmt: skip
+        noise = {"label_mode": "uniform", "label_fraction": settings.label_noise} if settings.label_noise else {}
+        module, datamodule = mnist_classifier(run.settings, "mlp", net_config, loss_function=settings.loss_function, **noise)
         return vars(train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce))
 
     return run_sweep(experiment, settings, planned_runs(settings), train,
@@ -79,7 +83,8 @@ def finish(experiment: str, result_dir: Path, settings: Settings, rows: list[dic
     stats = {m: sweep.mean_sd(m) for m in METRICS}
     figures = [
         save_figure(metric_against(params, {"train": stats["train_loss"], "test": stats["test_loss"]}, "parameters",
-                                   "cross-entropy", "Loss against model size", log_y=True, spread_label=SD),
+                                   LOSS_LABELS[settings.loss_function], "Loss against model size", log_y=True,
+                                   spread_label=SD),
                     result_dir, "loss"),
         save_figure(metric_against(params, {"train": stats["train_acc"], "test": stats["test_acc"]}, "parameters",
                                    "accuracy", "Accuracy against model size", spread_label=SD),

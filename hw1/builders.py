@@ -24,6 +24,7 @@ def mnist_classifier(
     net_config: dict[str, Any] | None = None,
     label_mode: str = "true",
     label_fraction: float = 1.0,
+    loss_function: str = "cross_entropy",
 ) -> tuple[Classifier, MNISTDataModule]:
     """A classifier of MNIST from one run's settings (a sweep makes each run's with `dataclasses.replace`).
 
@@ -41,7 +42,7 @@ def mnist_classifier(
         download=settings.download,
     )
     module = Classifier(net, net_config, settings.optimizer, settings.lr, settings.momentum, settings.weight_decay,
-                        lr_schedule=settings.lr_schedule, init_seed=settings.seed)  # fmt: skip
+                        lr_schedule=settings.lr_schedule, init_seed=settings.seed, loss_function=loss_function)  # fmt: skip
     return module, datamodule
 
 

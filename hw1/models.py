@@ -283,8 +283,12 @@ class NetModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
 
+CLASSIFIER_LOSSES = ("cross_entropy", "mse")
+
+
 class Classifier(NetModule):
-    """Cross-entropy classifier around a registry net; metrics `loss` and `acc` (micro-averaged accuracy)."""
+    """Classifier around a registry net, trained on cross-entropy (or, with `loss_function="mse"`, the squared error
+    of the outputs to one-hot labels, as in Belkin et al. 2019); metrics `loss` and `acc` (micro-averaged accuracy)."""
 
     def __init__(
         self,
@@ -297,12 +301,17 @@ class Classifier(NetModule):
         num_classes: int = 10,
         lr_schedule: str = "constant",
         init_seed: int | None = None,
+        loss_function: str = "cross_entropy",
     ) -> None:
+        if loss_function not in CLASSIFIER_LOSSES:
+            raise UsageError(f"unknown loss {loss_function!r}; choose one of: {', '.join(CLASSIFIER_LOSSES)}")
         super().__init__(net, net_config, optimizer, lr, momentum, weight_decay, lr_schedule, init_seed)
         self.save_hyperparameters()
         self.set_up_metrics()
 
     def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        if self.hparams.get("loss_function", "cross_entropy") == "mse":
+            return F.mse_loss(outputs, F.one_hot(targets, self.hparams.num_classes).to(outputs.dtype))
         return F.cross_entropy(outputs, targets)
 
     def compact_outputs(self, outputs: Tensor) -> Tensor:

@@ -260,8 +260,11 @@ def _double_descent(runs: Runs, _: FigureData) -> Finding:
              f"{errors[peak] - min(errors[:peak]):+.3f} over the best smaller size, {errors[peak] - min(errors[peak + 1:]):+.3f}"
              f" over the best larger one; train error there {train_errors[peak]:.3f})"
              if rises[peak - 1] > 0 else "the test error has no interior peak")  # fmt: skip
+    losses = [mean(run["test_loss"] for run in runs if run["params"] == size) for size in sizes]
+    worst = max(range(len(sizes)), key=losses.__getitem__)
     return Finding(rises[peak - 1] >= PEAK_RISE and near and fits,
-                   f"{where}; interpolation threshold n·classes = {threshold:,} ({images:,} images, "
+                   f"{where}; the test loss is highest at {sizes[worst]:,} params ({losses[worst]:.3g}); "
+                   f"interpolation threshold n·classes = {threshold:,} ({images:,} images, "
                    f"{_label_noise(runs):.0%} noisy labels); test error {errors[0]:.3f} at {sizes[0]:,} params, best "
                    f"{min(errors):.3f}, {errors[-1]:.3f} at {sizes[-1]:,}; train error of the largest net "
                    f"{train_errors[-1]:.4f}")  # fmt: skip

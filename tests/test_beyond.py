@@ -147,3 +147,15 @@ def test_a_corrupt_or_foreign_checkpoint_is_refused_before_anything_is_written(t
         with pytest.raises(UsageError, match=message):
             loss_surface.main([str(path), "--out-dir", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def test_the_squared_error_classifier_loss_is_the_mse_to_one_hot_labels() -> None:
+    from hw1.models import Classifier
+
+    module = Classifier("mlp", {"hidden": [8]}, loss_function="mse")
+    outputs, targets = torch.randn(5, 10), torch.tensor([0, 3, 9, 3, 1])
+    one_hot = torch.zeros(5, 10)
+    one_hot[torch.arange(5), targets] = 1
+    assert float(module.loss(outputs, targets)) == pytest.approx(float(((outputs - one_hot) ** 2).mean()))
+    cross_entropy = torch.nn.functional.cross_entropy(outputs, targets)
+    assert float(Classifier("mlp").loss(outputs, targets)) == pytest.approx(float(cross_entropy))

@@ -43,8 +43,10 @@ def test_smoke_suite_builds_a_report_naming_every_figure(smoke_suite: dict) -> N
     assert "| wall time of the suite | 00:" in markdown
     assert f"({len(run_all.EXPERIMENTS)} experiments trained, 0 skipped as finished) |" in markdown
     output = smoke_suite["output"]
-    assert "[experiment 1/10 simulate_function: starting, 00:00:00 elapsed]" in output
-    assert "[experiment 10/10 sharpness, run 5: bs128," in output
+    assert "[experiment 1/13 simulate_function: starting, 00:00:00 elapsed]" in output
+    assert "[experiment 10/13 sharpness, run 5: bs128," in output
+    assert "[experiment 11/13 hessian_spectrum, run 5: bs128," in output  # the analyses announce each minimum
+    assert "[experiment 12/13 loss_surface, run 2: through_small_batch_large_batch_large_lr," in output
 
     again = run_all.main([*smoke_suite["flags"], "--resume"])
     assert again["ran"] == [] and again["skipped"] == list(run_all.EXPERIMENTS)
@@ -52,7 +54,7 @@ def test_smoke_suite_builds_a_report_naming_every_figure(smoke_suite: dict) -> N
 
 def test_the_report_shows_the_settings_that_differ_between_runs(smoke_suite: dict) -> None:
     markdown = smoke_suite["markdown"].read_text()
-    sharpness = markdown[markdown.index("## sharpness") :]
+    sharpness = markdown[markdown.index("## sharpness") : markdown.index("## hessian_spectrum")]
     assert not any(line.startswith("| batch_size |") for line in sharpness.splitlines())  # not a shared setting
     header = next(line for line in sharpness.splitlines() if line.startswith("| name |"))
     assert "batch_size" in header
