@@ -44,11 +44,12 @@ def rademacher(dim: int, generator: torch.Generator) -> Tensor:
 
 @dataclass(frozen=True)
 class Tridiagonal:
-    """The Lanczos matrix T (diagonal `alphas`, off-diagonal `betas`) and the norm of the step after its last column."""
+    """The Lanczos matrix T (diagonal `alphas`, off-diagonal `betas`) and the orthonormal Lanczos vectors (rows of
+    `basis`), in whose span T represents the operator."""
 
     alphas: Tensor
     betas: Tensor
-    last_beta: float
+    basis: Tensor
 
     def eigen(self) -> tuple[Tensor, Tensor]:
         """T's eigenvalues (ascending, the Ritz values) and eigenvectors (columns)."""
@@ -81,7 +82,7 @@ def lanczos(operator: Operator, start: Tensor, steps: int, generator: torch.Gene
         alpha = float(vector @ image)
         alphas.append(alpha)
         image = image - alpha * vector - (beta * basis[step - 1] if step else 0)
-        for _ in range(2):  # twice is enough (Parlett's "twice is enough")
+        for _ in range(2):  # "twice is enough" (Parlett)
             image -= basis[: step + 1].T @ (basis[: step + 1] @ image)
         beta = float(image.norm())
         if step == steps - 1:
@@ -94,7 +95,7 @@ def lanczos(operator: Operator, start: Tensor, steps: int, generator: torch.Gene
         else:
             vector = image / beta
         betas.append(beta)
-    return Tridiagonal(torch.tensor(alphas, dtype=torch.float64), torch.tensor(betas, dtype=torch.float64), beta)
+    return Tridiagonal(torch.tensor(alphas, dtype=torch.float64), torch.tensor(betas, dtype=torch.float64), basis)
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,16 @@ class TopEigenvalues:
     residuals: list[float]
 
 
-def top_eigenvalues(tridiagonal: Tridiagonal, count: int) -> TopEigenvalues:
-    """The `count` largest Ritz values (descending) with their residual norms |β_m · s_m| (s_m: last entry of the Ritz
-    vector in T's basis)."""
+def top_eigenvalues(tridiagonal: Tridiagonal, count: int, operator: Operator) -> TopEigenvalues:
+    """The `count` largest Ritz values (descending) with their residuals ‖Hy − λy‖, measured with one more product
+    each (y the unit Ritz vector): the floating-point truth, not the recurrence's |β_m·s_m|."""
     values, vectors = tridiagonal.eigen()
     order = torch.argsort(values, descending=True)[:count]
-    return TopEigenvalues([float(values[i]) for i in order],
-                          [abs(tridiagonal.last_beta * float(vectors[-1, i])) for i in order])  # fmt: skip
+    residuals = []
+    for index in order:
+        ritz = tridiagonal.basis.T @ vectors[:, index]
+        residuals.append(float((operator(ritz).to(torch.float64) - values[index] * ritz).norm()))
+    return TopEigenvalues([float(values[i]) for i in order], residuals)
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,11 @@ def measure_spectrum(
 ) -> Spectrum:
     """Top-k eigenvalues (from the first SLQ run's Ritz values), Hutchinson's trace over `probes` Rademacher vectors
     and the SLQ nodes and weights of `slq_runs` Lanczos runs of `steps` steps from Rademacher starts."""
-    runs = [lanczos(operator, rademacher(dim, generator).to(device), steps, generator) for _ in range(slq_runs)]
-    quadratures = [run.quadrature() for run in runs]
+    quadratures, top = [], None
+    for _ in range(slq_runs):  # one run's Lanczos vectors in memory at a time
+        run = lanczos(operator, rademacher(dim, generator).to(device), steps, generator)
+        quadratures.append(run.quadrature())
+        if top is None:
+            top = top_eigenvalues(run, top_k, operator)
     trace = hutchinson_trace(operator, (rademacher(dim, generator).to(device) for _ in range(probes)))
-    return Spectrum(dim, top_eigenvalues(runs[0], top_k), trace, [q[0] for q in quadratures], [q[1] for q in quadratures])
+    return Spectrum(dim, top, trace, [q[0] for q in quadratures], [q[1] for q in quadratures])
