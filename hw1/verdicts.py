@@ -229,17 +229,21 @@ def _sensitivity(runs: Runs, _: FigureData) -> Finding:
                    f"ρ(batch size, sensitivity) = {rho_batch:.2f}")  # fmt: skip
 
 
-def _sharpness(runs: Runs, _: FigureData) -> Finding:
+def _against_batch_size(runs: Runs, key: str) -> tuple[Runs, list[int], float]:
+    """The runs in batch-size order, their batch sizes, and Spearman ρ(batch size, `key`)."""
     runs = sorted(runs, key=lambda run: run["batch_size"])
     batch = [run["batch_size"] for run in runs]
-    rho = spearman(batch, [run["sharpness"] for run in runs])
+    return runs, batch, spearman(batch, [run[key] for run in runs])
+
+
+def _sharpness(runs: Runs, _: FigureData) -> Finding:
+    runs, batch, rho = _against_batch_size(runs, "sharpness")
     rho_test = spearman(batch, [run["test_acc"] for run in runs])
     return Finding(rho >= MIN_CORRELATION,
                    f"Spearman ρ(batch size, sharpness) = {rho:.2f} over {len(runs)} batch sizes (sharpness "
                    f"{runs[0]['sharpness']:.3g} at batch {batch[0]} → {runs[-1]['sharpness']:.3g} at {batch[-1]}); "
                    f"ρ(batch size, test accuracy) = {rho_test:.2f} (test accuracy {runs[0]['test_acc']:.4f} → "
                    f"{runs[-1]['test_acc']:.4f})")  # fmt: skip
-
 
 
 def _double_descent(runs: Runs, _: FigureData) -> Finding:
@@ -271,9 +275,7 @@ def _double_descent(runs: Runs, _: FigureData) -> Finding:
 
 
 def _hessian(runs: Runs, _: FigureData) -> Finding:
-    runs = sorted(runs, key=lambda run: run["batch_size"])
-    batch = [run["batch_size"] for run in runs]
-    rho = spearman(batch, [run["lambda_1"] for run in runs])
+    runs, batch, rho = _against_batch_size(runs, "lambda_1")
     rho_trace = spearman(batch, [run["trace"] for run in runs])
     residual = max(run["ritz_residuals"][0] / abs(run["lambda_1"]) for run in runs)
     return Finding(rho >= MIN_CORRELATION,
@@ -289,13 +291,13 @@ def _surface(_: Runs, figures: FigureData) -> Finding:
     grid = series["z"]
     size = len(grid)
     centre = grid[size // 2][size // 2]
-    lowest = min((value, row, column) for row, line in enumerate(grid) for column, value in enumerate(line))
-    at_centre = max(abs(lowest[1] - size // 2), abs(lowest[2] - size // 2)) <= 1
+    lowest, row, column = min((value, row, column) for row, line in enumerate(grid) for column, value in enumerate(line))
+    steps = max(abs(row - size // 2), abs(column - size // 2))
     border = [value for row, line in enumerate(grid) for column, value in enumerate(line)
               if row in (0, size - 1) or column in (0, size - 1)]  # fmt: skip
-    return Finding(at_centre and min(border) > centre,
-                   f"train loss {centre:.4g} at the checkpoint; the grid's lowest {lowest[0]:.4g} is "
-                   f"{max(abs(lowest[1] - size // 2), abs(lowest[2] - size // 2))} grid steps from it; on the border "
+    return Finding(steps <= 1 and min(border) > centre,
+                   f"train loss {centre:.4g} at the checkpoint; the grid's lowest {lowest:.4g} is {steps} grid steps "
+                   f"from it; on the border "
                    f"{min(border):.4g}–{max(border):.4g} ({size}×{size} grid)")  # fmt: skip
 
 EXPECTATIONS: dict[str, Expectation] = {
