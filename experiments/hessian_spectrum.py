@@ -1,11 +1,12 @@
-"""Hessian spectrum against batch size: top-k eigenvalues, trace and eigenvalue density at the sharpness sweep's minima.
+"""Hessian spectrum against batch size: top-k eigenvalues, trace and eigenvalue density at the sharpness minima.
 
-Trains nothing: for each run of a finished sharpness result folder (--source; default the latest), the Hessian of the
-mean training loss over the run's own training set (every image, or --hessian-samples of them), applied in one
+Trains nothing: for each run of a finished sharpness result folder (--source; default the latest), the Hessian of
+the mean training loss over the run's own training set (every image, or --hessian-samples of them), applied in one
 batched pass per product: --slq-runs Lanczos runs of --lanczos-steps steps give the eigenvalue density by stochastic
 Lanczos quadrature, the first run's largest Ritz values the top-k eigenvalues (with their residuals), and --probes
-Rademacher vectors Hutchinson's trace (as PyHessian; Yao et al. 2020). Expected (Keskar et al. 2017; Ghorbani et al.
-2019): a bulk near zero with a few outliers, and larger outliers and trace at larger batch sizes.
+Rademacher vectors Hutchinson's trace (as PyHessian; Yao et al. 2020); --seed draws the starts and the probes.
+Expected (Keskar et al. 2017; Ghorbani et al. 2019): a bulk near zero with a few outliers, and larger outliers and
+trace at larger batch sizes.
 """
 
 from collections.abc import Callable

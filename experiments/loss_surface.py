@@ -5,12 +5,13 @@
     python experiments/loss_surface.py A.ckpt B.ckpt C.ckpt # the plane through three minima
     python experiments/loss_surface.py                      # both kinds for the latest flatness_interpolation result
 
-Trains nothing. θ(a, b) = θ0 + a·d1 + b·d2 is evaluated on a --points × --points grid with torch.func.functional_call,
-vmapped over --grid-chunk points at once, on the test set (or --test-samples of it) and a fixed subset of the first
-checkpoint's training set (--train-samples). Without checkpoints it draws the surface around the small-batch minimum
-of a finished flatness_interpolation folder (--source; default the latest) and the plane through its three minima.
-Expected (Li et al.): the minimum sits at the centre of a basin whose walls rise in every direction; between two
-minima trained from different initial weights the surface rises (Goodfellow et al. 2015; Garipov et al. 2018).
+Trains nothing. θ(a, b) = θ0 + a·d1 + b·d2 is evaluated on a --points × --points grid with
+torch.func.functional_call, vmapped over --grid-chunk points at once, on the test set (or --test-samples of it) and
+a fixed subset of the first checkpoint's training set (--train-samples); --seed draws the random directions. Without
+checkpoints it draws the surface around the small-batch minimum of a finished flatness_interpolation folder
+(--source; default the latest) and the plane through its three minima. Expected (Li et al.): the minimum sits at the
+centre of a basin whose walls rise in every direction; between two minima trained from different initial weights the
+surface rises (Goodfellow et al. 2015; Garipov et al. 2018).
 """
 
 from collections.abc import Callable
