@@ -113,8 +113,8 @@ def top_eigenvalues(tridiagonal: Tridiagonal, count: int, operator: Operator) ->
     order = torch.argsort(values, descending=True)[:count]
     residuals = []
     for index in order:
-        ritz = tridiagonal.basis.T @ vectors[:, index]
-        residuals.append(float((operator(ritz).to(torch.float64) - values[index] * ritz).norm()))
+        ritz = tridiagonal.basis.T @ vectors[:, index].to(tridiagonal.basis.device)  # T lives on the CPU
+        residuals.append(float((operator(ritz).to(torch.float64) - float(values[index]) * ritz).norm()))
     return TopEigenvalues([float(values[i]) for i in order], residuals)
 
 
