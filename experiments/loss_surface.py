@@ -37,7 +37,7 @@ SOURCE = "flatness_interpolation"
 PROFILES = {
     "full": {},
     "quick": {"train_samples": 1000, "test_samples": 1000},
-    "smoke": {"points": 21, "train_samples": 200, "test_samples": 100},
+    "smoke": {"points": 11, "train_samples": 200, "test_samples": 100},
 }
 DIRECTIONS = {
     1: "two filter-normalised Gaussian directions (biases 0)",
