@@ -14,11 +14,12 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from hw1.analysis import analysis_unused, load_minimum, source_folder
+from hw1.analysis import analysis_unused, source_folder, training_data_of
 from hw1.cli import RunSettings, option, parse_settings, positive_float, positive_int, run_cli
-from hw1.data import seeded_generator
+from hw1.data import seeded_subset
 from hw1.flat_model import FlatModel
 from hw1.hessian import Spectrum, dataset_hvp, density_grid, measure_spectrum, spectral_density
+from hw1.interpolation import classifier_of, read_classifiers
 from hw1.plots import SD, Drawing, metric_against, save_figure, spectral_densities
 from hw1.results import read_summary, write_summary
 from hw1.sweeps import SweepPoints
@@ -65,12 +66,13 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     source = source_folder(settings.source, settings.out_dir, SOURCE)
     settings = replace(settings, source=str(source))  # recorded as used
     runs = sorted(read_summary(source)["runs"], key=lambda run: (run["batch_size"], run["settings"]["init_seed"]))
+    checkpoints = read_classifiers([run["checkpoint"] for run in runs])  # refused before a folder is claimed
     result_dir = start_experiment(EXPERIMENT, settings)
     rows, densities = [], {}
-    for run in runs:
+    for run, checkpoint in zip(runs, checkpoints, strict=True):
         if announce is not None:
             announce(run["name"])
-        row, spectrum = analyse(run, settings, device)
+        row, spectrum = analyse(run, checkpoint, settings, device)
         rows.append(row)
         densities.setdefault(run["batch_size"], []).append(spectrum)
         print(f"{run['name']:>14}: λ1 {row['lambda_1']:.4g} (residual {row['ritz_residuals'][0]:.2g}), trace "
@@ -89,14 +91,12 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     return {"settings": settings, "rows": rows, "figures": figures, "source": source}
 
 
-def analyse(run: dict, settings: Settings, device: torch.device) -> tuple[dict, Spectrum]:
+def analyse(run: dict, checkpoint: dict, settings: Settings, device: torch.device) -> tuple[dict, Spectrum]:
     """One minimum's spectrum; its row is the source run's with the measured numbers added."""
-    module, datamodule, data_hparams = load_minimum(run["checkpoint"], settings.data_dir, device, settings.download)
-    images, labels = datamodule.train
-    if settings.hessian_samples is not None and settings.hessian_samples < len(labels):
-        chosen = torch.randperm(len(labels), generator=seeded_generator(data_hparams.get("data_seed", 0), SAMPLE_PURPOSE))
-        chosen = chosen[: settings.hessian_samples].to(images.device)
-        images, labels = images[chosen], labels[chosen]
+    module = classifier_of(checkpoint, device)
+    datamodule, data_hparams = training_data_of(checkpoint, settings.data_dir, device, settings.download)
+    images, labels = seeded_subset(datamodule.train, settings.hessian_samples, data_hparams.get("data_seed", 0),
+                                   SAMPLE_PURPOSE)  # fmt: skip
     batches = list(zip(images.split(settings.hvp_batch_size), labels.split(settings.hvp_batch_size), strict=True))
     model = FlatModel.of(module.net)
     theta = model.flatten()

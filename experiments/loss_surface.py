@@ -20,13 +20,12 @@ from pathlib import Path
 
 import torch
 
-from hw1.analysis import analysis_unused, load_minimum, source_folder
-from hw1.checkpoints import read_checkpoint
+from hw1.analysis import analysis_unused, source_folder, training_data_of
 from hw1.cli import RunSettings, non_negative_float, option, parse_settings, positive_float, positive_int, run_cli
-from hw1.data import seeded_generator
+from hw1.data import seeded_subset
 from hw1.errors import UsageError
 from hw1.flat_model import FlatModel
-from hw1.interpolation import check_same_architecture
+from hw1.interpolation import check_one_architecture, classifier_of, read_classifiers
 from hw1.plots import save_figure, surface_contours
 from hw1.results import read_summary, write_summary
 from hw1.surface import Plane, evaluate_plane, filter_normalized_direction, plane_through
@@ -81,12 +80,17 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     device = torch_device(settings.accelerator)
     runs, surfaces, source = planned_surfaces(settings)
     settings = replace(settings, source=source)  # recorded as used
+    paths = list(dict.fromkeys(path for minima in surfaces.values() for path in minima.values()))
+    checkpoints = dict(zip(paths, read_classifiers(paths), strict=True))  # each read once, refused before a folder
+    for minima in surfaces.values():
+        check_one_architecture(list(minima.values()), [checkpoints[path] for path in minima.values()])
     result_dir = start_experiment(EXPERIMENT, settings)
     figures = []
     for label, minima in surfaces.items():
         if announce is not None:
             announce(label)
-        figures.append(draw_surface(result_dir, label, minima, settings, device))
+        figures.append(draw_surface(result_dir, label, {name: checkpoints[path] for name, path in minima.items()},
+                                    minima, settings, device))  # fmt: skip
     summary = write_summary(result_dir, EXPERIMENT, settings, runs, figures)
     print(f"summary: {summary}")
     return {"settings": settings, "figures": figures, "runs": runs}
@@ -96,7 +100,6 @@ def planned_surfaces(settings: Settings) -> tuple[list[dict], dict[str, dict[str
     """The minima as summary rows, each surface's label with its minima (name → checkpoint), and the source folder
     they come from (None: checkpoints given)."""
     if settings.checkpoints:
-        check_minima(settings.checkpoints)
         named = {f"θ{index + 1} {run_of(path)}": path for index, path in enumerate(settings.checkpoints)}
         label = f"around_{run_of(settings.checkpoints[0])}" if len(named) == 1 else f"through_{len(named)}_minima"
         return [{"name": name, "checkpoint": path} for name, path in named.items()], {label: named}, None
@@ -115,32 +118,21 @@ def run_of(checkpoint: str) -> str:
     return path.parents[1].name if path.parent.name == "checkpoints" and len(path.parents) > 2 else path.stem
 
 
-def check_minima(paths: list[str]) -> None:
-    """Checkpoints of this project's Classifier, all of one architecture; else a UsageError naming the file."""
-    states = []
-    for path in paths:
-        if not Path(path).is_file():
-            raise UsageError(f"checkpoint {path} does not exist; pass .ckpt files written by this project")
-        checkpoint = read_checkpoint(Path(path))
-        if "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
-            raise UsageError(f"{path} is not a checkpoint of this project's Classifier; pass .ckpt files it wrote")
-        states.append(checkpoint["state_dict"])
-    for path, state in zip(paths[1:], states[1:], strict=True):
-        check_same_architecture(states[0], state, (paths[0], path))
-
-
-def draw_surface(result_dir: Path, label: str, minima: dict[str, str], settings: Settings, device: torch.device) -> Path:
-    """Evaluate one surface and save its figure (with the grids in the data file)."""
-    loaded = [load_minimum(path, settings.data_dir, device, settings.download) for path in minima.values()]
-    module, datamodule, data_hparams = loaded[0]
-    model = FlatModel.of(module.net)
-    thetas = [FlatModel.of(other[0].net).flatten() for other in loaded]
+def draw_surface(result_dir: Path, label: str, checkpoints: dict[str, dict], minima: dict[str, str], settings: Settings,
+                 device: torch.device) -> Path:  # fmt: skip
+    """Evaluate one surface through the minima (name → checkpoint read, and name → its path) and save its figure (with
+    the grids in the data file), on the first minimum's training data."""
+    modules = [classifier_of(checkpoint, device) for checkpoint in checkpoints.values()]
+    datamodule, data_hparams = training_data_of(next(iter(checkpoints.values())), settings.data_dir, device,
+                                                settings.download)  # fmt: skip
+    model = FlatModel.of(modules[0].net)
+    thetas = [model.flatten(module.net) for module in modules]
     generator = torch.Generator().manual_seed(settings.seed)
-    directions = torch.stack([filter_normalized_direction(module.net, generator) for _ in range(2)])
+    directions = torch.stack([filter_normalized_direction(modules[0].net, generator) for _ in range(2)])
     plane = plane_through(thetas, list(minima), directions)
     a_values, b_values = grid_axes(plane, settings)
     data_seed = data_hparams.get("data_seed", 0)
-    evaluations = {split: fixed_sample(getattr(datamodule, split), count, data_seed, split)
+    evaluations = {split: seeded_subset(getattr(datamodule, split), count, data_seed, SAMPLE_PURPOSE + (split == "test"))
                    for split, count in (("train", settings.train_samples), ("test", settings.test_samples))}  # fmt: skip
     grids = {split: evaluate_plane(model, plane, a_values.to(device), b_values.to(device),
                                    list(zip(x.split(1000), y.split(1000), strict=True)), settings.grid_chunk)
@@ -177,17 +169,6 @@ def grid_axes(plane: Plane, settings: Settings) -> tuple[torch.Tensor, torch.Ten
         before = round(((settings.points - 1) * step - (max(values) - min(values))) / 2 / step)
         axes.append(min(values) + step * (torch.arange(settings.points, dtype=torch.float64) - before))
     return axes[0], axes[1]
-
-
-def fixed_sample(tensors: tuple[torch.Tensor, torch.Tensor], count: int | None, seed: int, split: str
-                 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """`count` of the images (all when None or more than there are), the same ones for every surface and grid point."""
-    images, labels = tensors
-    if count is None or count >= len(labels):
-        return images, labels
-    chosen = torch.randperm(len(labels), generator=seeded_generator(seed, SAMPLE_PURPOSE + (split == "test")))[:count]
-    chosen = chosen.to(images.device)
-    return images[chosen], labels[chosen]
 
 
 if __name__ == "__main__":

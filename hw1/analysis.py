@@ -7,11 +7,9 @@ from typing import Any
 
 import torch
 
-from hw1.checkpoints import read_checkpoint
 from hw1.data import MNISTDataModule
 from hw1.errors import UsageError
 from hw1.interpolation import training_data
-from hw1.models import Classifier
 from hw1.results import is_finished, latest_finished, read_summary
 
 TRAINING_ONLY = ("devices", "num_nodes", "strategy", "precision", "max_epochs", "eval_every", "batch_size", "optimizer",
@@ -41,10 +39,9 @@ def source_folder(given: str | None, out_dir: str, experiment: str) -> Path:
     return folder
 
 
-def load_minimum(checkpoint: str, data_dir: str | None, device: torch.device, download: bool = True
-                 ) -> tuple[Classifier, MNISTDataModule, dict[str, Any]]:  # fmt: skip
-    """A trained classifier in eval mode on `device`, the data it was trained on (tensors on `device`) and its data
+def training_data_of(checkpoint: dict[str, Any], data_dir: str | None, device: torch.device, download: bool = True
+                     ) -> tuple[MNISTDataModule, dict[str, Any]]:  # fmt: skip
+    """The data a checkpoint (read by `read_classifiers`) was trained on, tensors on `device`, and its data
     hyperparameters."""
-    data_hparams = dict(read_checkpoint(Path(checkpoint)).get("datamodule_hyper_parameters", {}))
-    module = Classifier.load_from_checkpoint(checkpoint, map_location=device).eval()
-    return module, training_data(data_hparams, data_dir, device, download), data_hparams
+    data_hparams = dict(checkpoint.get("datamodule_hyper_parameters", {}))
+    return training_data(data_hparams, data_dir, device, download), data_hparams

@@ -118,6 +118,15 @@ def seeded_generator(seed: int, purpose: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + purpose)
 
 
+def seeded_subset(tensors: tuple[Tensor, ...], count: int | None, seed: int, purpose: int) -> tuple[Tensor, ...]:
+    """`count` rows of the tensors drawn by the seed of that role and purpose, the same on every call (all of them, in
+    their order, when `count` is None or not smaller than their length)."""
+    if count is None or count >= len(tensors[0]):
+        return tensors
+    chosen = torch.randperm(len(tensors[0]), generator=seeded_generator(seed, purpose))[:count].to(tensors[0].device)
+    return tuple(tensor[chosen] for tensor in tensors)
+
+
 def label_noise_indices(num_samples: int, fraction: float, seed: int) -> Tensor:
     """The round(fraction·N) sample indices whose labels get corrupted, chosen by the seed."""
     if not 0.0 <= fraction <= 1.0:

@@ -63,6 +63,13 @@ class Tridiagonal:
         return values, vectors[0] ** 2
 
 
+def orthogonal_part(vector: Tensor, basis: Tensor) -> Tensor:
+    """`vector` less its projection on the orthonormal rows of `basis`, taken twice ("twice is enough", Parlett)."""
+    for _ in range(2):
+        vector = vector - basis.T @ (basis @ vector)
+    return vector
+
+
 def lanczos(operator: Operator, start: Tensor, steps: int, generator: torch.Generator | None = None) -> Tridiagonal:
     """`steps` Lanczos steps on the symmetric `operator` from `start`, with full re-orthogonalisation.
 
@@ -81,16 +88,13 @@ def lanczos(operator: Operator, start: Tensor, steps: int, generator: torch.Gene
         image = operator(vector).to(torch.float64)
         alpha = float(vector @ image)
         alphas.append(alpha)
-        image = image - alpha * vector - (beta * basis[step - 1] if step else 0)
-        for _ in range(2):  # "twice is enough" (Parlett)
-            image -= basis[: step + 1].T @ (basis[: step + 1] @ image)
+        image = orthogonal_part(image - alpha * vector - (beta * basis[step - 1] if step else 0), basis[: step + 1])
         beta = float(image.norm())
         if step == steps - 1:
             break
         if beta <= BREAKDOWN * max(1.0, abs(alpha)):
-            image = torch.randn(dim, generator=generator, dtype=torch.float64).to(start.device)
-            for _ in range(2):
-                image -= basis[: step + 1].T @ (basis[: step + 1] @ image)
+            image = orthogonal_part(torch.randn(dim, generator=generator, dtype=torch.float64).to(start.device),
+                                    basis[: step + 1])  # fmt: skip
             beta, vector = 0.0, image / image.norm()
         else:
             vector = image / beta

@@ -63,6 +63,36 @@ def evaluate_interpolation(
     return {"loss": losses, "acc": accuracies}
 
 
+def read_classifiers(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """Each checkpoint read once (on the CPU); a missing, unreadable or foreign file (not this project's Classifier) is
+    a UsageError naming it."""
+    checkpoints = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise UsageError(f"checkpoint {path} does not exist; pass .ckpt files written by this project")
+        checkpoint = read_checkpoint(Path(path))
+        if "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
+            raise UsageError(f"{path} is not a checkpoint of this project's Classifier; pass .ckpt files it wrote")
+        checkpoints.append(checkpoint)
+    return checkpoints
+
+
+def check_one_architecture(paths: Sequence[str], checkpoints: Sequence[dict[str, Any]]) -> None:
+    """Checkpoints to be combined (interpolated, spanning a plane) must hold one net: name, config and tensors."""
+    nets = [(c["hyper_parameters"].get("net"), c["hyper_parameters"].get("net_config")) for c in checkpoints]
+    for path, net, checkpoint in zip(paths[1:], nets[1:], checkpoints[1:], strict=True):
+        if net != nets[0]:
+            raise UsageError(f"{paths[0]} holds net {nets[0]} but {path} holds {net}; combine checkpoints of one architecture")
+        check_same_architecture(checkpoints[0]["state_dict"], checkpoint["state_dict"], (paths[0], path))
+
+
+def classifier_of(checkpoint: dict[str, Any], device: torch.device) -> Classifier:
+    """The trained Classifier a checkpoint read by `read_classifiers` holds, in eval mode on `device`."""
+    module = Classifier(**checkpoint["hyper_parameters"])
+    module.load_state_dict(checkpoint["state_dict"])
+    return module.to(device).eval()
+
+
 def load_classifier_pair(
     first: str, second: str, device: torch.device
 ) -> tuple[nn.Module, dict, dict, tuple[dict, dict]]:
@@ -71,15 +101,9 @@ def load_classifier_pair(
     Returns the first model (to run `functional_call` on), both state dicts, and both checkpoints' data-module
     hyperparameters (their training subsets and labels, to evaluate on the data they were trained on).
     """
-    checkpoints = [read_checkpoint(path) for path in (first, second)]
-    for path, checkpoint in zip((first, second), checkpoints, strict=True):
-        if "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
-            raise UsageError(f"{path} is not a checkpoint of this project's Classifier; pass two .ckpt files it wrote")
-    nets = [(c["hyper_parameters"].get("net"), c["hyper_parameters"].get("net_config")) for c in checkpoints]
-    if nets[0] != nets[1]:
-        raise UsageError(f"{first} holds net {nets[0]} but {second} holds {nets[1]}; interpolate checkpoints of one architecture")
+    checkpoints = read_classifiers((first, second))
+    check_one_architecture((first, second), checkpoints)
     states = [{key: value.to(device) for key, value in c["state_dict"].items()} for c in checkpoints]
-    check_same_architecture(states[0], states[1], (first, second))
     model = Classifier(**checkpoints[0]["hyper_parameters"]).to(device)
     data = tuple(dict(c.get("datamodule_hyper_parameters", {})) for c in checkpoints)
     return model, states[0], states[1], data
