@@ -22,7 +22,7 @@ PROFILES = {
              "widths": [4, 8, 16, 24, 32, 40, 44, 48, 52, 56, 64, 80, 128, 256, 512, 1024]},
     "quick": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "max_epochs": 300, "eval_every": 50,
               "train_subset": 1000, "label_noise": 0.2, "hidden_layers": 1, "checkpoint_every": 0,
-              "widths": [2, 4, 6, 8, 9, 10, 11, 12, 13, 14, 16, 20, 32, 64, 128]},
+              "widths": [2, 4, 8, 10, 12, 16, 32, 128]},
     "smoke": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 2, "train_subset": 200,
               "label_noise": 0.2, "hidden_layers": 1, "checkpoint_every": 0, "widths": [1, 2, 4, 8]},
 }  # fmt: skip

@@ -22,8 +22,9 @@ from hw1.training import RunResult, torch_device, train_run
 
 EXPERIMENT = "flatness_interpolation"
 PROFILES = {
-    "full": {"optimizer": "adam", "max_epochs": 20, "checkpoint_every": 0},
-    "quick": {"optimizer": "adam", "max_epochs": 6, "train_subset": 10000, "checkpoint_every": 0},
+    "full": {"optimizer": "adam", "target_loss": 0.01, "max_epochs": 200, "checkpoint_every": 0, "seeds": 3},
+    "quick": {"optimizer": "adam", "target_loss": 0.01, "max_epochs": 200, "eval_every": 10, "train_subset": 4096,
+              "checkpoint_every": 0, "seeds": 3},
     "smoke": {"optimizer": "adam", "max_epochs": 1, "train_subset": 256, "points": 7, "checkpoint_every": 0,
               "large_batch": 128},
 }  # fmt: skip
@@ -51,7 +52,6 @@ class Settings(RunSettings):
 UNUSED = {
     "batch_size": "this experiment sets the batch size of each model; use --small-batch and --large-batch",
     "lr": "this experiment sets the learning rate of each model; use --small-lr and --large-lr",
-    "seeds": "it interpolates between single models; choose their seeds with --seed and --same-init",
 }
 
 
@@ -70,27 +70,33 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
 
 
 def planned_runs(settings: Settings) -> list[PlannedRun]:
-    """The small-batch model, the large-batch one and the large-lr one (their `role`)."""
-    small, large = settings.small_batch, settings.large_batch
-    other_seed = settings.seed + (0 if settings.same_init else 1)
-    variants = {
-        "small_batch": {"batch_size": small, "lr": settings.small_lr, "seed": settings.seed},
-        "large_batch": {"batch_size": large, "lr": settings.small_lr, "seed": other_seed},
-        "large_lr": {"batch_size": small, "lr": settings.large_lr, "seed": other_seed},
-    }
-    return [PlannedRun(f"bs{v['batch_size']}-lr{v['lr']:g}-seed{v['seed']}", replace(settings, **v), {"role": role})
-            for role, v in variants.items()]  # fmt: skip
+    """Per seed (`seed_group`): the small-batch model, the large-batch one and the large-lr one (their `role`)."""
+    plan = []
+    for _, repeat in settings.repeats():
+        small, large = settings.small_batch, settings.large_batch
+        other_seed = repeat.seed + (0 if settings.same_init else 1)
+        variants = {
+            "small_batch": {"batch_size": small, "lr": settings.small_lr, "seed": repeat.seed},
+            "large_batch": {"batch_size": large, "lr": settings.small_lr, "seed": other_seed},
+            "large_lr": {"batch_size": small, "lr": settings.large_lr, "seed": other_seed},
+        }
+        plan += [PlannedRun(f"bs{v['batch_size']}-lr{v['lr']:g}-seed{v['seed']}", replace(settings, **v),
+                            {"role": role, "seed_group": repeat.seed})
+                 for role, v in variants.items()]  # fmt: skip
+    return plan
 
 
 def finish(result_dir: Path, settings: Settings, rows: list[dict], device: torch.device) -> dict:
-    """Both interpolation figures (small batch to large batch, small batch to large lr) and summary.json."""
-    results = {row["role"]: RunResult.of(row) for row in rows}
+    """Both interpolation figures (small batch to large batch, small batch to large lr) per seed, and summary.json."""
     alphas = alpha_grid(settings.points)
-    figures = [
-        draw(results[a].checkpoint, results[b].checkpoint, alphas, settings.data_dir, device,
-             result_dir / "figures" / f"interpolation_{a}_to_{b}.png", settings.download)
-        for a, b in (("small_batch", "large_batch"), ("small_batch", "large_lr"))
-    ]  # fmt: skip
+    figures, results = [], {}
+    for suffix, repeat in settings.repeats():
+        results = {row["role"]: RunResult.of(row) for row in rows if row["seed_group"] == repeat.seed}
+        figures += [
+            draw(results[a].checkpoint, results[b].checkpoint, alphas, settings.data_dir, device,
+                 result_dir / "figures" / f"interpolation_{a}_to_{b}{suffix}.png", settings.download)
+            for a, b in (("small_batch", "large_batch"), ("small_batch", "large_lr"))
+        ]  # fmt: skip
     summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
     print(f"summary: {summary}")
     return {"settings": settings, "results": results, "figures": figures}

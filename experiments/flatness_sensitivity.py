@@ -22,9 +22,9 @@ from hw1.training import train_run
 
 EXPERIMENT = "flatness_sensitivity"
 PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "checkpoint_every": 0, "seeds": 3},
-    "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 5, "train_subset": 8192, "checkpoint_every": 0,
-              "batch_sizes": [16, 64, 256, 1024, 4096]},
+    "full": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 200, "checkpoint_every": 0, "seeds": 3},
+    "quick": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 300, "eval_every": 10,
+              "train_subset": 4096, "checkpoint_every": 0, "batch_sizes": [16, 64, 256, 1024, 2048], "seeds": 3},
     "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 1, "train_subset": 256, "checkpoint_every": 0,
               "batch_sizes": [8, 16, 32, 64, 128], "sensitivity_samples": 16},
 }  # fmt: skip

@@ -18,8 +18,8 @@ from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "grad_norm"
 PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 50, "batch_size": None, "checkpoint_every": 10},
-    "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "batch_size": None, "checkpoint_every": 10},
+    "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 50, "batch_size": None, "checkpoint_every": 10, "seeds": 3},
+    "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "batch_size": None, "checkpoint_every": 10, "seeds": 3},
     "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 2, "batch_size": None, "steps_per_epoch": 10,
               "train_subset": 256},
 }  # fmt: skip
@@ -41,8 +41,9 @@ class Settings(RunSettings):
 
 def unused_flags(values: dict) -> dict[str, str]:
     """The shared flags the chosen task has no use for, from the other values."""
-    one_run = {"seeds": "it draws one run's gradient norm step by step; pick the run with --seed",
-               **not_a_sweep("it trains one run")}
+    one_run = {"target_loss": "it draws the gradient norm over a fixed number of steps; set them with --max-epochs",
+               "plateau_epochs": "it draws the gradient norm over a fixed number of steps; set them with --max-epochs",
+               **not_a_sweep("it trains one run per seed")}
     if values["task"] == "mnist":
         return {**one_run, "steps_per_epoch": "it applies to --task sinc only; an MNIST epoch is one pass over the data"}
     return {**one_run, **{name: "--task sinc fits a function, not MNIST; pass --task mnist to use it"
@@ -66,18 +67,21 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     """Run the experiment; `announce(run)` is called as each run starts."""
     settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     result_dir = start_experiment(EXPERIMENT, settings)
-    module, datamodule = build(settings)
-    result = train_run(result_dir, settings.task, module, datamodule, settings,
-                       [GradNormLogger(settings.log_every_n_steps)], announce=announce)  # fmt: skip
-    scalars = read_scalars(result.log_dir)
-    series = {tag: (sorted(scalars[key]), [scalars[key][s] for s in sorted(scalars[key])])
-              for tag, key in (("gradient norm", "train/grad_norm"), ("loss", "train/loss_step"))}  # fmt: skip
-    figure = save_figure(stacked_series(series, "iteration", f"{settings.task}: gradient norm and loss"),
-                         result_dir, f"grad_norm_{settings.task}")  # fmt: skip
-    summary = write_summary(result_dir, EXPERIMENT, settings, [result], [figure])
-    print(f"{settings.task}: {result.params} params, final train loss {result.train_loss:.4g}\n"
-          f"summary: {summary}\nfigure: {figure}")  # fmt: skip
-    return {"settings": settings, "result": result, "series": series}
+    results, figures, series = [], [], {}
+    for suffix, run_settings in settings.repeats():
+        module, datamodule = build(run_settings)
+        result = train_run(result_dir, settings.task + suffix, module, datamodule, run_settings,
+                           [GradNormLogger(settings.log_every_n_steps)], announce=announce)  # fmt: skip
+        scalars = read_scalars(result.log_dir)
+        series = {tag: (sorted(scalars[key]), [scalars[key][s] for s in sorted(scalars[key])])
+                  for tag, key in (("gradient norm", "train/grad_norm"), ("loss", "train/loss_step"))}  # fmt: skip
+        figures.append(save_figure(stacked_series(series, "iteration", f"{settings.task}{suffix}: gradient norm and loss"),
+                                   result_dir, f"grad_norm_{settings.task}{suffix}"))  # fmt: skip
+        results.append(result)
+        print(f"{settings.task}{suffix}: {result.params} params, final train loss {result.train_loss:.4g}")
+    summary = write_summary(result_dir, EXPERIMENT, settings, results, figures)
+    print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))
+    return {"settings": settings, "result": results[0], "results": results, "series": series}
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ EXPERIMENT = "hessian_spectrum"
 SOURCE = "sharpness"
 PROFILES = {
     "full": {},
-    "quick": {"hessian_samples": 2048, "lanczos_steps": 30, "slq_runs": 1, "probes": 10},
+    "quick": {"hessian_samples": 1024, "lanczos_steps": 20, "slq_runs": 1, "probes": 10},
     "smoke": {"hessian_samples": 64, "lanczos_steps": 8, "slq_runs": 2, "probes": 2, "top_k": 3},
 }
 SAMPLE_PURPOSE = 11  # seeded_generator purpose of the images the Hessian is taken over

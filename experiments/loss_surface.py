@@ -35,7 +35,7 @@ EXPERIMENT = "loss_surface"
 SOURCE = "flatness_interpolation"
 PROFILES = {
     "full": {},
-    "quick": {"train_samples": 1000, "test_samples": 1000},
+    "quick": {"points": 21, "train_samples": 1000, "test_samples": 1000},
     "smoke": {"points": 11, "train_samples": 200, "test_samples": 100},
 }
 DIRECTIONS = {
@@ -105,10 +105,15 @@ def planned_surfaces(settings: Settings) -> tuple[list[dict], dict[str, dict[str
         return [{"name": name, "checkpoint": path} for name, path in named.items()], {label: named}, None
     source = source_folder(settings.source, settings.out_dir, SOURCE)
     runs = read_summary(source)["runs"]
-    by_role = {run["role"]: run for run in runs}
-    minima = {by_role[role]["name"]: by_role[role]["checkpoint"] for role in ("small_batch", "large_batch", "large_lr")}
-    small = by_role["small_batch"]["name"]
-    surfaces = {"around_small_batch": {small: minima[small]}, "through_small_batch_large_batch_large_lr": minima}
+    groups = list(dict.fromkeys(run.get("seed_group") for run in runs))
+    surfaces = {}
+    for group in groups:
+        suffix = f"-seed{group}" if len(groups) > 1 else ""
+        by_role = {run["role"]: run for run in runs if run.get("seed_group") == group}
+        minima = {by_role[role]["name"]: by_role[role]["checkpoint"] for role in ("small_batch", "large_batch", "large_lr")}
+        small = by_role["small_batch"]["name"]
+        surfaces[f"around_small_batch{suffix}"] = {small: minima[small]}
+        surfaces[f"through_small_batch_large_batch_large_lr{suffix}"] = minima
     return runs, surfaces, str(source)
 
 

@@ -97,6 +97,8 @@ UNUSED = {
     "data_dir": "it fits sin(5πx)/(5πx), not MNIST", "download": "it fits sin(5πx)/(5πx), not MNIST",
     "train_subset": "use --train-points", "data_seed": "its data is an even grid, drawn by no seed",
     "seeds": "its --runs nets already take the seeds --seed, --seed+1, ...",
+    "target_loss": "set the length with --train-steps, --gradnorm-steps and --finisher-steps",
+    "plateau_epochs": "set the length with --train-steps, --gradnorm-steps and --finisher-steps",
     **not_a_sweep("it trains all its nets at once, vectorised"),
 }  # fmt: skip
 PROGRESS_FILE = "progress.pt"

@@ -36,7 +36,9 @@ class Settings(RunSettings):
                                type=positive_int)
 
 
-UNUSED = {"seeds": "its --runs trainings already take the seeds --seed, --seed+1, ..."}
+UNUSED = {"seeds": "its --runs trainings already take the seeds --seed, --seed+1, ...",
+          "target_loss": "it records the weights over a fixed number of epochs; set them with --max-epochs",
+          "plateau_epochs": "it records the weights over a fixed number of epochs; set them with --max-epochs"}
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:

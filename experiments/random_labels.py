@@ -21,9 +21,9 @@ from hw1.training import start_experiment, train_run
 EXPERIMENT = "random_labels"
 PROFILES = {
     "full": {"net": "mlp", "hidden": [2048, 2048], "optimizer": "adam", "lr": 2e-4, "lr_schedule": "cosine",
-             "batch_size": 128, "max_epochs": 60, "seeds": 3},
-    "quick": {"net": "mlp", "hidden": [512, 512], "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 60,
-              "train_subset": 1000},
+             "batch_size": 128, "target_loss": 0.01, "max_epochs": 100, "seeds": 3},
+    "quick": {"net": "mlp", "hidden": [512, 512], "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "target_loss": 0.01,
+              "max_epochs": 150, "eval_every": 5, "train_subset": 1000, "seeds": 3},
     "smoke": {"net": "mlp", "hidden": [64], "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 2,
               "train_subset": 256, "checkpoint_every": 1},
 }  # fmt: skip

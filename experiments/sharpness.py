@@ -26,9 +26,9 @@ from hw1.training import torch_device, train_run
 EXPERIMENT = "sharpness"
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "checkpoint_every": 0, "seeds": 3},
-    "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 6, "train_subset": 8192, "checkpoint_every": 0,
-              "batch_sizes": [16, 24, 32, 48, 64, 128, 256, 512, 1024, 2048]},
+    "full": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 200, "checkpoint_every": 0, "seeds": 3},
+    "quick": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 300, "eval_every": 10,
+              "train_subset": 4096, "checkpoint_every": 0, "batch_sizes": [16, 64, 256, 1024, 2048], "seeds": 3},
     "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 1, "train_subset": 256, "checkpoint_every": 0,
               "batch_sizes": [8, 16, 32, 64, 128], "sharpness_samples": 64, "ascent_steps": 3, "power_iterations": 5},
 }  # fmt: skip
@@ -41,7 +41,8 @@ class Settings(RunSettings):
     batch_sizes: list[int] = option("--batch-sizes", "one run per batch size", BATCH_SIZES, type=positive_int,
                                     nargs="+")
     hidden: list[int] = option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+")
-    epsilon: float = option("--epsilon", "radius of the ball around θ", 1e-2, type=positive_float)
+    epsilon: float = option("--epsilon", "radius of the ball around θ (at 0.01 the first-order term ε‖∇L‖ of a"
+                            " model trained to loss 0.01 outweighs the curvature)", 5e-2, type=positive_float)
     sharpness_samples: int = option("--sharpness-samples", "fixed subset of training images the loss is measured on",
                                     2048, type=positive_int)
     ascent_steps: int = option("--ascent-steps", "projected gradient-ascent steps", 20, type=positive_int)

@@ -22,7 +22,8 @@ from hw1.training import start_experiment, train_run
 EXPERIMENT = "simulate_function"
 PROFILES = {
     "full": {"max_epochs": 200, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None, "seeds": 3},
-    "quick": {"max_epochs": 30, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None},
+    "quick": {"max_epochs": 15, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None,
+              "train_points": 500, "seeds": 3},
     "smoke": {"max_epochs": 2, "steps_per_epoch": 10, "optimizer": "adam", "lr": 1e-3, "batch_size": None,
               "train_points": 200, "eval_points": 400},
 }  # fmt: skip
@@ -51,6 +52,8 @@ class Settings(RunSettings):
 
 UNUSED = {**{name: "this experiment fits 1-D functions, not MNIST" for name in ("data_dir", "download", "train_subset",
                                                                                  "data_seed")},
+          **{name: "it compares the nets' losses after the same number of full-batch steps; set them with --max-epochs"
+             for name in ("target_loss", "plateau_epochs")},
           **not_a_sweep("its nets are drawn together, run after run")}  # fmt: skip
 
 

@@ -138,9 +138,16 @@ class RunSettings:
     strategy: str = option("--strategy", "distribution strategy, as Lightning's Trainer (auto, ddp, ddp_spawn, fsdp, ...)",
                            "auto", type=strategy_value)
     precision: str = option("--precision", "numeric precision, as Lightning's Trainer", "32-true", choices=PRECISIONS)
-    max_epochs: int = option("--max-epochs", "epochs to train", 10, type=positive_int)
+    max_epochs: int = option("--max-epochs", "epochs to train (with --target-loss: at most)", 10, type=positive_int)
     eval_every: int = option("--eval-every", "evaluate on the test set for the test/ curves every this many epochs (the"
                              " final test numbers are always measured)", 1, type=positive_int)  # fmt: skip
+    target_loss: float | None = option("--target-loss", "train until the training loss (an eval-mode pass over the"
+                                       " training set at the end of an epoch) is below this, with --max-epochs as the"
+                                       " cap; summary.json records whether and at which epoch and step it was reached"
+                                       " (default: no target)", type=positive_float)  # fmt: skip
+    plateau_epochs: int = option("--plateau-epochs", "with --target-loss: also stop, as trained, once the epoch's mean"
+                                 " training loss has not fallen 1% below its best for this many epochs (for nets too"
+                                 " small to reach the target; 0: off)", 0, type=non_negative_int)  # fmt: skip
     batch_size: int | None = option("--batch-size", "training minibatch size", 64, type=positive_int)
     optimizer: str = option("--optimizer", "optimizer", "sgd", choices=("sgd", "adam", "rmsprop"))
     lr: float = option("--lr", "learning rate", 0.01, type=positive_float)

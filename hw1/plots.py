@@ -164,8 +164,8 @@ def model_comparison(curves_by_model: Mapping[str, Mapping[str, Curve]], title: 
     for axis, (tag, ylabel) in zip(axes.flat, COMPARISON_PANELS, strict=True):
         for label, curves in curves_by_model.items():
             plot_curve(axis, curves[tag], label, marker="o", markersize=3)
-        if "loss" in tag:
-            axis.set_yscale("log")
+        if "loss" in tag and any(value > 0 for curves in curves_by_model.values() for value in curves[tag][1]):
+            axis.set_yscale("log")  # a panel can be empty: runs that stopped at their target before a test pass
         axis.set_ylabel(ylabel)
         axis.grid(alpha=0.3, which="both")
     for axis in axes[1]:

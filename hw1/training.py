@@ -26,6 +26,7 @@ from hw1.gc_freeze import FreezeGarbageCollector
 from hw1.models import check_optimizer_settings
 from hw1.results import claim_result_dir
 from hw1.step_scalars import StepLossLogger
+from hw1.targets import TrainToTarget, untargeted
 
 PROGRESS_REFRESH_STEPS = 20  # a bar redrawn every step costs about as much as a small net's step
 
@@ -72,14 +73,20 @@ class RunResult:
     checkpoint: str
     log_dir: str
     settings: dict[str, Any] = field(default_factory=dict)
+    target_loss: float | None = None
+    plateau_epochs: int = 0
+    target_reached: bool | None = None
+    target_epoch: int | None = None
+    target_step: int | None = None
+    stopped_by: str = "epoch cap"
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> RunResult:
         """The run as a summary row (or run.json) records it, less the experiment's extra columns."""
-        return cls(**{key.name: row[key.name] for key in fields(cls)})
+        return cls(**{key.name: row[key.name] for key in fields(cls) if key.name in row})
 
 
-TRAINER_SETTINGS = ("max_epochs", "eval_every", "precision", "deterministic")
+TRAINER_SETTINGS = ("max_epochs", "target_loss", "plateau_epochs", "eval_every", "precision", "deterministic")
 
 
 def run_settings(module: L.LightningModule, datamodule: L.LightningDataModule, settings: RunSettings) -> dict[str, Any]:
@@ -128,6 +135,8 @@ def build_trainer(settings: RunSettings, log_dir: Path, logger: TensorBoardLogge
     if settings.checkpoint_every:
         checkpoints.append(EpochCheckpoint(checkpoint_dir, settings.checkpoint_every))
     checkpoints.append(LastCheckpoint(checkpoint_dir))  # written last of the epoch's files
+    if settings.target_loss is not None:
+        checkpoints.insert(0, TrainToTarget(settings.target_loss, settings.plateau_epochs or 0))
     return L.Trainer(
         accelerator=settings.accelerator,
         devices=_devices(settings.devices),
@@ -216,6 +225,7 @@ def train_run(
             ) from None
         raise
     used["steps_per_chunk"] = next(c.chosen for c in trainer.callbacks if isinstance(c, ChunkSize))
+    target = next((c.record() for c in trainer.callbacks if isinstance(c, TrainToTarget)), untargeted())
     module.to(trainer.strategy.root_device)
     train_metrics = module.evaluate(datamodule.train_eval_dataloader())
     test_metrics = module.evaluate(datamodule.test_dataloader())
@@ -230,4 +240,5 @@ def train_run(
         checkpoint=str(log_dir / "checkpoints" / LAST_CHECKPOINT),
         log_dir=str(log_dir),
         settings=used,
+        **target,
     )

@@ -53,7 +53,9 @@ def test_help_documents_every_shared_flag_with_its_default() -> None:
     text = " ".join(result.stdout.split())
     for option in RUN_OPTIONS:
         assert (option.flag in text) == (option.dest not in SWEEP_OPTIONS), option.flag  # not a sweep: refused
-    assert "--max-epochs MAX_EPOCHS epochs to train (default: full profile: 60; smoke: 2)" in text
+    assert ("--max-epochs MAX_EPOCHS epochs to train (with --target-loss: at most) (default: full profile: 100; quick: 150;"
+            " smoke: 2)") in text  # fmt: skip
+    assert "--target-loss TARGET_LOSS train until the training loss (an eval-mode pass" in text
     assert "--label-fraction" in text and "--label-mode" in text
 
 

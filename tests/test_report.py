@@ -1,4 +1,5 @@
-"""The report: verdict rules fed summaries that pass and fail, the page in a real browser, report.md's links."""
+"""The report: verdict rules fed summaries that pass, fail and are not measurable, judged over seeds and on trained
+models only; the page in a real browser; report.md's links."""
 
 from __future__ import annotations
 
@@ -13,11 +14,26 @@ import pytest
 
 from hw1.verdicts import MIXED, NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED, verdict
 
+SEEDS = (0, 1, 2)
+TRAINED = {"target_loss": 0.05, "plateau_epochs": 0, "target_reached": True, "target_epoch": 3, "target_step": 30,
+           "stopped_by": "target"}  # fmt: skip
+
 
 def run(name: str, **numbers) -> dict:
     settings = numbers.pop("settings", {})
-    return {"name": name, "params": numbers.pop("params", 1000), "epochs": 5, "train_loss": 0.1, "train_acc": 0.9,
-            "test_loss": 0.2, "test_acc": 0.9, "settings": {"init_seed": 0, **settings}, **numbers}  # fmt: skip
+    return {"name": name, "params": numbers.pop("params", 1000), "epochs": 5, "train_loss": 0.01, "train_acc": 0.9,
+            "test_loss": 0.2, "test_acc": 0.9, **TRAINED, "settings": {"init_seed": 0, **settings}, **numbers}  # fmt: skip
+
+
+def seeded(runs: list[dict], seeds: tuple[int, ...] = SEEDS) -> list[dict]:
+    """Each run repeated with these initial-weight seeds."""
+    return [{**run, "name": f"{run['name']}-seed{seed}", "settings": {**run["settings"], "init_seed": seed}}
+            for seed in seeds for run in runs]  # fmt: skip
+
+
+def per_seed(figures: dict, seeds: tuple[int, ...] = SEEDS) -> dict:
+    """The same figure data drawn once per seed (stems `<figure>-seed<s>`)."""
+    return {f"{stem}-seed{seed}": data for seed in seeds for stem, data in figures.items()}
 
 
 def summary(runs: list[dict], **settings) -> dict:
@@ -29,107 +45,153 @@ def fit(function: str, hidden: list[int], mse: float, seed: int = 0) -> dict:
                settings={"function": function, "net_config": {"hidden": hidden}, "init_seed": seed})  # fmt: skip
 
 
-def test_deep_vs_shallow_rule() -> None:
+def test_deep_vs_shallow_rule_states_each_margin() -> None:
     good = [fit("sinc", [190], 1e-2), fit("sinc", [5] * 7, 3e-4), fit("sgn_sin", [190], 0.8), fit("sgn_sin", [5] * 7, 0.2)]
-    judged = verdict("simulate_function", summary(good), {})
+    judged = verdict("simulate_function", summary(seeded(good)), {})
     assert judged.outcome == SUPPORTED and "sinc: grid MSE 0.01 (1 hidden" in judged.text
+    assert "sgn_sin: shallow ÷ deep grid MSE 4 (≥ 1; margin +3)" in judged.text
     bad = good[:3] + [fit("sgn_sin", [5] * 7, 0.9)]
-    assert verdict("simulate_function", summary(bad), {}).outcome == NOT_SUPPORTED
+    assert verdict("simulate_function", summary(seeded(bad)), {}).outcome == NOT_SUPPORTED
     one_depth = [fit("sinc", [190], 1e-2), fit("sinc", [180], 2e-2)]
-    assert verdict("simulate_function", summary(one_depth), {}).outcome == NOT_MEASURABLE
+    assert verdict("simulate_function", summary(seeded(one_depth)), {}).outcome == NOT_MEASURABLE
 
 
-def test_rules_over_seeds_say_in_how_many_seeds_they_held() -> None:
-    seed0 = [fit("sinc", [190], 1e-2, 0), fit("sinc", [5] * 7, 3e-4, 0)]
-    seed1 = [fit("sinc", [190], 1e-2, 1), fit("sinc", [5] * 7, 5e-2, 1)]
-    judged = verdict("simulate_function", summary(seed0 + seed1, seeds=2), {})
-    assert judged.outcome == MIXED and judged.text.startswith("holds in 1 of 2 seeds")
-    assert "seed 0: holds" in judged.text and "seed 1: fails" in judged.text
-    assert verdict("simulate_function", summary(seed0 + seed0, seeds=2), {}).outcome == SUPPORTED
+def test_a_verdict_needs_three_seeds_and_holds_only_when_every_seed_does() -> None:
+    runs = [fit("sinc", [190], 1e-2), fit("sinc", [5] * 7, 3e-4)]
+    for seeds in ((0,), (0, 1)):
+        judged = verdict("simulate_function", summary(seeded(runs, seeds)), {})
+        assert judged.outcome == NOT_MEASURABLE and "a verdict needs at least 3 (--seeds 3)" in judged.text
+    failing = [fit("sinc", [190], 1e-2, 2), fit("sinc", [5] * 7, 5e-2, 2)]
+    judged = verdict("simulate_function", summary(seeded(runs, (0, 1)) + failing), {})
+    assert judged.outcome == MIXED and judged.text.startswith("holds in 2 of 3 seeds; sinc: shallow ÷ deep grid MSE 0.2…33.3")
+    assert "margin -0.8" in judged.text and "seed 0: holds" in judged.text and "seed 2: fails" in judged.text
 
 
-def test_mnist_and_random_labels_rules() -> None:
-    assert verdict("train_mnist", summary([run("lenet", test_acc=0.991), run("cnn", test_acc=0.97)]), {}).outcome == SUPPORTED
-    assert verdict("train_mnist", summary([run("lenet", test_acc=0.975)]), {}).outcome == NOT_SUPPORTED
+def test_a_rule_on_trained_models_is_not_measurable_when_one_missed_its_target() -> None:
+    rising = seeded([run(f"bs{b}", batch_size=b, sharpness=0.01 * (i + 1)) for i, b in enumerate((16, 64, 256, 1024))])
+    assert verdict("sharpness", summary(rising), {}).outcome == SUPPORTED
+    for edit in ({"target_reached": False, "target_epoch": None, "stopped_by": "epoch cap", "train_loss": 0.3},
+                 {"train_loss": 0.07}, {"target_loss": None}):
+        edited = [dict(row) for row in rising]
+        edited[5].update(edit)
+        judged = verdict("sharpness", summary(edited), {})
+        assert judged.outcome == NOT_MEASURABLE and "1 of 12 runs did not reach their training target" in judged.text
+        assert "bs64-seed1 (" in judged.text, judged.text
+    plateaued = [dict(row) for row in rising]
+    plateaued[0].update(target_reached=False, stopped_by="plateau", plateau_epochs=5, train_loss=0.3)
+    assert verdict("sharpness", summary(plateaued), {}).outcome == SUPPORTED  # stopped as asked: its loss stopped falling
+
+
+def test_mnist_rule_compares_equal_budget_depths_with_a_floor() -> None:
+    def convnet(depth: int, acc: float) -> dict:
+        return run(f"convnet{depth}", test_acc=acc, settings={"net": "convnet", "net_config": {"channels": [8] * depth}})
+
+    judged = verdict("train_mnist", summary(seeded([convnet(1, 0.96), convnet(2, 0.97), convnet(4, 0.975)])), {})
+    assert judged.outcome == SUPPORTED and "test accuracy convnet4 − convnet1 0.015 (≥ 0; margin +0.015)" in judged.text
+    assert verdict("train_mnist", summary(seeded([convnet(1, 0.97), convnet(4, 0.96)])), {}).outcome == NOT_SUPPORTED
+    assert verdict("train_mnist", summary(seeded([convnet(1, 0.90), convnet(4, 0.92)])), {}).outcome == NOT_SUPPORTED
+    lenet = run("lenet", test_acc=0.99, settings={"net": "lenet", "net_config": {}})
+    assert verdict("train_mnist", summary(seeded([lenet, convnet(2, 0.97)])), {}).outcome == NOT_MEASURABLE
+
+
+def test_random_labels_rule() -> None:
     shuffled = {"label_mode": "shuffle", "label_fraction": 1.0}
     memorised = run("mlp", train_acc=0.996, test_acc=0.106, test_loss=7.0, settings=shuffled)
-    judged = verdict("random_labels", summary([memorised]), {})
-    assert judged.outcome == SUPPORTED and "memorised: eval-pass train accuracy 0.9960 ≥ 0.99" in judged.text
+    judged = verdict("random_labels", summary(seeded([memorised])), {})
+    assert judged.outcome == SUPPORTED and "train accuracy 0.996 (≥ 0.99; margin +0.006)" in judged.text
     for failing in ({"train_acc": 0.8}, {"test_acc": 0.2}, {"test_loss": 2.0}):
-        assert verdict("random_labels", summary([{**memorised, **failing}]), {}).outcome == NOT_SUPPORTED
+        assert verdict("random_labels", summary(seeded([{**memorised, **failing}])), {}).outcome == NOT_SUPPORTED
     true_labels = run("mlp", settings={"label_mode": "true", "label_fraction": 1.0})
-    assert verdict("random_labels", summary([true_labels]), {}).outcome == NOT_MEASURABLE
+    assert verdict("random_labels", summary(seeded([true_labels])), {}).outcome == NOT_MEASURABLE
 
 
 def test_size_sweep_rule() -> None:
     sizes = [run(f"w{w}", params=w * 1000, train_acc=0.9 + w / 1000, test_acc=0.89 + w / 5000) for w in (2, 8, 32, 128)]
-    judged = verdict("params_vs_generalization", summary(sizes), {})
-    assert judged.outcome == SUPPORTED and "Spearman ρ(parameters, train − test accuracy) = 1.00 over 4 sizes" in judged.text
+    judged = verdict("params_vs_generalization", summary(seeded(sizes)), {})
+    assert judged.outcome == SUPPORTED and "ρ(parameters, train − test accuracy) 1 (≥ 0.5; margin +0.5)" in judged.text
     narrowing = [run(f"w{w}", params=w * 1000, train_acc=0.95, test_acc=0.8 + w / 1000) for w in (2, 8, 32, 128)]
-    assert verdict("params_vs_generalization", summary(narrowing), {}).outcome == NOT_SUPPORTED
+    assert verdict("params_vs_generalization", summary(seeded(narrowing)), {}).outcome == NOT_SUPPORTED
 
 
 @pytest.mark.parametrize("key", ["sharpness", "sensitivity_jacobian"])
 def test_batch_size_correlation_rules(key: str) -> None:
     experiment = "sharpness" if key == "sharpness" else "flatness_sensitivity"
-    rising = [run(f"bs{b}", batch_size=b, train_loss=0.1, test_loss=0.1 + i / 10, **{key: 0.01 * (i + 1)})
+    rising = [run(f"bs{b}", batch_size=b, train_acc=1.0, test_acc=0.99 - i / 100, **{key: 0.01 * (i + 1)})
               for i, b in enumerate((16, 64, 256, 1024))]  # fmt: skip
-    assert verdict(experiment, summary(rising), {}).outcome == SUPPORTED
+    assert verdict(experiment, summary(seeded(rising)), {}).outcome == SUPPORTED
     falling = [{**row, key: 1 / (i + 1)} for i, row in enumerate(rising)]
-    judged = verdict(experiment, summary(falling), {})
-    assert judged.outcome == NOT_SUPPORTED and "= -1.00 over 4 batch sizes" in judged.text
+    judged = verdict(experiment, summary(seeded(falling)), {})
+    assert judged.outcome == NOT_SUPPORTED and "-1 (≥ 0.5; margin -1.5)" in judged.text
 
 
-def test_rules_that_read_figure_data() -> None:
+def test_rules_that_read_figure_data_judge_each_seeds_figure() -> None:
     steps = list(range(100))
     falling = {"grad_norm_sinc": {"series": [{"name": "gradient norm", "x": steps, "y": [1 / (s + 1) for s in steps]},
                                              {"name": "loss", "x": steps, "y": [math.exp(-s / 10) for s in steps]}]}}  # fmt: skip
-    assert verdict("grad_norm", summary([run("sinc")]), falling).outcome == SUPPORTED
+    sinc = seeded([run("sinc")])
+    assert verdict("grad_norm", summary(sinc), per_seed(falling)).outcome == SUPPORTED
+    spiky = [1 / (s + 1) if s % 3 else 1.0 for s in steps]  # a spike every third step: the lower quartile ignores them
+    spiked = {"grad_norm_sinc": {"series": [{**falling["grad_norm_sinc"]["series"][0], "y": spiky},
+                                            falling["grad_norm_sinc"]["series"][1]]}}  # fmt: skip
+    assert verdict("grad_norm", summary(sinc), per_seed(spiked)).outcome == SUPPORTED
     flat = {"grad_norm_sinc": {"series": [{**s, "y": [1.0] * 100} for s in falling["grad_norm_sinc"]["series"]]}}
-    assert verdict("grad_norm", summary([run("sinc")]), flat).outcome == NOT_SUPPORTED
-    assert verdict("grad_norm", summary([run("sinc")]), {}).outcome == NOT_MEASURABLE
+    judged = verdict("grad_norm", summary(sinc), {**per_seed(falling, (0, 1)), **per_seed(flat, (2,))})
+    assert judged.outcome == MIXED and "seed 2: fails" in judged.text
+    assert verdict("grad_norm", summary(sinc), {}).outcome == NOT_MEASURABLE
 
     alphas = [round(-1 + 0.05 * i, 2) for i in range(61)]
     valley = [0.05 + 0.3 * a * a if a < 0.5 else 0.05 + 1.2 * (a - 1) ** 2 for a in alphas]
     curves = {"interpolation_small_batch_to_large_batch": {"alphas": alphas, "train": {"loss": valley}}}
-    judged = verdict("flatness_interpolation", summary([]), curves)
+    models = seeded([run("small"), run("large")])
+    judged = verdict("flatness_interpolation", summary(models), per_seed(curves))
     assert judged.outcome == SUPPORTED, judged.text
     mirrored = {"interpolation_small_batch_to_large_batch": {"alphas": alphas, "train": {"loss": valley[::-1]}}}
-    assert verdict("flatness_interpolation", summary([]), mirrored).outcome == NOT_SUPPORTED
+    assert verdict("flatness_interpolation", summary(models), per_seed(mirrored)).outcome == NOT_SUPPORTED
 
     paths = {"pca_whole_model": {"explained_variance_ratio": [0.3, 0.2],
                                  "series": [{"test_acc": [0.1, 0.5, 0.9]}, {"test_acc": [0.1, 0.6, 0.8]}]}}  # fmt: skip
-    assert verdict("optimization_pca", summary([]), paths).outcome == SUPPORTED
+    eight = [run(f"seed{s}", settings={"init_seed": s}) for s in range(8)]
+    assert verdict("optimization_pca", summary(eight), paths).outcome == SUPPORTED
+    assert verdict("optimization_pca", summary(eight[:2]), paths).outcome == NOT_MEASURABLE  # 2 runs: too few
     paths["pca_whole_model"]["series"][1]["test_acc"] = [0.5, 0.3, 0.2]
-    assert verdict("optimization_pca", summary([]), paths).outcome == NOT_SUPPORTED
+    assert verdict("optimization_pca", summary(eight), paths).outcome == NOT_SUPPORTED
 
 
-def test_minimal_ratio_rule() -> None:
-    def point(ratio: float) -> dict:
-        return run("seed", loss=0.01, minimal_ratio_hessian_nonzero=ratio, minimal_ratio_hessian=ratio / 2, point="critical")
+def test_minimal_ratio_rule_asks_for_the_band_and_the_ratio_rising_as_the_loss_falls() -> None:
+    def point(ratio: float, loss: float, sampled: float) -> dict:
+        return run("seed", loss=loss, minimal_ratio_hessian_nonzero=ratio, minimal_ratio_hessian=ratio / 2,
+                   minimal_ratio_sampled=sampled, point="gradient-flat")  # fmt: skip
 
-    assert verdict("minimal_ratio", summary([point(r) for r in (0.4, 0.5, 0.55, 0.9)]), {}).outcome == SUPPORTED
-    assert verdict("minimal_ratio", summary([point(r) for r in (0.4, 0.8, 0.9, 1.0)]), {}).outcome == NOT_SUPPORTED
-
+    rising = [point(r, loss, 1 - loss) for r, loss in ((0.4, 0.04), (0.5, 0.03), (0.55, 0.02), (0.9, 0.01))]
+    judged = verdict("minimal_ratio", summary(rising), {})
+    assert judged.outcome == SUPPORTED and "ρ(loss, sampled ratio) -1 (≤ -0.5; margin +0.5)" in judged.text
+    assert "gradient-flat points are neither minima nor saddles" in judged.text
+    outside = [point(r, loss, 1 - loss) for r, loss in ((0.4, 0.04), (0.8, 0.03), (0.9, 0.02), (1.0, 0.01))]
+    assert verdict("minimal_ratio", summary(outside), {}).outcome == NOT_SUPPORTED
+    unrelated = [point(r, loss, loss) for r, loss in ((0.4, 0.04), (0.5, 0.03), (0.55, 0.02), (0.5, 0.01))]
+    assert verdict("minimal_ratio", summary(unrelated), {}).outcome == NOT_SUPPORTED
 
 
 def test_double_descent_rule_finds_the_peak_near_n_times_classes() -> None:
-    noisy = {"label_mode": "uniform", "label_fraction": 0.2, "train_subset": 1000}  # threshold 10,000 parameters
-    errors = {1600: 0.40, 4800: 0.30, 8000: 0.42, 16000: 0.35, 50000: 0.25, 200000: 0.22}
-    sizes = [run(f"p{p}", params=p, test_acc=1 - e, train_acc=1.0 if p > 8000 else 0.7, settings=noisy)
-             for p, e in errors.items()]  # fmt: skip
+    noisy = {"label_mode": "uniform", "label_fraction": 0.2, "train_subset": 4000}  # threshold 40,000 parameters
+    errors = {6400: 0.40, 19200: 0.30, 32000: 0.42, 64000: 0.35, 200000: 0.25, 800000: 0.22}
+    sizes = seeded([run(f"p{p}", params=p, test_acc=1 - e, train_acc=1.0 if p > 32000 else 0.7, settings=noisy)
+                    for p, e in errors.items()])  # fmt: skip
     judged = verdict("double_descent", summary(sizes), {})
     assert judged.outcome == SUPPORTED, judged.text
-    assert "peaks at 8,000 params (0.420: +0.120 over the best smaller size, +0.200 over the best larger" in judged.text
-    assert "interpolation threshold n·classes = 10,000 (1,000 images, 20% noisy labels)" in judged.text
-    monotone = [{**row, "test_acc": 0.6 + i / 20} for i, row in enumerate(sizes)]
+    assert "peaks at 32,000 params (0.420: +0.120 over the best smaller size, +0.200 over the best larger" in judged.text
+    assert "interpolation threshold n·classes = 40,000 (4,000 images, 20% noisy labels)" in judged.text
+    monotone = [{**row, "test_acc": 0.6 + (i % 6) / 20} for i, row in enumerate(sizes)]
     judged = verdict("double_descent", summary(monotone), {})
     assert judged.outcome == NOT_SUPPORTED and "no interior peak" in judged.text
-    far = [{**row, "params": row["params"] * 100} for row in sizes]  # the peak at 800k, 80× the threshold
+    far = [{**row, "params": row["params"] * 100} for row in sizes]  # the peak at 3.2M, 80× the threshold
     assert verdict("double_descent", summary(far), {}).outcome == NOT_SUPPORTED
     unfitted = [{**row, "train_acc": 0.9} for row in sizes]
     assert verdict("double_descent", summary(unfitted), {}).outcome == NOT_SUPPORTED
-    clean = [{**row, "settings": {"label_mode": "true", "label_fraction": 1.0}} for row in sizes]
+    small = [{**row, "settings": {**row["settings"], "train_subset": 1000}} for row in sizes]
+    judged = verdict("double_descent", summary(small), {})
+    assert judged.outcome == NOT_MEASURABLE and judged.text.startswith("not measurable at this size: 1,000 training images")
+    clean = [{**row, "settings": {**row["settings"], "label_mode": "true", "label_fraction": 1.0}} for row in sizes]
     assert verdict("double_descent", summary(clean), {}).outcome == NOT_MEASURABLE
     assert verdict("params_vs_generalization", summary(sizes), {}).outcome == NOT_MEASURABLE
 
@@ -137,21 +199,23 @@ def test_double_descent_rule_finds_the_peak_near_n_times_classes() -> None:
 def test_hessian_and_surface_rules() -> None:
     rising = [run(f"bs{b}", batch_size=b, lambda_1=2.0 * (i + 1), trace=10.0 * (i + 1), ritz_residuals=[1e-3])
               for i, b in enumerate((16, 64, 256, 1024))]  # fmt: skip
-    judged = verdict("hessian_spectrum", summary(rising), {})
-    assert judged.outcome == SUPPORTED and "ρ(batch size, λ1) = 1.00 over 4 minima" in judged.text
+    judged = verdict("hessian_spectrum", summary(seeded(rising)), {})
+    assert judged.outcome == SUPPORTED and "ρ(batch size, λ1) 1 (≥ 0.5; margin +0.5)" in judged.text
     falling = [{**row, "lambda_1": 10.0 - i} for i, row in enumerate(rising)]
-    assert verdict("hessian_spectrum", summary(falling), {}).outcome == NOT_SUPPORTED
+    assert verdict("hessian_spectrum", summary(seeded(falling)), {}).outcome == NOT_SUPPORTED
 
     axis = [i / 10 - 0.5 for i in range(11)]
     bowl = [[0.1 + a * a + 2 * b * b for a in axis] for b in axis]
     surface = {"surface_around_small_batch": {"series": [{"name": "train loss", "x": axis, "y": axis, "z": bowl}]}}
-    judged = verdict("loss_surface", summary([]), surface)
-    assert judged.outcome == SUPPORTED and judged.text.startswith("train loss 0.1 at the checkpoint")
-    assert "0 grid steps" in judged.text
+    minima = seeded([run("small_batch")])
+    judged = verdict("loss_surface", summary(minima), per_seed(surface))
+    assert judged.outcome == SUPPORTED and "train loss 0.1 at the checkpoint" in judged.text
+    assert "grid steps from the checkpoint to the lowest point 0 (≤ 1; margin +1)" in judged.text
     shifted = [[0.1 + (a - 0.3) ** 2 + 2 * b * b for a in axis] for b in axis]  # the basin's bottom 3 steps away
     surface["surface_around_small_batch"]["series"][0]["z"] = shifted
-    assert verdict("loss_surface", summary([]), surface).outcome == NOT_SUPPORTED
-    assert verdict("loss_surface", summary([]), {}).outcome == NOT_MEASURABLE
+    assert verdict("loss_surface", summary(minima), per_seed(surface)).outcome == NOT_SUPPORTED
+    assert verdict("loss_surface", summary(minima), {}).outcome == NOT_MEASURABLE
+
 
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -254,13 +318,13 @@ def test_seeds_give_mean_and_spread_in_figures_report_and_verdict(tiny_mnist: Pa
     mean_acc = (rows[0]["test_acc"] + rows[1]["test_acc"]) / 2
     assert f"{mean_acc:.4g} ± {pstdev([rows[0]['test_acc'], rows[1]['test_acc']]):.2g}" in section
     verdict_line = next(line for line in section.splitlines() if line.startswith("**Verdict: "))
-    assert " of 2 seeds — seed 0: " in verdict_line and "; seed 1: " in verdict_line
+    assert "judged over 2 seeds; a verdict needs at least 3 (--seeds 3)" in verdict_line
 
 
 def test_experiments_without_repeats_refuse_seeds(tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from experiments import grad_norm, optimization_pca
+    from experiments import minimal_ratio, optimization_pca
 
-    for module in (grad_norm, optimization_pca):
+    for module in (minimal_ratio, optimization_pca):
         with pytest.raises(SystemExit) as refused:
             module.main(smoke_flags(tiny_mnist, tmp_path, "--seeds", "2"))
         assert refused.value.code == 2
