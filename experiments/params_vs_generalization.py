@@ -25,7 +25,7 @@ PROFILES = {
     "full": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "target_loss": 0.01, "plateau_epochs": 5,
              "max_epochs": 100, "checkpoint_every": 0, "seeds": 3},
     "quick": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "target_loss": 0.01, "plateau_epochs": 5,
-              "max_epochs": 100, "eval_every": 10, "train_subset": 4096, "widths": [2, 8, 32, 128, 512],
+              "max_epochs": 100, "eval_every": 10, "train_subset": 4096, "widths": [2, 32, 64, 128, 512],
               "checkpoint_every": 0, "seeds": 3},
     "smoke": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 1, "train_subset": 256,
               "widths": [2, 8, 32], "checkpoint_every": 0},
