@@ -49,7 +49,7 @@ def test_deep_vs_shallow_rule_states_each_margin() -> None:
     good = [fit("sinc", [190], 1e-2), fit("sinc", [5] * 7, 3e-4), fit("sgn_sin", [190], 0.8), fit("sgn_sin", [5] * 7, 0.2)]
     judged = verdict("simulate_function", summary(seeded(good)), {})
     assert judged.outcome == SUPPORTED and "sinc: grid MSE 0.01 (1 hidden" in judged.text
-    assert "sgn_sin: shallow ÷ deep grid MSE 4 (≥ 1; margin +3)" in judged.text
+    assert "sgn_sin: shallow ÷ deep grid MSE 4 (> 1; margin +3)" in judged.text
     bad = good[:3] + [fit("sgn_sin", [5] * 7, 0.9)]
     assert verdict("simulate_function", summary(seeded(bad)), {}).outcome == NOT_SUPPORTED
     one_depth = [fit("sinc", [190], 1e-2), fit("sinc", [180], 2e-2)]
@@ -87,8 +87,9 @@ def test_mnist_rule_compares_equal_budget_depths_with_a_floor() -> None:
         return run(f"convnet{depth}", test_acc=acc, settings={"net": "convnet", "net_config": {"channels": [8] * depth}})
 
     judged = verdict("train_mnist", summary(seeded([convnet(1, 0.96), convnet(2, 0.97), convnet(4, 0.975)])), {})
-    assert judged.outcome == SUPPORTED and "test accuracy convnet4 − convnet1 0.015 (≥ 0; margin +0.015)" in judged.text
+    assert judged.outcome == SUPPORTED and "test accuracy convnet4 − convnet1 0.015 (> 0; margin +0.015)" in judged.text
     assert verdict("train_mnist", summary(seeded([convnet(1, 0.97), convnet(4, 0.96)])), {}).outcome == NOT_SUPPORTED
+    assert verdict("train_mnist", summary(seeded([convnet(1, 0.97), convnet(4, 0.97)])), {}).outcome == NOT_SUPPORTED
     assert verdict("train_mnist", summary(seeded([convnet(1, 0.90), convnet(4, 0.92)])), {}).outcome == NOT_SUPPORTED
     lenet = run("lenet", test_acc=0.99, settings={"net": "lenet", "net_config": {}})
     assert verdict("train_mnist", summary(seeded([lenet, convnet(2, 0.97)])), {}).outcome == NOT_MEASURABLE
