@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
 def planned_runs(settings: Settings) -> list[PlannedRun]:
     """Per seed (`seed_group`): the small-batch model, the large-batch one and the large-lr one (their `role`)."""
     plan = []
+    small, large = settings.small_batch, settings.large_batch
     for _, repeat in settings.repeats():
-        small, large = settings.small_batch, settings.large_batch
         other_seed = repeat.seed + (0 if settings.same_init else 1)
         variants = {
             "small_batch": {"batch_size": small, "lr": settings.small_lr, "seed": repeat.seed},

@@ -14,6 +14,7 @@ from hw1.models import Classifier, Regressor
 from hw1.plots import save_figure, stacked_series
 from hw1.results import write_summary
 from hw1.sweeps import not_a_sweep
+from hw1.targets import not_trained_to_a_target
 from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "grad_norm"
@@ -41,12 +42,11 @@ class Settings(RunSettings):
 
 def unused_flags(values: dict) -> dict[str, str]:
     """The shared flags the chosen task has no use for, from the other values."""
-    one_run = {"target_loss": "it draws the gradient norm over a fixed number of steps; set them with --max-epochs",
-               "plateau_epochs": "it draws the gradient norm over a fixed number of steps; set them with --max-epochs",
-               **not_a_sweep("it trains one run per seed")}
+    fixed_length = {**not_trained_to_a_target("it draws the gradient norm over a fixed number of steps; set them with"
+                                              " --max-epochs"), **not_a_sweep("it trains one run per seed")}  # fmt: skip
     if values["task"] == "mnist":
-        return {**one_run, "steps_per_epoch": "it applies to --task sinc only; an MNIST epoch is one pass over the data"}
-    return {**one_run, **{name: "--task sinc fits a function, not MNIST; pass --task mnist to use it"
+        return {**fixed_length, "steps_per_epoch": "it applies to --task sinc only; an MNIST epoch is one pass over the data"}
+    return {**fixed_length, **{name: "--task sinc fits a function, not MNIST; pass --task mnist to use it"
                           for name in ("data_dir", "download", "train_subset", "data_seed")}}  # fmt: skip
 
 

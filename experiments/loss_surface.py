@@ -21,7 +21,16 @@ from pathlib import Path
 import torch
 
 from hw1.analysis import analysis_unused, source_folder, training_data_of
-from hw1.cli import RunSettings, non_negative_float, option, parse_settings, positive_float, positive_int, run_cli
+from hw1.cli import (
+    RunSettings,
+    non_negative_float,
+    option,
+    parse_settings,
+    positive_float,
+    positive_int,
+    run_cli,
+    seed_suffix,
+)
 from hw1.data import seeded_subset
 from hw1.errors import UsageError
 from hw1.flat_model import FlatModel
@@ -108,7 +117,7 @@ def planned_surfaces(settings: Settings) -> tuple[list[dict], dict[str, dict[str
     groups = list(dict.fromkeys(run.get("seed_group") for run in runs))
     surfaces = {}
     for group in groups:
-        suffix = f"-seed{group}" if len(groups) > 1 else ""
+        suffix = seed_suffix(group) if len(groups) > 1 else ""
         by_role = {run["role"]: run for run in runs if run.get("seed_group") == group}
         minima = {by_role[role]["name"]: by_role[role]["checkpoint"] for role in ("small_batch", "large_batch", "large_lr")}
         small = by_role["small_batch"]["name"]

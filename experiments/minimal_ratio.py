@@ -41,6 +41,7 @@ from hw1.nets import ACTIVATIONS, build_net
 from hw1.plots import Drawing, drawn_series, plt, save_figure
 from hw1.results import write_summary
 from hw1.sweeps import not_a_sweep
+from hw1.targets import not_trained_to_a_target
 from hw1.training import start_experiment, torch_device
 
 EXPERIMENT = "minimal_ratio"
@@ -97,8 +98,7 @@ UNUSED = {
     "data_dir": "it fits sin(5πx)/(5πx), not MNIST", "download": "it fits sin(5πx)/(5πx), not MNIST",
     "train_subset": "use --train-points", "data_seed": "its data is an even grid, drawn by no seed",
     "seeds": "its --runs nets already take the seeds --seed, --seed+1, ...",
-    "target_loss": "set the length with --train-steps, --gradnorm-steps and --finisher-steps",
-    "plateau_epochs": "set the length with --train-steps, --gradnorm-steps and --finisher-steps",
+    **not_trained_to_a_target("set the length with --train-steps, --gradnorm-steps and --finisher-steps"),
     **not_a_sweep("it trains all its nets at once, vectorised"),
 }  # fmt: skip
 PROGRESS_FILE = "progress.pt"

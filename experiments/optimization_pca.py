@@ -16,6 +16,7 @@ from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
 from hw1.pca import draw
 from hw1.results import write_summary
 from hw1.sweeps import PlannedRun, run_sweep
+from hw1.targets import not_trained_to_a_target
 from hw1.training import RunResult, train_run
 
 EXPERIMENT = "optimization_pca"
@@ -37,8 +38,7 @@ class Settings(RunSettings):
 
 
 UNUSED = {"seeds": "its --runs trainings already take the seeds --seed, --seed+1, ...",
-          "target_loss": "it records the weights over a fixed number of epochs; set them with --max-epochs",
-          "plateau_epochs": "it records the weights over a fixed number of epochs; set them with --max-epochs"}
+          **not_trained_to_a_target("it records the weights over a fixed number of epochs; set them with --max-epochs")}
 
 
 def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:

@@ -17,6 +17,7 @@ from hw1.nets import ACTIVATIONS, widths_for_budget
 from hw1.plots import function_fits, loss_curves, mean_band, save_figure
 from hw1.results import write_summary
 from hw1.sweeps import not_a_sweep
+from hw1.targets import not_trained_to_a_target
 from hw1.training import start_experiment, train_run
 
 EXPERIMENT = "simulate_function"
@@ -52,8 +53,8 @@ class Settings(RunSettings):
 
 UNUSED = {**{name: "this experiment fits 1-D functions, not MNIST" for name in ("data_dir", "download", "train_subset",
                                                                                  "data_seed")},
-          **{name: "it compares the nets' losses after the same number of full-batch steps; set them with --max-epochs"
-             for name in ("target_loss", "plateau_epochs")},
+          **not_trained_to_a_target("it compares the nets' losses after the same number of full-batch steps; set them "
+                                    "with --max-epochs"),
           **not_a_sweep("its nets are drawn together, run after run")}  # fmt: skip
 
 

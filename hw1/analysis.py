@@ -11,9 +11,10 @@ from hw1.data import MNISTDataModule
 from hw1.errors import UsageError
 from hw1.interpolation import training_data
 from hw1.results import is_finished, latest_finished, read_summary
+from hw1.targets import TARGET_OPTIONS
 
-TRAINING_ONLY = ("devices", "num_nodes", "strategy", "precision", "max_epochs", "target_loss", "plateau_epochs",
-                 "eval_every", "batch_size", "optimizer",
+TRAINING_ONLY = ("devices", "num_nodes", "strategy", "precision", "max_epochs", *TARGET_OPTIONS, "eval_every",
+                 "batch_size", "optimizer",
                  "lr", "lr_schedule", "momentum", "weight_decay", "seeds", "data_seed", "deterministic", "resume",
                  "train_subset", "log_every_n_steps", "checkpoint_every", "steps_per_chunk", "name", "run_index",
                  "collect", "list_runs")  # fmt: skip

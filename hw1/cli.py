@@ -118,6 +118,11 @@ def option(flag: str, help: str, default: Any = None, **details: Any) -> Any:
     return field(default=default, metadata={"option": described})
 
 
+def seed_suffix(seed: int) -> str:
+    """What a repeat's run and figure names end with (`-seed<s>`), when an experiment repeats over seeds."""
+    return f"-seed{seed}"
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """The settings every experiment shares; an experiment's own settings class adds its options as fields.
@@ -199,7 +204,7 @@ class RunSettings:
         """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings, seeds --seed, --seed+1, ..."""
         if not self.seeds or self.seeds == 1:
             return [("", self)]
-        return [(f"-seed{self.seed + index}", replace(self, seed=self.seed + index)) for index in range(self.seeds)]
+        return [(seed_suffix(self.seed + index), replace(self, seed=self.seed + index)) for index in range(self.seeds)]
 
     def recorded(self) -> dict[str, Any]:
         """The settings as summary.json records them: every option the experiment uses, by name."""

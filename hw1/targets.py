@@ -21,6 +21,12 @@ RUNNING_MEAN = "train/loss_mean"
 PRECHECK_FACTOR = 3.0
 PLATEAU_DELTA = 0.01  # a new best epoch loss must be this fraction below the previous best to count as progress
 TARGET, PLATEAU, CAP = "target", "plateau", "epoch cap"
+TARGET_OPTIONS = ("target_loss", "plateau_epochs")
+
+
+def not_trained_to_a_target(why: str) -> dict[str, str]:
+    """The target flags, refused by an experiment that trains a fixed length, with why."""
+    return {dest: why for dest in TARGET_OPTIONS}
 
 
 class TrainToTarget(EarlyStopping):
@@ -40,7 +46,6 @@ class TrainToTarget(EarlyStopping):
         self.stopped_by: str | None = None
         self.stop_epoch: int | None = None  # epochs trained when it stopped
         self.stop_step: int | None = None  # optimizer steps taken when it stopped
-        self.last_loss: float | None = None  # the latest eval-pass training loss measured
         self.best_mean = float("inf")
         self.epochs_without_progress = 0
 
@@ -54,10 +59,10 @@ class TrainToTarget(EarlyStopping):
             return
         running_mean = float(trainer.callback_metrics[RUNNING_MEAN])
         if running_mean < PRECHECK_FACTOR * self.target_loss:
-            self.last_loss = pl_module.evaluate(trainer.datamodule.train_eval_dataloader())["loss"]
-            trainer.callback_metrics[MONITORED] = torch.tensor(self.last_loss)
+            loss = pl_module.evaluate(trainer.datamodule.train_eval_dataloader())["loss"]
+            trainer.callback_metrics[MONITORED] = torch.tensor(loss)
             if pl_module.logger is not None:
-                pl_module.logger.log_metrics({MONITORED: self.last_loss}, step=trainer.global_step - 1)
+                pl_module.logger.log_metrics({MONITORED: loss}, step=trainer.global_step - 1)
             self._run_early_stopping_check(trainer)  # EarlyStopping: below the threshold stops the run
             if trainer.should_stop:
                 self._stopped(trainer, TARGET)
@@ -89,12 +94,12 @@ class TrainToTarget(EarlyStopping):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "stopped_by": self.stopped_by, "stop_epoch": self.stop_epoch,
-                "stop_step": self.stop_step, "last_loss": self.last_loss, "best_mean": self.best_mean,
+                "stop_step": self.stop_step, "best_mean": self.best_mean,
                 "epochs_without_progress": self.epochs_without_progress}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
-        for key in ("stopped_by", "stop_epoch", "stop_step", "last_loss", "best_mean", "epochs_without_progress"):
+        for key in ("stopped_by", "stop_epoch", "stop_step", "best_mean", "epochs_without_progress"):
             setattr(self, key, state_dict.get(key, getattr(self, key)))
 
 

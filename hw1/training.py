@@ -26,7 +26,7 @@ from hw1.gc_freeze import FreezeGarbageCollector
 from hw1.models import check_optimizer_settings
 from hw1.results import claim_result_dir
 from hw1.step_scalars import StepLossLogger
-from hw1.targets import TrainToTarget, untargeted
+from hw1.targets import TARGET_OPTIONS, TrainToTarget, untargeted
 
 PROGRESS_REFRESH_STEPS = 20  # a bar redrawn every step costs about as much as a small net's step
 
@@ -86,7 +86,7 @@ class RunResult:
         return cls(**{key.name: row[key.name] for key in fields(cls) if key.name in row})
 
 
-TRAINER_SETTINGS = ("max_epochs", "target_loss", "plateau_epochs", "eval_every", "precision", "deterministic")
+TRAINER_SETTINGS = ("max_epochs", *TARGET_OPTIONS, "eval_every", "precision", "deterministic")
 
 
 def run_settings(module: L.LightningModule, datamodule: L.LightningDataModule, settings: RunSettings) -> dict[str, Any]:

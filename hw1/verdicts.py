@@ -13,6 +13,7 @@ from typing import Any
 
 from scipy.stats import spearmanr
 
+from hw1.cli import seed_suffix
 from hw1.data import MNIST_TRAIN_IMAGES, NUM_CLASSES
 
 Runs = list[dict[str, Any]]
@@ -122,7 +123,7 @@ def by_seed(runs: Runs) -> list[tuple[int, Runs]]:
 def figures_of_seed(figures: FigureData, seed: int, seeds: int) -> FigureData:
     """The figure data drawn from one seed's runs (stems ending in `-seed<s>`, the suffix dropped); with one seed,
     every figure."""
-    suffix = f"-seed{seed}"
+    suffix = seed_suffix(seed)
     own = {stem.removesuffix(suffix): data for stem, data in figures.items() if stem.endswith(suffix)}
     return own if own or seeds > 1 else figures
 
