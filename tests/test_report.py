@@ -148,6 +148,10 @@ def test_rules_that_read_figure_data_judge_each_seeds_figure() -> None:
     assert judged.outcome == SUPPORTED, judged.text
     mirrored = {"interpolation_small_batch_to_large_batch": {"alphas": alphas, "train": {"loss": valley[::-1]}}}
     assert verdict("flatness_interpolation", summary(models), per_seed(mirrored)).outcome == NOT_SUPPORTED
+    downhill = [loss - 0.2 * a if a > 1 else loss for a, loss in zip(alphas, valley, strict=True)]  # falls beyond α = 1
+    sloped = {"interpolation_small_batch_to_large_batch": {"alphas": alphas, "train": {"loss": downhill}}}
+    judged = verdict("flatness_interpolation", summary(models), {**per_seed(curves, (0, 1)), **per_seed(sloped, (2,))})
+    assert judged.outcome == NOT_MEASURABLE and "stepping outward from the large-batch end (rise -" in judged.text
 
     paths = {"pca_whole_model": {"explained_variance_ratio": [0.3, 0.2],
                                  "series": [{"test_acc": [0.1, 0.5, 0.9]}, {"test_acc": [0.1, 0.6, 0.8]}]}}  # fmt: skip
@@ -165,7 +169,8 @@ def test_minimal_ratio_rule_asks_for_the_band_and_the_ratio_rising_as_the_loss_f
 
     rising = [point(r, loss, 1 - loss) for r, loss in ((0.4, 0.04), (0.5, 0.03), (0.55, 0.02), (0.9, 0.01))]
     judged = verdict("minimal_ratio", summary(rising), {})
-    assert judged.outcome == SUPPORTED and "ρ(loss, sampled ratio) -1 (≤ -0.5; margin +0.5)" in judged.text
+    assert judged.outcome == SUPPORTED, judged.text
+    assert "log10 p that the sampled ratio does not rise as the loss falls -300 (≤ -2; margin +298)" in judged.text
     assert "gradient-flat points are neither minima nor saddles" in judged.text
     outside = [point(r, loss, 1 - loss) for r, loss in ((0.4, 0.04), (0.8, 0.03), (0.9, 0.02), (1.0, 0.01))]
     assert verdict("minimal_ratio", summary(outside), {}).outcome == NOT_SUPPORTED
