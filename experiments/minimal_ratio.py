@@ -47,7 +47,7 @@ from hw1.training import start_experiment, torch_device
 EXPERIMENT = "minimal_ratio"
 PROFILES = {
     "full": {"runs": 100, "lr": 1e-3, "train_steps": 3000, "gradnorm_steps": 3000, "finisher_steps": 50},
-    "quick": {"runs": 30, "lr": 1e-3, "train_steps": 1500, "gradnorm_steps": 1500, "finisher_steps": 10},
+    "quick": {"runs": 60, "lr": 1e-3, "train_steps": 1500, "gradnorm_steps": 1500, "finisher_steps": 10},
     "smoke": {"runs": 3, "lr": 1e-3, "train_steps": 30, "gradnorm_steps": 20, "finisher_steps": 2, "train_points": 50,
               "samples": 50},
 }  # fmt: skip

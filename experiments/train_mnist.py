@@ -20,7 +20,7 @@ EXPERIMENT = "train_mnist"
 SEED_SETTING = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 64}
 PROFILES = {
     "full": {**SEED_SETTING, "target_loss": 0.01, "max_epochs": 30, "seeds": 3},
-    "quick": {**SEED_SETTING, "lr": 0.05, "nets": [], "target_loss": 0.05, "max_epochs": 40, "eval_every": 3,
+    "quick": {**SEED_SETTING, "lr": 0.02, "nets": [], "target_loss": 0.05, "max_epochs": 40, "eval_every": 3,
               "train_subset": 2048, "seeds": 3},
     "smoke": {**SEED_SETTING, "max_epochs": 1, "train_subset": 256, "budget": 6000},
 }
