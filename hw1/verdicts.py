@@ -33,6 +33,7 @@ PEAK_RISE = 0.01  # a double-descent peak: test error this far above the best si
 THRESHOLD_FACTOR = 3.0  # ... within this factor of the interpolation threshold n·classes
 INTERPOLATED_ERROR = 0.01  # train error of the largest net at most this
 DOUBLE_DESCENT_MIN_IMAGES = 4000
+SURFACE_HEIGHT = 0.1  # a minimum trained to a target sits this near its basin's bottom, as a fraction of the walls' rise
 RATIO_DEFINITIONS = {"positive/all": "minimal_ratio_hessian", "positive/non-zero": "minimal_ratio_hessian_nonzero",
                      "sampled": "minimal_ratio_sampled"}
 TREND_P_VALUE = 0.01  # a monotone trend over the runs: one-sided Spearman test at this level
@@ -417,10 +418,14 @@ def _surface(_: Runs, figures: FigureData) -> Finding:
     steps = max(abs(row - size // 2), abs(column - size // 2))
     border = [value for row, line in enumerate(grid) for column, value in enumerate(line)
               if row in (0, size - 1) or column in (0, size - 1)]  # fmt: skip
+    depth = min(border) - lowest
+    height = (centre - lowest) / depth if depth > 0 else math.inf
     return Finding(f"train loss {centre:.4g} at the checkpoint; the grid's lowest {lowest:.4g} is {steps} grid steps "
                    f"from it; on the border {min(border):.4g}–{max(border):.4g} ({size}×{size} grid)",
-                   (Check("grid steps from the checkpoint to the lowest point", steps, 1, above=False),
+                   (Check("checkpoint's height above the lowest point, as a fraction of the basin's depth", height,
+                          SURFACE_HEIGHT, above=False),
                     Check("lowest border loss − checkpoint loss", min(border) - centre, 0.0, strict=True)))  # fmt: skip
+
 
 EXPECTATIONS: dict[str, Expectation] = {
     "simulate_function": Expectation(
@@ -557,9 +562,10 @@ EXPECTATIONS: dict[str, Expectation] = {
         "Li et al., NeurIPS 2018: with filter-normalised directions the minimum sits at the centre of a basin whose "
         "walls rise in every direction (convex-looking for shallow nets without skip connections); between minima "
         "trained from different initial weights the loss rises (Goodfellow et al., ICLR 2015).",
-        "The minima trained to their target; in every seed, on the surface around the small-batch minimum the grid's "
-        "lowest train loss is within one grid step of the checkpoint, and every point on the grid's border has a "
-        "higher train loss than the checkpoint.",
+        f"The minima trained to their target; in every seed, on the surface around the small-batch minimum the "
+        f"checkpoint's train loss is above the grid's lowest by at most {SURFACE_HEIGHT:g} of the basin's depth (the "
+        f"lowest border loss minus the grid's lowest), and every point on the grid's border has a higher train loss "
+        f"than the checkpoint.",
         _surface,
         {"surface_around": "train and test loss (log colour scale) and accuracy around the minimum (the star), along two "
                            "filter-normalised random directions.",

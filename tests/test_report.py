@@ -216,7 +216,12 @@ def test_hessian_and_surface_rules() -> None:
     minima = seeded([run("small_batch")])
     judged = verdict("loss_surface", summary(minima), per_seed(surface))
     assert judged.outcome == SUPPORTED and "train loss 0.1 at the checkpoint" in judged.text
-    assert "grid steps from the checkpoint to the lowest point 0 (≤ 1; margin +1)" in judged.text
+    assert "checkpoint's height above the lowest point, as a fraction of the basin's depth 0 (≤ 0.1" in judged.text
+    wide = [i / 10 - 1 for i in range(21)]
+    off_centre = [[0.1 + (a - 0.2) ** 2 + 2 * b * b for a in wide] for b in wide]  # the bottom 2 steps away, shallow
+    surface["surface_around_small_batch"]["series"][0].update(x=wide, y=wide, z=off_centre)
+    judged = verdict("loss_surface", summary(minima), per_seed(surface))
+    assert judged.outcome == SUPPORTED and "2 grid steps from it" in judged.text
     shifted = [[0.1 + (a - 0.3) ** 2 + 2 * b * b for a in axis] for b in axis]  # the basin's bottom 3 steps away
     surface["surface_around_small_batch"]["series"][0]["z"] = shifted
     assert verdict("loss_surface", summary(minima), per_seed(surface)).outcome == NOT_SUPPORTED
