@@ -14,8 +14,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from hw1.models import Classifier
-from hw1.sensitivity import classifier_sensitivity
+from hw1.analysis.sensitivity import classifier_sensitivity
+from hw1.training.modules import Classifier
 
 
 def per_sample(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """Training speed on MNIST: this project's Lightning path, one and many optimizer steps per Lightning step, against
 a plain PyTorch loop and a bare Lightning Trainer.
 
-Every side trains the same net with the same optimizer implementation (`hw1.models.build_optimizer`) on the same
+Every side trains the same net with the same optimizer implementation (`hw1.training.modules.build_optimizer`) on the same
 in-memory tensors for one epoch:
 - plain: a bare PyTorch loop, then a pass over the 10,000 test images in eval mode (as the project's epoch has);
 - lightning-bare: a bare Lightning Trainer (no logger, checkpoints, progress bar or test pass) on a minimal module,
@@ -36,11 +36,11 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from hw1.builders import seed_everything
-from hw1.cli import RunSettings
-from hw1.data import MNISTDataModule, TensorBatches
-from hw1.models import Classifier, build_optimizer
-from hw1.training import build_trainer, check_accelerator, torch_device
+from hw1.runs.settings import RunSettings
+from hw1.training.builders import seed_everything
+from hw1.training.data import MNISTDataModule, TensorBatches
+from hw1.training.fit import build_trainer, check_accelerator, torch_device
+from hw1.training.modules import Classifier, build_optimizer
 
 
 @dataclass(frozen=True)

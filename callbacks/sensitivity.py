@@ -6,7 +6,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
-from hw1.sensitivity import classifier_sensitivity
+from hw1.analysis.sensitivity import classifier_sensitivity
 
 
 class SensitivityLogger(Callback):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from hw1.snapshots import write_snapshot
+from hw1.training.modules import NetModule
+from hw1.training.snapshots import write_snapshot
+from hw1.training.trainer_state import datamodule_of
 
 
 class WeightRecorder(Callback):
@@ -33,9 +36,9 @@ class WeightRecorder(Callback):
             self._record(trainer, pl_module, epochs_done)
 
     def _record(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
-        datamodule = trainer.datamodule
-        train = pl_module.evaluate(datamodule.train_eval_dataloader())
-        test = pl_module.evaluate(datamodule.test_dataloader())
+        datamodule, module = datamodule_of(trainer), cast(NetModule, pl_module)
+        train = module.evaluate(datamodule.train_eval_dataloader())
+        test = module.evaluate(datamodule.test_dataloader())
         named = [(name, p.detach()) for name, p in pl_module.named_parameters()]
         snapshot = {
             "epoch": epoch,

@@ -11,7 +11,7 @@ loss and accuracy against parameters, with the threshold marked.
 from collections.abc import Callable
 
 from experiments.params_vs_generalization import Settings, run_size_sweep
-from hw1.cli import run_cli
+from hw1.cli.flags import run_cli
 
 __all__ = ["Settings", "main"]  # run_all reads Settings and PROFILES
 

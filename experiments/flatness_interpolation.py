@@ -13,12 +13,14 @@ from pathlib import Path
 
 import torch
 
-from hw1.builders import mnist_classifier
-from hw1.cli import RunSettings, option, parse_settings, positive_float, positive_int, run_cli
-from hw1.interpolation import alpha_grid, draw
-from hw1.results import write_summary
-from hw1.sweeps import PlannedRun, run_sweep
-from hw1.training import RunResult, torch_device, train_run
+from hw1.analysis.interpolation import alpha_grid
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.sweeps import PlannedRun, run_sweep
+from hw1.reporting.analysis_figures import draw_interpolation
+from hw1.runs.results import write_summary
+from hw1.runs.settings import RunSettings, option, positive_float, positive_int
+from hw1.training.builders import mnist_classifier
+from hw1.training.fit import RunResult, torch_device, train_run
 
 EXPERIMENT = "flatness_interpolation"
 PROFILES = {
@@ -93,7 +95,7 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], device: torch
     for suffix, repeat in settings.repeats():
         results = {row["role"]: RunResult.of(row) for row in rows if row["seed_group"] == repeat.seed}
         figures += [
-            draw(results[a].checkpoint, results[b].checkpoint, alphas, settings.data_dir, device,
+            draw_interpolation(results[a].checkpoint, results[b].checkpoint, alphas, settings.data_dir, device,
                  result_dir / "figures" / f"interpolation_{a}_to_{b}{suffix}.png", settings.download)
             for a, b in (("small_batch", "large_batch"), ("small_batch", "large_lr"))
         ]  # fmt: skip

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callbacks.sensitivity import SensitivityLogger
-from hw1.builders import mnist_classifier
-from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
-from hw1.logs import epoch_curves
-from hw1.plots import SD, metric_against, save_figure
-from hw1.results import write_summary
-from hw1.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
-from hw1.training import train_run
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
+from hw1.reporting.logs import epoch_curves
+from hw1.reporting.plots import SD, metric_against, save_figure
+from hw1.runs.results import write_summary
+from hw1.runs.settings import RunSettings, option, positive_int
+from hw1.training.builders import mnist_classifier
+from hw1.training.fit import train_run
 
 EXPERIMENT = "flatness_sensitivity"
 PROFILES = {
@@ -52,12 +53,13 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
 
     def train(result_dir: Path, run: PlannedRun) -> dict:
         module, datamodule = mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden})
-        logger = SensitivityLogger(*datamodule.test_sample(settings.sensitivity_samples, settings.data_seed))
+        logger = SensitivityLogger(*datamodule.test_sample(settings.sensitivity_samples, datamodule.hparams["data_seed"]))
         result = train_run(result_dir, run.name, module, datamodule, run.settings, [logger], announce=announce)
         logged = epoch_curves(result.log_dir, [f"sensitivity/{name}" for name in SENSITIVITIES])
         return {**vars(result), **{f"sensitivity_{name}": logged[f"sensitivity/{name}"][1][-1] for name in SENSITIVITIES}}
 
-    return run_sweep(EXPERIMENT, settings, batch_size_runs(settings), train, lambda folder, rows: finish(folder, settings, rows))
+    plan = batch_size_runs(settings, settings.batch_sizes)
+    return run_sweep(EXPERIMENT, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
 
 
 def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:

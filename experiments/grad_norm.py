@@ -5,17 +5,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from callbacks.grad_norm import GradNormLogger
-from hw1.builders import function_regressor, mnist_classifier
-from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
-from hw1.data import MNISTDataModule
-from hw1.functions import REFERENCE_NETS, FunctionDataModule
-from hw1.logs import read_scalars
-from hw1.models import Classifier, Regressor
-from hw1.plots import save_figure, stacked_series
-from hw1.results import write_summary
-from hw1.sweeps import not_a_sweep
-from hw1.targets import not_trained_to_a_target
-from hw1.training import start_experiment, train_run
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.sweeps import not_a_sweep
+from hw1.reporting.logs import read_scalars
+from hw1.reporting.plots import save_figure, stacked_series
+from hw1.runs.results import write_summary
+from hw1.runs.settings import RunSettings, option, positive_int
+from hw1.training.builders import function_regressor, mnist_classifier
+from hw1.training.data import MNISTDataModule
+from hw1.training.fit import start_experiment, train_run
+from hw1.training.functions import REFERENCE_NETS, FunctionDataModule
+from hw1.training.modules import Classifier, Regressor
+from hw1.training.targets import not_trained_to_a_target
 
 EXPERIMENT = "grad_norm"
 PROFILES = {

@@ -11,19 +11,21 @@ trace at larger batch sizes.
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
-from hw1.analysis import analysis_unused, source_folder, training_data_of
-from hw1.cli import RunSettings, option, parse_settings, positive_float, positive_int, run_cli
-from hw1.data import seeded_subset
-from hw1.flat_model import FlatModel
-from hw1.hessian import Spectrum, dataset_hvp, density_grid, measure_spectrum, spectral_density
-from hw1.interpolation import classifier_of, read_classifiers
-from hw1.plots import SD, Drawing, metric_against, save_figure, spectral_densities
-from hw1.results import read_summary, write_summary
-from hw1.sweeps import SweepPoints
-from hw1.training import start_experiment, torch_device
+from hw1.analysis.flat_model import FlatModel
+from hw1.analysis.hessian import Spectrum, dataset_hvp, density_grid, measure_spectrum, spectral_density
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.posthoc import analysis_unused, source_folder
+from hw1.cli.sweeps import SweepPoints
+from hw1.reporting.plots import SD, Drawing, metric_against, save_figure, spectral_densities
+from hw1.runs.results import read_summary, write_summary
+from hw1.runs.settings import RunSettings, option, positive_float, positive_int
+from hw1.training.data import Draw, seeded_subset
+from hw1.training.fit import start_experiment, torch_device
+from hw1.training.minima import classifier_of, read_classifiers, training_data_of
 
 EXPERIMENT = "hessian_spectrum"
 SOURCE = "sharpness"
@@ -32,7 +34,6 @@ PROFILES = {
     "quick": {"hessian_samples": 1024, "lanczos_steps": 20, "slq_runs": 1, "probes": 10},
     "smoke": {"hessian_samples": 64, "lanczos_steps": 8, "slq_runs": 2, "probes": 2, "top_k": 3},
 }
-SAMPLE_PURPOSE = 11  # seeded_generator purpose of the images the Hessian is taken over
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     runs = sorted(read_summary(source)["runs"], key=lambda run: (run["batch_size"], run["settings"]["init_seed"]))
     checkpoints = read_classifiers([run["checkpoint"] for run in runs])  # refused before a folder is claimed
     result_dir = start_experiment(EXPERIMENT, settings)
-    rows, densities = [], {}
+    rows: list[dict[str, Any]] = []
+    densities: dict[int, list[Spectrum]] = {}
     for run, checkpoint in zip(runs, checkpoints, strict=True):
         if announce is not None:
             announce(run["name"])
@@ -96,7 +98,7 @@ def analyse(run: dict, checkpoint: dict, settings: Settings, device: torch.devic
     module = classifier_of(checkpoint, device)
     datamodule, data_hparams = training_data_of(checkpoint, settings.data_dir, device, settings.download)
     images, labels = seeded_subset(datamodule.train, settings.hessian_samples, data_hparams.get("data_seed", 0),
-                                   SAMPLE_PURPOSE)  # fmt: skip
+                                   Draw.HESSIAN_SAMPLES)  # fmt: skip
     batches = list(zip(images.split(settings.hvp_batch_size), labels.split(settings.hvp_batch_size), strict=True))
     model = FlatModel.of(module.net)
     theta = model.flatten()

@@ -9,10 +9,12 @@ checkpoint was trained on (its subset and labels) and on the 10k test set.
 import argparse
 from pathlib import Path
 
-from hw1.cli import finite_float, run_cli
-from hw1.errors import UsageError
-from hw1.interpolation import alpha_grid, draw
-from hw1.training import torch_device
+from hw1.analysis.interpolation import alpha_grid
+from hw1.cli.flags import run_cli
+from hw1.reporting.analysis_figures import draw_interpolation
+from hw1.runs.errors import UsageError
+from hw1.runs.settings import finite_float
+from hw1.training.fit import torch_device
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -29,8 +31,8 @@ def main(argv: list[str] | None = None) -> Path:
     if args.points < 2:
         raise UsageError(f"--points must be at least 2, got {args.points}")
     device = torch_device(args.accelerator)
-    return draw(args.first, args.second, alpha_grid(args.points, args.alpha_min, args.alpha_max), args.data_dir, device,
-                args.out)  # fmt: skip
+    alphas = alpha_grid(args.points, args.alpha_min, args.alpha_max)
+    return draw_interpolation(args.first, args.second, alphas, args.data_dir, device, args.out)
 
 
 if __name__ == "__main__":

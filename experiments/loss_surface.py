@@ -20,28 +20,21 @@ from pathlib import Path
 
 import torch
 
-from hw1.analysis import analysis_unused, source_folder, training_data_of
-from hw1.cli import (
-    RunSettings,
-    non_negative_float,
-    option,
-    parse_settings,
-    positive_float,
-    positive_int,
-    run_cli,
-    seed_suffix,
-)
-from hw1.data import seeded_subset
-from hw1.errors import UsageError
-from hw1.flat_model import FlatModel
-from hw1.interpolation import check_one_architecture, classifier_of, read_classifiers
-from hw1.plots import save_figure, surface_contours
-from hw1.results import read_summary, write_summary
-from hw1.surface import Plane, evaluate_plane, filter_normalized_direction, plane_through
-from hw1.training import start_experiment, torch_device
+from hw1.analysis.flat_model import FlatModel
+from hw1.analysis.surface import Plane, evaluate_plane, filter_normalized_direction, plane_through
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.posthoc import analysis_unused, source_folder
+from hw1.reporting.plots import save_figure, surface_contours
+from hw1.runs.errors import UsageError
+from hw1.runs.results import read_summary, write_summary
+from hw1.runs.settings import RunSettings, non_negative_float, option, positive_float, positive_int, seed_suffix
+from hw1.training.data import Draw, seeded_subset
+from hw1.training.fit import start_experiment, torch_device
+from hw1.training.minima import check_one_architecture, classifier_of, read_classifiers, training_data_of
 
 EXPERIMENT = "loss_surface"
 SOURCE = "flatness_interpolation"
+SAMPLE_DRAWS = {"train": Draw.SURFACE_TRAIN_SAMPLES, "test": Draw.SURFACE_TEST_SAMPLES}  # the fixed images evaluated
 PROFILES = {
     "full": {},
     "quick": {"points": 21, "train_samples": 1000, "test_samples": 1000},
@@ -52,7 +45,6 @@ DIRECTIONS = {
     2: "θ2 − θ1, and a filter-normalised Gaussian direction made orthogonal to it and given its length",
     3: "θ2 − θ1, and the part of θ3 − θ1 orthogonal to it, given its length",
 }
-SAMPLE_PURPOSE = 12  # seeded_generator purpose of the fixed training (and test) images
 
 
 @dataclass(frozen=True)
@@ -146,7 +138,7 @@ def draw_surface(result_dir: Path, label: str, checkpoints: dict[str, dict], min
     plane = plane_through(thetas, list(minima), directions)
     a_values, b_values = grid_axes(plane, settings)
     data_seed = data_hparams.get("data_seed", 0)
-    evaluations = {split: seeded_subset(getattr(datamodule, split), count, data_seed, SAMPLE_PURPOSE + (split == "test"))
+    evaluations = {split: seeded_subset(getattr(datamodule, split), count, data_seed, SAMPLE_DRAWS[split])
                    for split, count in (("train", settings.train_samples), ("test", settings.test_samples))}  # fmt: skip
     grids = {split: evaluate_plane(model, plane, a_values.to(device), b_values.to(device),
                                    list(zip(x.split(1000), y.split(1000), strict=True)), settings.grid_chunk)

@@ -17,19 +17,13 @@ from pathlib import Path
 
 import torch
 
-from hw1.builders import seed_everything
-from hw1.checkpoints import read_checkpoint
-from hw1.cli import RunSettings, non_negative_int, option, parse_settings, positive_float, positive_int, run_cli
-from hw1.errors import UsageError
-from hw1.files import save_atomically
-from hw1.flat_model import FlatLoss, FlatModel
-from hw1.functions import FunctionDataModule
-from hw1.minimal_ratio import (
+from hw1.analysis.flat_model import FlatLoss, FlatModel
+from hw1.analysis.minimal_ratio import (
     batched_grad,
     batched_loss,
     eigenvalue_signs,
     gradient_fraction_in_null_space,
-    hessian_spectrum,
+    hessian_eigendecomposition,
     levenberg_marquardt_gradient_norm,
     minimal_ratio_from_eigenvalues,
     minimal_ratio_from_samples,
@@ -37,12 +31,19 @@ from hw1.minimal_ratio import (
     minimize_gradient_norm,
     train_together,
 )
-from hw1.nets import ACTIVATIONS, build_net
-from hw1.plots import Drawing, drawn_series, plt, save_figure
-from hw1.results import write_summary
-from hw1.sweeps import not_a_sweep
-from hw1.targets import not_trained_to_a_target
-from hw1.training import start_experiment, torch_device
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.sweeps import not_a_sweep
+from hw1.reporting.plots import Drawing, drawn_series, plt, save_figure
+from hw1.runs.errors import UsageError
+from hw1.runs.files import save_atomically
+from hw1.runs.results import write_summary
+from hw1.runs.settings import RunSettings, non_negative_int, option, positive_float, positive_int
+from hw1.training.builders import seed_everything
+from hw1.training.checkpoints import read_checkpoint
+from hw1.training.fit import start_experiment, torch_device
+from hw1.training.functions import FunctionDataModule
+from hw1.training.nets import ACTIVATIONS, build_net
+from hw1.training.targets import not_trained_to_a_target
 
 EXPERIMENT = "minimal_ratio"
 PROFILES = {
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     thetas = progress["thetas"].to(device)
     gradients = batched_grad(loss, thetas)
     grad_norms, losses = gradients.norm(dim=1), batched_loss(loss, thetas)
-    eigenvalues, eigenvectors = hessian_spectrum(loss, thetas)
+    eigenvalues, eigenvectors = hessian_eigendecomposition(loss, thetas)
     signs = eigenvalue_signs(eigenvalues, settings.zero_tolerance)
     ratio_all = minimal_ratio_from_eigenvalues(eigenvalues, settings.zero_tolerance)
     ratio_nonzero = minimal_ratio_of_nonzero(eigenvalues, settings.zero_tolerance)

@@ -11,13 +11,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from callbacks.weights import WeightRecorder
-from hw1.builders import mnist_classifier
-from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
-from hw1.pca import draw
-from hw1.results import write_summary
-from hw1.sweeps import PlannedRun, run_sweep
-from hw1.targets import not_trained_to_a_target
-from hw1.training import RunResult, train_run
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.sweeps import PlannedRun, run_sweep
+from hw1.reporting.analysis_figures import draw_trajectories
+from hw1.runs.results import write_summary
+from hw1.runs.settings import RunSettings, option, positive_int
+from hw1.training.builders import mnist_classifier
+from hw1.training.fit import RunResult, train_run
+from hw1.training.targets import not_trained_to_a_target
 
 EXPERIMENT = "optimization_pca"
 SEED_SETTING = {"optimizer": "adam", "lr": 4e-4, "batch_size": 1000, "checkpoint_every": 0}
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
 
 def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     """The PCA figures (from the weights the runs recorded) and summary.json."""
-    figures = draw(result_dir)
+    figures = draw_trajectories(result_dir)
     summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
     print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))
     return {"settings": settings, "results": [RunResult.of(row) for row in rows], "figures": figures}

@@ -10,15 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
+from typing import Any
 
-from hw1.builders import mnist_classifier
-from hw1.cli import RunSettings, fraction, option, parse_settings, positive_int, run_cli
-from hw1.data import MNIST_TRAIN_IMAGES, NUM_CLASSES
-from hw1.models import CLASSIFIER_LOSSES
-from hw1.plots import SD, Drawing, metric_against, save_figure
-from hw1.results import write_summary
-from hw1.sweeps import PlannedRun, SweepPoints, run_sweep
-from hw1.training import RunResult, train_run
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.sweeps import PlannedRun, SweepPoints, run_sweep
+from hw1.reporting.plots import SD, Drawing, metric_against, save_figure
+from hw1.runs.results import write_summary
+from hw1.runs.settings import RunSettings, fraction, option, positive_int
+from hw1.training.builders import mnist_classifier
+from hw1.training.data import MNIST_TRAIN_IMAGES, NUM_CLASSES
+from hw1.training.fit import RunResult, train_run
+from hw1.training.modules import CLASSIFIER_LOSSES
 
 EXPERIMENT = "params_vs_generalization"
 PROFILES = {
@@ -69,7 +71,7 @@ def run_size_sweep(experiment: str, description: str, profiles: dict, argv: list
 
     def train(result_dir: Path, run: PlannedRun) -> dict:
         net_config = {"hidden": [run.details["width"]] * settings.hidden_layers}
-        noise = {"label_mode": "uniform", "label_fraction": settings.label_noise} if settings.label_noise else {}
+        noise: dict[str, Any] = {"label_mode": "uniform", "label_fraction": settings.label_noise} if settings.label_noise else {}
         module, datamodule = mnist_classifier(run.settings, "mlp", net_config, loss_function=settings.loss_function, **noise)
         return vars(train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce))
 

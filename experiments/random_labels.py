@@ -8,15 +8,16 @@ test loss rises.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hw1.builders import mnist_classifier
-from hw1.cli import RunSettings, fraction, option, parse_settings, positive_int, run_cli
-from hw1.data import LABEL_MODES
-from hw1.logs import epoch_curves
-from hw1.nets import NETS
-from hw1.plots import mean_band, save_figure, train_test_curves
-from hw1.results import write_summary
-from hw1.sweeps import not_a_sweep
-from hw1.training import start_experiment, train_run
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.sweeps import not_a_sweep
+from hw1.reporting.logs import epoch_curves
+from hw1.reporting.plots import mean_band, save_figure, train_test_curves
+from hw1.runs.results import write_summary
+from hw1.runs.settings import RunSettings, fraction, option, positive_int
+from hw1.training.builders import mnist_classifier
+from hw1.training.data import LABEL_MODES
+from hw1.training.fit import start_experiment, train_run
+from hw1.training.nets import NETS
 
 EXPERIMENT = "random_labels"
 PROFILES = {

@@ -8,20 +8,13 @@
 import importlib
 import time
 from pathlib import Path
+from types import ModuleType
 
-from hw1.cli import (
-    PROFILES,
-    RUN_OPTIONS,
-    SWEEP_OPTIONS,
-    OneLineErrorParser,
-    add_options,
-    flag_arguments,
-    parse_settings,
-    run_cli,
-)
-from hw1.errors import UsageError
-from hw1.report import write_report
-from hw1.results import latest_finished, latest_unfinished, read_summary
+from hw1.cli.flags import OneLineErrorParser, add_options, flag_arguments, parse_settings, run_cli
+from hw1.reporting.report import write_report
+from hw1.runs.errors import UsageError
+from hw1.runs.results import latest_finished, latest_unfinished, read_summary
+from hw1.runs.settings import PROFILES, RUN_OPTIONS, SWEEP_OPTIONS
 
 EXPERIMENTS = (
     "simulate_function",
@@ -46,7 +39,7 @@ def finished(out_dir: Path, experiment: str, profile: str) -> bool:
     return latest is not None and read_summary(latest)["settings"].get("profile") == profile
 
 
-def forwarded_flags(module: object, profile: str, given: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+def forwarded_flags(module: ModuleType, profile: str, given: dict[str, list[str]]) -> tuple[list[str], list[str]]:
     """The flags given to run_all that this experiment takes, and those it has no use for (left out)."""
     settings = parse_settings(module.Settings, "", module.PROFILES, ["--profile", profile], getattr(module, "UNUSED", {}))
     flags = [word for dest, words in given.items() if dest not in settings.unused for word in words]

@@ -12,16 +12,18 @@ from pathlib import Path
 
 import torch
 
-from hw1.builders import mnist_classifier
-from hw1.cli import RunSettings, option, parse_settings, positive_float, positive_int, run_cli
-from hw1.data import MNISTDataModule, seeded_generator
-from hw1.flat_model import FlatModel
-from hw1.models import Classifier
-from hw1.plots import SD, metric_against, save_figure
-from hw1.results import write_summary
-from hw1.sharpness import sharpness, top_hessian_eigenvalue
-from hw1.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
-from hw1.training import torch_device, train_run
+from hw1.analysis.flat_model import FlatModel
+from hw1.analysis.hessian import top_hessian_eigenvalue
+from hw1.analysis.sharpness import ascent_sharpness
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
+from hw1.reporting.plots import SD, metric_against, save_figure
+from hw1.runs.results import write_summary
+from hw1.runs.settings import RunSettings, option, positive_float, positive_int
+from hw1.training.builders import mnist_classifier
+from hw1.training.data import Draw, seeded_subset
+from hw1.training.fit import torch_device, train_run
+from hw1.training.minima import classifier_of, read_classifiers, training_data_of
 
 EXPERIMENT = "sharpness"
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
@@ -52,22 +54,21 @@ class Settings(RunSettings):
 UNUSED = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
 
-def measure(checkpoint: str, settings: Settings, device: torch.device) -> dict[str, float]:
+def measure(checkpoint: str, settings: Settings, seed: int, device: torch.device) -> dict[str, float]:
     """Sharpness and its Hessian approximation for one trained model, on the fixed training subset."""
-    module = Classifier.load_from_checkpoint(checkpoint, map_location=device).eval()
-    datamodule = MNISTDataModule(settings.data_dir, train_subset=settings.train_subset,
-                                 data_seed=settings.data_seed, download=settings.download)  # fmt: skip
-    datamodule.setup()
-    images, labels = datamodule.train
-    chosen = torch.randperm(len(images), generator=seeded_generator(settings.data_seed, 9))[: settings.sharpness_samples]
+    state = read_classifiers([checkpoint])[0]
+    module = classifier_of(state, device)
+    datamodule, data_hparams = training_data_of(state, settings.data_dir, device, settings.download)
+    images, labels = seeded_subset(datamodule.train, settings.sharpness_samples, data_hparams["data_seed"],
+                                   Draw.SHARPNESS_SAMPLES)  # fmt: skip
     model = FlatModel.of(module.net)
-    loss = model.cross_entropy_loss(images[chosen].to(device), labels[chosen].to(device))
+    loss = model.cross_entropy_loss(images, labels)
     theta = model.flatten().to(device)
-    generator = torch.Generator().manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(seed)
     base = float(loss(theta))
     eigenvalue = top_hessian_eigenvalue(loss, theta, settings.power_iterations, generator)
     return {
-        "sharpness": sharpness(loss, theta, settings.epsilon, settings.ascent_steps, generator),
+        "sharpness": ascent_sharpness(loss, theta, settings.epsilon, settings.ascent_steps, generator),
         "sharpness_hessian": eigenvalue * settings.epsilon ** 2 / (2 * (1 + base)),
         "lambda_max": eigenvalue,
         "subset_loss": base,
@@ -83,9 +84,10 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     def train(result_dir: Path, run: PlannedRun) -> dict:
         module, datamodule = mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden})
         result = train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce)
-        return {**vars(result), **measure(result.checkpoint, run.settings, device)}
+        return {**vars(result), **measure(result.checkpoint, settings, run.settings.seed, device)}
 
-    return run_sweep(EXPERIMENT, settings, batch_size_runs(settings), train, lambda folder, rows: finish(folder, settings, rows))
+    plan = batch_size_runs(settings, settings.batch_sizes)
+    return run_sweep(EXPERIMENT, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
 
 
 def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:

@@ -9,16 +9,17 @@ The default activation is ELU: with ReLU the 7-layer net (widths 5 to 10) often 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hw1.builders import function_regressor
-from hw1.cli import RunSettings, finite_float, option, parse_settings, positive_int, run_cli
-from hw1.functions import REFERENCE_NETS, TARGETS
-from hw1.logs import read_scalars
-from hw1.nets import ACTIVATIONS, widths_for_budget
-from hw1.plots import function_fits, loss_curves, mean_band, save_figure
-from hw1.results import write_summary
-from hw1.sweeps import not_a_sweep
-from hw1.targets import not_trained_to_a_target
-from hw1.training import start_experiment, train_run
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.sweeps import not_a_sweep
+from hw1.reporting.logs import read_scalars
+from hw1.reporting.plots import function_fits, loss_curves, mean_band, save_figure
+from hw1.runs.results import write_summary
+from hw1.runs.settings import RunSettings, finite_float, option, positive_int
+from hw1.training.builders import function_regressor
+from hw1.training.fit import start_experiment, train_run
+from hw1.training.functions import REFERENCE_NETS, TARGETS
+from hw1.training.nets import ACTIVATIONS, widths_for_budget
+from hw1.training.targets import not_trained_to_a_target
 
 EXPERIMENT = "simulate_function"
 PROFILES = {

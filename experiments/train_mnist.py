@@ -7,14 +7,15 @@ The `convnet` nets have 1, 2 and 4 conv blocks (by default) and are sized to LeN
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hw1.builders import mnist_classifier
-from hw1.cli import RunSettings, option, parse_settings, positive_int, run_cli
-from hw1.logs import epoch_curves
-from hw1.nets import convnet_parameter_count, widths_for_budget
-from hw1.plots import COMPARISON_PANELS, mean_band, model_comparison, save_figure
-from hw1.results import write_summary
-from hw1.sweeps import not_a_sweep
-from hw1.training import start_experiment, train_run
+from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.sweeps import not_a_sweep
+from hw1.reporting.logs import epoch_curves
+from hw1.reporting.plots import COMPARISON_PANELS, mean_band, model_comparison, save_figure
+from hw1.runs.results import write_summary
+from hw1.runs.settings import RunSettings, option, positive_int
+from hw1.training.builders import mnist_classifier
+from hw1.training.fit import start_experiment, train_run
+from hw1.training.nets import convnet_parameter_count, widths_for_budget
 
 EXPERIMENT = "train_mnist"
 SEED_SETTING = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 64}
@@ -38,7 +39,7 @@ class Settings(RunSettings):
 
 def models(settings: Settings) -> dict[str, tuple[str, dict]]:
     """Run name → (registry net, its config)."""
-    chosen = {name: (name, {}) for name in settings.nets}
+    chosen: dict[str, tuple[str, dict]] = {name: (name, {}) for name in settings.nets}
     for depth in settings.depths:
         channels = widths_for_budget(depth, settings.budget, convnet_parameter_count, tolerance=0.05)
         chosen[f"convnet{depth}"] = ("convnet", {"channels": channels})

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hw1.data import DATA_DIR_ENV, MNIST_FILES, write_idx
+from hw1.training.data import DATA_DIR_ENV, MNIST_FILES, write_idx
 
 
 def synthetic_digits(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from experiments import random_labels
-from hw1.cli import run_cli
-from hw1.models import Classifier
+from hw1.cli.flags import run_cli
+from hw1.training.modules import Classifier
 
 JUNK = [
     (["--max-epochs", "0"], "--max-epochs: must be a positive integer"),
@@ -102,3 +102,22 @@ def test_divergence_keeps_the_last_good_checkpoint(
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["epoch"] == 0 and last["global_step"] == 4
     assert all(torch.isfinite(value).all() for value in last["state_dict"].values())
+
+
+def test_resume_under_other_settings_is_refused_and_changes_nothing(
+    tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The run trained 2 epochs at lr 0.001; `--resume --max-epochs 4 --lr 0.5` would continue it at 0.5."""
+    flags = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path),
+             "--max-epochs", "2"]  # fmt: skip
+    random_labels.main(flags)
+    folder = tmp_path / "random_labels" / "version_0"
+    before = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    code, errors, err = run([*flags, "--resume", "--max-epochs", "4", "--lr", "0.5", "--batch-size", "32"], capsys)
+    assert code == 2 and "Traceback" not in err and len(errors) == 1, err
+    assert "lr 0.5 (trained with 0.001)" in errors[0] and "batch_size 32 (trained with 64)" in errors[0]
+    assert "only --max-epochs, --eval-every, --data-dir may change" in errors[0]
+    assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before
+    assert sorted(p.name for p in (tmp_path / "random_labels").iterdir()) == ["version_0"]
+    trained_on = random_labels.main([*flags, "--resume", "--max-epochs", "4"])["result"]
+    assert trained_on.epochs == 4 and trained_on.settings["lr"] == 0.001

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from experiments import hessian_spectrum, loss_surface
-from hw1.data import MNISTDataModule
-from hw1.flat_model import FlatModel
-from hw1.nets import build_net
-from hw1.plots import data_path
-from hw1.surface import filter_normalized_direction, plane_through
+from hw1.analysis.flat_model import FlatModel
+from hw1.analysis.surface import filter_normalized_direction, plane_through
+from hw1.reporting.plots import data_path
+from hw1.training.data import MNISTDataModule
+from hw1.training.nets import build_net
 
 
 def summary_of(out_dir: Path, experiment: str) -> dict:
@@ -124,7 +124,7 @@ def test_the_hessian_of_a_minimum_is_taken_over_its_own_training_set(smoke_suite
 def test_bad_input_to_the_analyses_is_one_line_and_creates_nothing(
     experiment: str, flags: list[str], fragment: str, tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from hw1.cli import run_cli
+    from hw1.cli.flags import run_cli
 
     module = hessian_spectrum if experiment == "hessian_spectrum" else loss_surface
     out = tmp_path / "out"
@@ -137,7 +137,7 @@ def test_bad_input_to_the_analyses_is_one_line_and_creates_nothing(
 
 
 def test_a_corrupt_or_foreign_checkpoint_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    from hw1.errors import UsageError
+    from hw1.runs.errors import UsageError
 
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(b"not a checkpoint")
@@ -150,7 +150,7 @@ def test_a_corrupt_or_foreign_checkpoint_is_refused_before_anything_is_written(t
 
 
 def test_the_squared_error_classifier_loss_is_the_mse_to_one_hot_labels() -> None:
-    from hw1.models import Classifier
+    from hw1.training.modules import Classifier
 
     module = Classifier("mlp", {"hidden": [8]}, loss_function="mse")
     outputs, targets = torch.randn(5, 10), torch.tensor([0, 3, 9, 3, 1])

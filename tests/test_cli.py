@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from experiments import run_all
-from hw1.cli import RUN_OPTIONS, SWEEP_OPTIONS, RunSettings, parse_settings
+from hw1.cli.flags import parse_settings
+from hw1.runs.settings import RUN_OPTIONS, SWEEP_OPTIONS, RunSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "random_labels.py"

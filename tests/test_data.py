@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hw1.data import (
+from hw1.runs.errors import UsageError
+from hw1.training.data import (
     MNIST_FILES,
     MNISTDataModule,
     TensorBatches,
@@ -18,7 +19,6 @@ from hw1.data import (
     read_idx,
     write_idx,
 )
-from hw1.errors import UsageError
 
 
 def test_idx_round_trip_gzipped_and_plain(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from experiments import simulate_function
-from hw1.errors import UsageError
-from hw1.functions import REFERENCE_NETS, TARGETS, FunctionDataModule
-from hw1.logs import read_scalars
-from hw1.nets import build_net, count_parameters, mlp_parameter_count, widths_for_budget
+from hw1.reporting.logs import read_scalars
+from hw1.runs.errors import UsageError
+from hw1.training.functions import REFERENCE_NETS, TARGETS, FunctionDataModule
+from hw1.training.nets import build_net, count_parameters, mlp_parameter_count, widths_for_budget
 
 
 @pytest.mark.parametrize(

@@ -11,17 +11,18 @@ import torch
 
 from benchmarks.sensitivity_speed import per_sample
 from experiments import flatness_interpolation, flatness_sensitivity, params_vs_generalization, sharpness
-from hw1.builders import mnist_classifier
-from hw1.data import MNISTDataModule
-from hw1.errors import UsageError
-from hw1.interpolation import interpolate, load_classifier_pair
-from hw1.models import Classifier
-from hw1.nets import build_net, count_parameters
-from hw1.results import claim_result_dir
-from hw1.sensitivity import classifier_sensitivity, jacobian_frobenius
-from hw1.sharpness import sharpness as sharpness_of
-from hw1.sharpness import top_hessian_eigenvalue
-from hw1.training import train_run
+from hw1.analysis.hessian import top_hessian_eigenvalue
+from hw1.analysis.interpolation import interpolate
+from hw1.analysis.sensitivity import classifier_sensitivity, jacobian_frobenius
+from hw1.analysis.sharpness import ascent_sharpness as sharpness_of
+from hw1.runs.errors import UsageError
+from hw1.runs.results import claim_result_dir
+from hw1.training.builders import mnist_classifier
+from hw1.training.data import MNISTDataModule
+from hw1.training.fit import train_run
+from hw1.training.minima import load_classifier_pair
+from hw1.training.modules import Classifier
+from hw1.training.nets import build_net, count_parameters
 
 
 def smoke(tiny: Path, out: Path, *flags: str) -> list[str]:

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.func import hessian
 
-from hw1.flat_model import FlatModel
-from hw1.hessian import (
+from hw1.analysis.flat_model import FlatModel
+from hw1.analysis.hessian import (
     dataset_hvp,
     density_grid,
     hadamard_probes,
@@ -20,7 +20,7 @@ from hw1.hessian import (
     spectral_density,
     top_eigenvalues,
 )
-from hw1.nets import build_net
+from hw1.training.nets import build_net
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from experiments import flatness_interpolation, random_labels
-from hw1.data import MNISTDataModule, load_mnist
-from hw1.interpolation import TRAINING_SET_KEYS
-from hw1.logs import epoch_curves
-from hw1.plots import data_path
+from hw1.reporting.logs import epoch_curves
+from hw1.reporting.plots import data_path
+from hw1.training.data import MNISTDataModule, load_mnist
+from hw1.training.minima import TRAINING_SET_KEYS
 
 # Class counts published with the data set (shared/data/MNIST/SOURCE.md).
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hw1.errors import UsageError
-from hw1.models import build_optimizer
-from hw1.nets import build_net, count_parameters
+from hw1.runs.errors import UsageError
+from hw1.training.modules import build_optimizer
+from hw1.training.nets import build_net, count_parameters
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,8 @@ import torch
 
 from callbacks.grad_norm import GradNormLogger
 from experiments import grad_norm, minimal_ratio, optimization_pca
-from hw1.builders import seed_everything
-from hw1.flat_model import FlatModel
-from hw1.functions import FunctionDataModule
-from hw1.logs import read_scalars
-from hw1.minimal_ratio import (
+from hw1.analysis.flat_model import FlatModel
+from hw1.analysis.minimal_ratio import (
     eigenvalue_signs,
     gradient_fraction_in_null_space,
     hessian_eigenvalues,
@@ -27,10 +24,13 @@ from hw1.minimal_ratio import (
     minimize_gradient_norm,
     train_together,
 )
-from hw1.models import Regressor
-from hw1.nets import build_net
-from hw1.pca import first_layer_mask, project_trajectories
-from hw1.snapshots import read_snapshots
+from hw1.analysis.pca import first_layer_mask, project_trajectories
+from hw1.reporting.logs import read_scalars
+from hw1.training.builders import seed_everything
+from hw1.training.functions import FunctionDataModule
+from hw1.training.modules import Regressor
+from hw1.training.nets import build_net
+from hw1.training.snapshots import read_snapshots
 
 
 def test_recorder_writes_epoch_zero_and_every_third_epoch(tiny_mnist: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from experiments import run_all
-from hw1.plots import data_path
+from hw1.reporting.plots import data_path
 
 
 def summary_of(smoke_suite: dict, experiment: str) -> dict:

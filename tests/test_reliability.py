@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,9 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from experiments import minimal_ratio, optimization_pca, random_labels
-from hw1.logs import epoch_curves, read_scalars
-from hw1.training import wait_for_a_later_event_file_name
+from hw1.reporting.logs import epoch_curves, read_scalars
+from hw1.runs.files import write_text_atomically
+from hw1.training.fit import wait_for_a_later_event_file_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,9 +162,9 @@ def test_kills_at_random_points_and_during_a_checkpoint_write(tiny_mnist: Path, 
 def test_a_process_ended_right_after_its_checkpoint_keeps_every_epochs_points(tiny_mnist: Path, tmp_path: Path) -> None:
     """last.ckpt is written after the epoch's train/*_mean and test/* points are flushed to TensorBoard: a process
     ended the instant the epoch-2 checkpoint is on disk, then resumed, has a point for every epoch."""
-    from hw1.builders import mnist_classifier
-    from hw1.cli import RunSettings
-    from hw1.training import train_run
+    from hw1.runs.settings import RunSettings
+    from hw1.training.builders import mnist_classifier
+    from hw1.training.fit import train_run
 
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     ended = subprocess.run([sys.executable, str(ROOT / "tests" / "helpers" / "exit_after_checkpoint.py"), str(tiny_mnist),
@@ -233,3 +235,14 @@ def test_a_resumed_run_writes_the_event_file_tensorboard_reads_last(tmp_path: Pa
     writer.add_scalar("x", 1.0, 0)
     writer.close()
     assert sorted(path.name for path in tmp_path.glob("events.out.tfevents.*"))[0] == killed.name
+
+
+def test_writers_of_one_file_at_once_leave_one_whole_file(tmp_path: Path) -> None:
+    """As two invocations rebuilding one out-dir's report do: each writes its own partial file, then renames it."""
+    target = tmp_path / "report" / "index.html"
+    pages = [f"<html>{str(writer) * 300_000}</html>\n" for writer in range(4)]
+    with ThreadPoolExecutor(len(pages)) as pool:
+        list(pool.map(lambda page: [write_text_atomically(page, target) for _ in range(5)], pages))
+    assert target.read_text() in pages
+    assert not list(target.parent.glob(".*.partial"))
+

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hw1.verdicts import MIXED, NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED, verdict
+from hw1.reporting.verdicts import MIXED, NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED, verdict
 
 SEEDS = (0, 1, 2)
 TRAINED = {"target_loss": 0.05, "plateau_epochs": 0, "target_reached": True, "target_epoch": 3, "target_step": 30,

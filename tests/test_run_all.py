@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from experiments import run_all
-from hw1.errors import UsageError
+from hw1.runs.errors import UsageError
 
 
 def test_smoke_suite_builds_a_report_naming_every_figure(smoke_suite: dict) -> None:

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from experiments import params_vs_generalization, random_labels, run_all
-from hw1.checkpoints import read_checkpoint
-from hw1.cli import run_cli
-from hw1.errors import UsageError
-from hw1.logs import epoch_curves, read_scalars
+from hw1.cli.flags import run_cli
+from hw1.reporting.logs import epoch_curves, read_scalars
+from hw1.runs.errors import UsageError
+from hw1.training.checkpoints import read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from experiments import train_mnist
-from hw1.nets import build_net, convnet_parameter_count, count_parameters, widths_for_budget
+from hw1.training.nets import build_net, convnet_parameter_count, count_parameters, widths_for_budget
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])

@@ -17,10 +17,10 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from experiments import random_labels
-from hw1.chunking import ChunkSize
-from hw1.data import MNISTDataModule
-from hw1.logs import epoch_curves, read_scalars
-from hw1.models import Classifier
+from hw1.reporting.logs import epoch_curves, read_scalars
+from hw1.training.chunking import ChunkSize
+from hw1.training.data import MNISTDataModule
+from hw1.training.modules import Classifier
 
 EPOCH_TAGS = ["train/loss_mean", "train/acc_mean", "test/loss", "test/acc"]
 

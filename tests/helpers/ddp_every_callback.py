@@ -12,10 +12,11 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from callbacks.grad_norm import GradNormLogger
 from callbacks.sensitivity import SensitivityLogger
 from callbacks.weights import WeightRecorder
-from hw1.builders import mnist_classifier
-from hw1.cli import RunSettings, close_process_group
-from hw1.results import claim_result_dir
-from hw1.training import train_run
+from hw1.cli.flags import close_process_group
+from hw1.runs.results import claim_result_dir
+from hw1.runs.settings import RunSettings
+from hw1.training.builders import mnist_classifier
+from hw1.training.fit import train_run
 
 if __name__ == "__main__":
     data_dir, out_dir = sys.argv[1:3]

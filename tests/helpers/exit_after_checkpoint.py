@@ -10,10 +10,10 @@ import sys
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 
-from hw1.builders import mnist_classifier
-from hw1.cli import RunSettings
-from hw1.results import claim_result_dir
-from hw1.training import train_run
+from hw1.runs.results import claim_result_dir
+from hw1.runs.settings import RunSettings
+from hw1.training.builders import mnist_classifier
+from hw1.training.fit import train_run
 
 
 class ExitAfterLastCheckpoint(Checkpoint):

@@ -1,0 +1,153 @@
+"""Sweeps of independent runs, splittable over machines without a scheduler of our own: an invocation trains every
+run of the sweep, or with `--run-index I ...` only those into the shared folder `--name` (one job-array task each);
+`--collect --name` then draws the figures and writes summary.json from the finished runs; `--list-runs` prints them.
+
+Each run writes its row (`<run>/run.json`) when it finishes and claims itself first (`.claims/<run>`, created
+exclusively), so two invocations never train one run: the second refuses, unless it is a `--resume`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+from hw1.reporting.plots import mean_sd
+from hw1.runs.errors import UsageError
+from hw1.runs.files import write_json_atomically
+from hw1.runs.launch import global_rank
+from hw1.runs.settings import SWEEP_OPTIONS, RunSettings
+from hw1.training.fit import start_experiment
+
+ROW_FILE = "run.json"
+CLAIMS = ".claims"
+SWEEPS = "optimization_pca, params_vs_generalization, flatness_sensitivity, sharpness and flatness_interpolation"
+
+
+def not_a_sweep(why: str) -> dict[str, str]:
+    """The sweep flags, refused by an experiment that is not a sweep of independent runs, with why."""
+    return {dest: f"{why}; only the sweeps ({SWEEPS}) split into job-array tasks" for dest in SWEEP_OPTIONS}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a sweep: its folder name, the settings it trains with and what distinguishes it (batch size, width,
+    role), which goes into its row."""
+
+    name: str
+    settings: RunSettings
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def batch_size_runs(settings: RunSettings, batch_sizes: Sequence[int]) -> list[PlannedRun]:
+    """A batch-size sweep: one run per batch size (ascending) and seed, named `bs<B>` (`bs<B>-seed<s>`)."""
+    return [PlannedRun(f"bs{batch}{suffix}", replace(seed_settings, batch_size=batch), {"batch_size": batch})
+            for batch in sorted(set(batch_sizes)) for suffix, seed_settings in settings.repeats()]  # fmt: skip
+
+
+class SweepPoints:
+    """A sweep's rows grouped by `key` (a batch size, a width) in the order they first appear — one group per point
+    of the sweep, holding its seeds — with each column's mean and spread over the seeds."""
+
+    def __init__(self, rows: list[dict[str, Any]], key: str) -> None:
+        self.points = list(dict.fromkeys(row[key] for row in rows))
+        self.groups = [[row for row in rows if row[key] == point] for point in self.points]
+
+    def mean_sd(self, column: str) -> tuple[list[float], list[float] | None]:
+        """Per point, the column's mean over seeds and its population sd (None when no point repeats)."""
+        return mean_sd([[row[column] for row in group] for group in self.groups])
+
+
+Train = Callable[[Path, PlannedRun], dict[str, Any]]
+Finish = Callable[[Path, list[dict[str, Any]]], dict[str, Any]]
+
+
+def run_sweep(experiment: str, settings: RunSettings, plan: list[PlannedRun], train: Train, finish: Finish) -> dict[str, Any]:
+    """Train the chosen runs of `plan` with `train(result_dir, run) -> row`, then, unless only some were asked for,
+    `finish(result_dir, rows)` (figures and summary.json, from the rows as run.json holds them)."""
+    if settings.list_runs:
+        for index, run in enumerate(plan):
+            details = "  ".join(f"{key}={value}" for key, value in run.details.items())
+            print(f"{index:>4}  {run.name}  {details}".rstrip())
+        return {"settings": settings, "plan": plan}
+    chosen = check_sweep_flags(settings, plan)
+    if settings.collect:
+        result_dir = Path(settings.out_dir) / experiment / str(settings.name)
+        if not result_dir.is_dir():
+            raise UsageError(f"no sweep named {settings.name} in {result_dir.parent}; train its runs with --name "
+                             f"{settings.name} --run-index I first")  # fmt: skip
+        return finish(result_dir, collected_rows(result_dir, plan))
+    result_dir = start_experiment(experiment, settings)
+    rows = []
+    for run in chosen:
+        claim_run(result_dir, run.name, settings.resume)
+        row = json.loads(json.dumps({**train(result_dir, run), **run.details}, default=str))
+        if global_rank() == 0:
+            write_json_atomically(row, result_dir / run.name / ROW_FILE)
+        rows.append(row)
+    if settings.run_index is not None:
+        rank_zero_only(print)(f"trained {', '.join(run.name for run in chosen)} of sweep {result_dir}; when every run "
+                              f"is trained: --collect --name {settings.name}")  # fmt: skip
+        return {"settings": settings, "trained": rows}
+    return finish(result_dir, rows)
+
+
+def check_sweep_flags(settings: RunSettings, plan: list[PlannedRun]) -> list[PlannedRun]:
+    """The runs this invocation trains; a --run-index out of range, or one without --name, is a UsageError."""
+    if settings.collect and settings.run_index is not None:
+        raise UsageError("--collect trains nothing; leave out --run-index (collect after every run is trained)")
+    if (settings.collect or settings.run_index is not None) and settings.name is None:
+        raise UsageError("--run-index and --collect need the sweep's shared folder: pass --name NAME")
+    if settings.run_index is None:
+        return plan
+    wrong = [index for index in settings.run_index if index >= len(plan)]
+    if wrong:
+        raise UsageError(f"--run-index {wrong[0]} is out of range: this sweep has runs 0 to {len(plan) - 1} "
+                         "(--list-runs shows them)")  # fmt: skip
+    return [plan[index] for index in sorted(set(settings.run_index))]
+
+
+def claim_run(result_dir: Path, run: str, resume: bool) -> None:
+    """Mark `run` as taken by this invocation (`.claims/<run>`, created exclusively); refuse one already taken by
+    another invocation, unless resuming it. Only global rank 0 claims (the other ranks train the same run)."""
+    if global_rank() > 0:
+        return
+    claim = result_dir / CLAIMS / run
+    claim.parent.mkdir(exist_ok=True)
+    stamp = f"{socket.gethostname()} pid {os.getpid()} at {datetime.now(timezone.utc).isoformat(timespec='seconds')}\n"
+    try:
+        with open(claim, "x") as file:
+            file.write(stamp)
+    except FileExistsError:
+        if resume:
+            claim.write_text(stamp)
+            return
+        if (result_dir / run / ROW_FILE).is_file():
+            raise UsageError(f"run {run} of {result_dir} is already trained; pass --resume to train it on to a larger "
+                             "--max-epochs, or --collect to use it") from None
+        raise UsageError(f"run {run} of {result_dir} is taken by another invocation ({claim.read_text().strip()}); "
+                         "each run trains once — pass --resume to continue it after that invocation stopped") from None
+
+
+def collected_rows(result_dir: Path, plan: list[PlannedRun]) -> list[dict[str, Any]]:
+    """Every planned run's row from its run.json, in plan order; missing runs, or runs trained with other settings
+    than this invocation plans, are a UsageError naming them."""
+    missing = [f"{index} ({run.name})" for index, run in enumerate(plan) if not (result_dir / run.name / ROW_FILE).is_file()]
+    if missing:
+        raise UsageError(f"sweep {result_dir} lacks {len(missing)} of {len(plan)} runs: {', '.join(missing)}; train "
+                         f"them with --name {result_dir.name} --run-index {' '.join(m.split()[0] for m in missing)}")  # fmt: skip
+    rows = [json.loads((result_dir / run.name / ROW_FILE).read_text()) for run in plan]
+    for run, row in zip(plan, rows, strict=True):
+        planned = run.settings.recorded()
+        for key, value in row.get("settings", {}).items():
+            if key in planned and key != "steps_per_chunk" and json.dumps(planned[key]) != json.dumps(value):
+                raise UsageError(f"run {run.name} trained with {key}={value}, this invocation plans {key}={planned[key]};"
+                                 " collect with the flags its runs were trained with")  # fmt: skip
+    return rows

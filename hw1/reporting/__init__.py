@@ -1,0 +1,1 @@
+"""Reporting layer: figures with their data files, the verdicts, the report, reading TensorBoard logs."""

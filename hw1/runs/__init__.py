@@ -1,0 +1,1 @@
+"""Bottom layer: run settings, result folders and their summaries, atomic files, errors, launch details."""

@@ -1,0 +1,224 @@
+"""The settings every experiment shares, as a frozen dataclass whose fields are also command-line flags (`Option`),
+with the flag value checkers and the profile names."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+PROFILES = ("full", "quick", "smoke")
+
+
+Profiles = Mapping[str, Mapping[str, Any]]
+
+
+MAX_SEED = 2**31 - 1  # numpy takes seeds below 2**32; multi-run experiments add the run's index
+
+
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "32", "16", "bf16", "64",
+              "transformer-engine", "transformer-engine-float16")  # fmt: skip
+
+
+def finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def seed_value(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text}")
+    return value
+
+
+def devices_value(text: str) -> str:
+    """As Lightning's Trainer takes it: a positive count, -1 (all), `auto`, or a list of device indices like 0,1."""
+    if text == "auto" or text == "-1" or re.fullmatch(r"[1-9]\d*", text) or re.fullmatch(r"\d+(,\d+)+,?|\d+,", text):
+        return text
+    raise argparse.ArgumentTypeError(f"must be a positive count, -1 (all), auto, or device indices like 0,1; got {text!r}")
+
+
+def strategy_value(text: str) -> str:
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    known = ("auto", *StrategyRegistry.available_strategies())
+    if text not in known:
+        raise argparse.ArgumentTypeError(f"unknown strategy {text!r}; choose one of: {', '.join(known[:5])}, ...")
+    return text
+
+
+def folder_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", text) or re.fullmatch(r"version_\d+", text):
+        raise argparse.ArgumentTypeError(f"must be a folder name of letters, digits, '.', '_' and '-' (not version_N), "
+                                         f"got {text!r}")  # fmt: skip
+    return text
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = finite_float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line flag; its default may be overridden by a profile and then by the command line."""
+
+    flag: str
+    help: str
+    default: Any = None
+    type: Callable[[str], Any] | None = None
+    choices: Sequence[Any] | None = None
+    nargs: str | None = None
+    switch: bool = False
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+def option(flag: str, help: str, default: Any = None, **details: Any) -> Any:
+    """A settings field that is also a command-line flag (`Option`): its default, help, type and choices."""
+    described = Option(flag, help, default, **details)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"option": described})
+    return field(default=default, metadata={"option": described})
+
+
+def seed_suffix(seed: int) -> str:
+    """What a repeat's run and figure names end with (`-seed<s>`), when an experiment repeats over seeds."""
+    return f"-seed{seed}"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The settings every experiment shares; an experiment's own settings class adds its options as fields.
+
+    Built by `parse_settings` (defaults, then the profile, then the flags given). Options the experiment has no use
+    for are listed in `unused`, hold None and are neither offered nor recorded. A run's variant (another batch size
+    or seed) is `dataclasses.replace(settings, ...)`.
+    """
+
+    profile: str = option("--profile", "named preset: full = the assignment's settings, quick = CPU-sized, smoke = seconds",
+                          "full", choices=PROFILES)
+    accelerator: str = option("--accelerator", "hardware, as Lightning's Trainer", "auto",
+                              choices=("cpu", "gpu", "cuda", "mps", "auto"))
+    devices: str = option("--devices", "devices to use, as Lightning's Trainer (a count, -1, a list like 0,1, or auto)",
+                          "auto", type=devices_value)
+    num_nodes: int = option("--num-nodes", "machines the run spans, as Lightning's Trainer (start it on each with torchrun"
+                            " or srun; README: Scaling out)", 1, type=positive_int)
+    strategy: str = option("--strategy", "distribution strategy, as Lightning's Trainer (auto, ddp, ddp_spawn, fsdp, ...)",
+                           "auto", type=strategy_value)
+    precision: str = option("--precision", "numeric precision, as Lightning's Trainer", "32-true", choices=PRECISIONS)
+    max_epochs: int = option("--max-epochs", "epochs to train (with --target-loss: at most)", 10, type=positive_int)
+    eval_every: int = option("--eval-every", "evaluate on the test set for the test/ curves every this many epochs (the"
+                             " final test numbers are always measured)", 1, type=positive_int)  # fmt: skip
+    target_loss: float | None = option("--target-loss", "train until the training loss (an eval-mode pass over the"
+                                       " training set at the end of an epoch) is below this, with --max-epochs as the"
+                                       " cap; summary.json records whether and at which epoch and step it was reached"
+                                       " (default: no target)", type=positive_float)  # fmt: skip
+    plateau_epochs: int = option("--plateau-epochs", "with --target-loss: also stop, as trained, once the epoch's mean"
+                                 " training loss has not fallen 1% below its best for this many epochs (for nets too"
+                                 " small to reach the target; 0: off)", 0, type=non_negative_int)  # fmt: skip
+    batch_size: int | None = option("--batch-size", "training minibatch size", 64, type=positive_int)
+    optimizer: str = option("--optimizer", "optimizer", "sgd", choices=("sgd", "adam", "rmsprop"))
+    lr: float = option("--lr", "learning rate", 0.01, type=positive_float)
+    lr_schedule: str = option("--lr-schedule", "learning-rate schedule: constant, or cosine decay to 0 over --max-epochs",
+                              "constant", choices=("constant", "cosine"))
+    momentum: float = option("--momentum", "momentum (sgd and rmsprop only)", 0.0, type=non_negative_float)
+    weight_decay: float = option("--weight-decay", "L2 weight decay", 0.0, type=non_negative_float)
+    seed: int = option("--seed", "seed of the initial weights and the batch order (multi-run experiments: --seed,"
+                       " --seed+1, ...)", 0, type=seed_value)
+    seeds: int = option("--seeds", "repeat every run with the seeds --seed, --seed+1, ... of its initial weights and"
+                        " batch order (the data seed stays); figures draw the mean with a band or error bars, the"
+                        " report gives mean ± sd and judges each seed", 1, type=positive_int)
+    data_seed: int | None = option("--data-seed", "seed of the data: the training subset and the label corruption,"
+                                   " shared by every run of an experiment (default: --seed)", None, type=seed_value)
+    deterministic: bool = option("--deterministic", "use deterministic algorithms only (slower; same seed, same"
+                                 " numbers)", False, switch=True)
+    data_dir: str | None = option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
+    download: bool = option("--download", "download MNIST through torchvision when its files are missing", True,
+                            switch=True)
+    out_dir: str = option("--out-dir", "output folder for logs, checkpoints, figures and summary.json", "lightning_logs")
+    resume: bool = option("--resume", "continue the latest unfinished result folder (else the latest), each run from its"
+                          " last.ckpt, up to --max-epochs; refused under other settings than the checkpoint's"
+                          " (--max-epochs, --eval-every and --data-dir may change)", False, switch=True)
+    train_subset: int | None = option("--train-subset", "train on a random subset of this many training images, drawn by"
+                                      " --data-seed (default: all)", type=positive_int)
+    log_every_n_steps: int = option("--log-every-n-steps", "write the per-step training loss every this many steps", 1,
+                                    type=positive_int)
+    checkpoint_every: int = option("--checkpoint-every", "keep a weights-only checkpoint every this many epochs (0: only"
+                                   " last.ckpt)", 1, type=non_negative_int)
+    steps_per_chunk: int | None = option("--steps-per-chunk", "optimizer steps per Lightning training step, on"
+                                         " consecutive minibatches (1: one, as Lightning does by default; the numbers"
+                                         " do not depend on it); default: as many as take about 0.1 s, timed at the"
+                                         " start, at most an epoch's", type=positive_int)
+    name: str | None = option("--name", "a result folder <out-dir>/<experiment>/NAME shared by the invocations of one"
+                              " sweep (job-array tasks), instead of a new version_N", type=folder_name)
+    run_index: list[int] | None = option("--run-index", "train only these runs of the sweep, by position (--list-runs"
+                                         " shows them), into --name; e.g. $SLURM_ARRAY_TASK_ID", type=non_negative_int,
+                                         nargs="+")  # fmt: skip
+    collect: bool = option("--collect", "train nothing: build the summary, figures and report entry of sweep --name"
+                           " from its finished runs (names the missing ones)", False, switch=True)
+    list_runs: bool = option("--list-runs", "print the sweep's runs with their positions and stop", False, switch=True)
+    unused: frozenset[str] = frozenset()
+
+    @classmethod
+    def options(cls) -> tuple[Option, ...]:
+        """The command-line flags of these settings: the shared ones, then the experiment's own."""
+        return tuple(f.metadata["option"] for f in fields(cls) if "option" in f.metadata)
+
+    def repeats(self) -> list[tuple[str, Any]]:
+        """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings, seeds --seed, --seed+1, ..."""
+        if not self.seeds or self.seeds == 1:
+            return [("", self)]
+        return [(seed_suffix(self.seed + index), replace(self, seed=self.seed + index)) for index in range(self.seeds)]
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings as summary.json records them: every option the experiment uses, by name."""
+        return {option.dest: getattr(self, option.dest) for option in self.options()
+                if option.dest not in self.unused and option.dest not in SWEEP_ACTIONS}  # fmt: skip
+
+
+RUN_OPTIONS: tuple[Option, ...] = RunSettings.options()
+
+
+SWEEP_ACTIONS = ("run_index", "collect", "list_runs")  # what an invocation does with a sweep, not how runs train
+
+
+SWEEP_OPTIONS = ("name", *SWEEP_ACTIONS)

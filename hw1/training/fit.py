@@ -1,0 +1,227 @@
+"""The one training path: a Trainer from the shared settings, run folders, checkpoints, resume, final evaluation."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, cast
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from hw1.runs.errors import UsageError
+from hw1.runs.launch import global_rank
+from hw1.runs.results import claim_result_dir
+from hw1.runs.settings import RunSettings
+from hw1.training.checkpoints import (
+    LAST_CHECKPOINT,
+    AtomicCheckpointIO,
+    EpochCheckpoint,
+    LastCheckpoint,
+    RunSettingsInCheckpoint,
+    check_resumed_settings,
+    read_checkpoint,
+)
+from hw1.training.chunking import ChunkSize
+from hw1.training.data import MNISTDataModule, check_train_subset, ensure_mnist_files, load_mnist, resolve_data_dir
+from hw1.training.fast_steps import PROGRESS_REFRESH_STEPS, NoProfiler, ProgressBar
+from hw1.training.functions import FunctionDataModule
+from hw1.training.gc_freeze import FreezeGarbageCollector
+from hw1.training.modules import NetModule, check_optimizer_settings
+from hw1.training.step_scalars import StepLossLogger
+from hw1.training.targets import TARGET_OPTIONS, TrainToTarget, untargeted
+from hw1.training.trainer_state import callbacks_of
+
+
+@dataclass
+class RunResult:
+    """One finished run as it appears in summary.json; train numbers come from a full pass in eval mode."""
+
+    name: str
+    params: int
+    epochs: int
+    train_loss: float
+    train_acc: float | None
+    test_loss: float
+    test_acc: float | None
+    checkpoint: str
+    log_dir: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    target_loss: float | None = None
+    plateau_epochs: int = 0
+    target_reached: bool | None = None
+    target_epoch: int | None = None
+    target_step: int | None = None
+    stopped_by: str = "epoch cap"
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> RunResult:
+        """The run as a summary row (or run.json) records it, less the experiment's extra columns."""
+        return cls(**{key.name: row[key.name] for key in fields(cls) if key.name in row})
+
+
+TRAINER_SETTINGS = ("max_epochs", *TARGET_OPTIONS, "eval_every", "precision", "deterministic")
+
+
+def run_settings(module: L.LightningModule, datamodule: L.LightningDataModule, settings: RunSettings) -> dict[str, Any]:
+    """Everything one run trains with: the module's and data module's hyperparameters (as its checkpoint and
+    hparams.yaml hold them) and the Trainer's epochs and precision."""
+    return {**dict(module.hparams), **dict(datamodule.hparams), **{key: getattr(settings, key) for key in TRAINER_SETTINGS}}
+
+
+def check_accelerator(accelerator: str) -> None:
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--accelerator {accelerator} was asked for but no CUDA GPU is visible; use --accelerator cpu")
+
+
+def start_experiment(experiment: str, settings: RunSettings) -> Path:
+    """Check what can be checked before anything is written (the accelerator, the optimizer's settings; for MNIST
+    experiments the data files and the subset size), then claim this invocation's result folder
+    (`hw1.runs.results.claim_result_dir`)."""
+    check_accelerator(settings.accelerator)
+    if "optimizer" not in settings.unused:
+        check_optimizer_settings(settings.optimizer, settings.lr, settings.momentum, settings.weight_decay)
+    if "data_dir" not in settings.unused:
+        images = load_mnist(ensure_mnist_files(resolve_data_dir(settings.data_dir), settings.download).resolve())
+        check_train_subset(settings.train_subset, len(images["train_images"]))
+    return claim_result_dir(settings.out_dir, experiment, settings.resume, settings.accelerator, settings.name)
+
+
+def torch_device(accelerator: str) -> torch.device:
+    """The device for work done outside a Trainer (post-hoc evaluation, vectorised ensembles): CUDA unless
+    --accelerator cpu or none is visible; --accelerator gpu without one is a UsageError."""
+    check_accelerator(accelerator)
+    return torch.device("cuda" if accelerator != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+def _devices(text: str | int) -> str | int | list[int]:
+    text = str(text)
+    if text.isdigit():
+        return int(text)
+    if re.fullmatch(r"\d+(,\d+)+", text):
+        return [int(i) for i in text.split(",")]
+    return text
+
+
+def build_trainer(settings: RunSettings, log_dir: Path, logger: TensorBoardLogger, callbacks: Sequence[Callback]) -> L.Trainer:
+    checkpoint_dir = log_dir / "checkpoints"
+    checkpoints: list[Callback] = []
+    if settings.checkpoint_every:
+        checkpoints.append(EpochCheckpoint(checkpoint_dir, settings.checkpoint_every))
+    checkpoints.append(LastCheckpoint(checkpoint_dir))  # written last of the epoch's files
+    if settings.target_loss is not None:
+        checkpoints.insert(0, TrainToTarget(settings.target_loss, settings.plateau_epochs or 0))
+    return L.Trainer(
+        accelerator=settings.accelerator,
+        devices=_devices(settings.devices),
+        num_nodes=settings.num_nodes,
+        strategy=settings.strategy,
+        precision=cast(Any, settings.precision),  # one of --precision's choices
+        max_epochs=settings.max_epochs,
+        check_val_every_n_epoch=settings.eval_every,
+        deterministic=settings.deterministic,
+        logger=logger,
+        callbacks=[
+            *checkpoints,
+            ChunkSize(settings.steps_per_chunk),
+            StepLossLogger(settings.log_every_n_steps),
+            ProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS),
+            FreezeGarbageCollector(),
+            *callbacks,
+        ],
+        plugins=[AtomicCheckpointIO()],
+        profiler=NoProfiler(),
+        log_every_n_steps=settings.log_every_n_steps,
+        num_sanity_val_steps=0,
+        default_root_dir=log_dir,
+    )
+
+
+def wait_for_a_later_event_file_name(log_dir: Path) -> None:
+    """Sleeps until the clock's second is past every event file's in `log_dir`.
+
+    TensorBoard reads a run's event files in name order, `events.out.tfevents.<second>.<host>.<pid>...`, and a resumed
+    run's file purges the steps it redoes from the files read before it. A file made in the same second as an earlier
+    one (a run killed just after it started, then resumed at once) could sort before it by pid, and lose its steps.
+    """
+    stamps = [path.name.split(".")[3] for path in log_dir.glob("events.out.tfevents.*")]
+    seconds = [int(stamp) for stamp in stamps if stamp.isdigit()]
+    while seconds and int(time.time()) <= max(seconds):
+        time.sleep(0.05)
+
+
+def train_run(
+    result_dir: Path,
+    run: str,
+    module: NetModule,
+    datamodule: MNISTDataModule | FunctionDataModule,
+    settings: RunSettings,
+    callbacks: Sequence[Callback] = (),
+    announce: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Fit `module` on `datamodule` in `<result_dir>/<run>`, continuing its last.ckpt with --resume, then evaluate it.
+    `announce(run)` is called first (run_all.py prints the suite's progress with it).
+
+    The module must provide `evaluate(batches) -> {"loss", "acc"?}` and `num_parameters`; the datamodule
+    `train_eval_dataloader()` and `test_dataloader()`.
+    """
+    check_accelerator(settings.accelerator)
+    datamodule.prepare_data()  # missing data is reported before anything is written
+    last = result_dir / run / "checkpoints" / LAST_CHECKPOINT
+    checkpoint = last if settings.resume and last.is_file() else None
+    used = run_settings(module, datamodule, settings)
+    state = read_checkpoint(checkpoint) if checkpoint is not None else None
+    if state is not None:
+        check_resumed_settings(state, last, used)
+    purge_step = int(state["global_step"]) if state is not None else None
+    if settings.resume and checkpoint is None:
+        rank_zero_only(print)(f"{result_dir.name}/{run}: nothing to resume yet, training it from the start")
+    if settings.resume:
+        wait_for_a_later_event_file_name(result_dir / run)
+    logger = TensorBoardLogger(
+        save_dir=result_dir,
+        name="",
+        version=run,
+        default_hp_metric=False,
+        purge_step=purge_step if purge_step is not None else (0 if settings.resume else None),
+    )
+    log_dir = Path(logger.log_dir)
+    if global_rank() == 0:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    if announce is not None:
+        rank_zero_only(announce)(run)
+    logger.log_hyperparams({key: used[key] for key in TRAINER_SETTINGS})
+    trainer = build_trainer(settings, log_dir, logger, [*callbacks, RunSettingsInCheckpoint(used)])
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
+    except RuntimeError as error:
+        if checkpoint is not None and "state_dict" in str(error):
+            raise UsageError(
+                f"{checkpoint} does not fit the model asked for ({str(error).splitlines()[0]}); "
+                "resume with the settings it was trained with"
+            ) from None
+        raise
+    used["steps_per_chunk"] = next(c.chosen for c in callbacks_of(trainer) if isinstance(c, ChunkSize))
+    target = next((c.record() for c in callbacks_of(trainer) if isinstance(c, TrainToTarget)), untargeted())
+    module.to(trainer.strategy.root_device)
+    train_metrics = module.evaluate(datamodule.train_eval_dataloader())
+    test_metrics = module.evaluate(datamodule.test_dataloader())
+    return RunResult(
+        name=run,
+        params=module.num_parameters,
+        epochs=trainer.current_epoch,
+        train_loss=train_metrics["loss"],
+        train_acc=train_metrics.get("acc"),
+        test_loss=test_metrics["loss"],
+        test_acc=test_metrics.get("acc"),
+        checkpoint=str(log_dir / "checkpoints" / LAST_CHECKPOINT),
+        log_dir=str(log_dir),
+        settings=used,
+        **target,
+    )
