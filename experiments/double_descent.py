@@ -8,14 +8,11 @@ falls, peaks near the threshold, and falls again; the train error reaches 0 past
 loss and accuracy against parameters, with the threshold marked.
 """
 
-from collections.abc import Callable
-
-from experiments.params_vs_generalization import Settings, run_size_sweep
+from experiments.params_vs_generalization import Settings, size_sweep
+from hw1.cli.experiment import Experiment
 from hw1.cli.flags import run_cli
 
-__all__ = ["Settings", "main"]  # run_all reads Settings and PROFILES
-
-EXPERIMENT = "double_descent"
+NAME = "double_descent"
 PROFILES = {
     "full": {"optimizer": "adam", "lr": 1e-3, "batch_size": 256, "max_epochs": 600, "eval_every": 50,
              "train_subset": 4000, "label_noise": 0.2, "hidden_layers": 1, "checkpoint_every": 0, "seeds": 3,
@@ -28,10 +25,8 @@ PROFILES = {
 }  # fmt: skip
 
 
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
-    """Run the sweep (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each run
-    starts."""
-    return run_size_sweep(EXPERIMENT, __doc__.splitlines()[0], PROFILES, argv, announce)
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, size_sweep(NAME))
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

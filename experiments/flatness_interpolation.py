@@ -7,22 +7,34 @@ al. 2017): loss low at α = 0 and α = 1, higher in between; the large-batch end
 from different initial weights (the default) show the barrier between them; `--same-init` often shows none.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
 from hw1.analysis.interpolation import alpha_grid
-from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.analysis_figures import draw_interpolation
 from hw1.runs.results import write_summary
-from hw1.runs.settings import RunSettings, option, positive_float, positive_int
+from hw1.runs.settings import (
+    MnistTraining,
+    Optimizer,
+    Repeats,
+    Sweep,
+    Target,
+    Trainer,
+    option,
+    positive_float,
+    positive_int,
+)
 from hw1.training.builders import mnist_classifier
 from hw1.training.fit import RunResult, torch_device, train_run
 
-EXPERIMENT = "flatness_interpolation"
+NAME = "flatness_interpolation"
 PROFILES = {
     "full": {"optimizer": "adam", "target_loss": 0.01, "max_epochs": 200, "checkpoint_every": 0, "seeds": 3},
     "quick": {"optimizer": "adam", "target_loss": 0.01, "max_epochs": 200, "eval_every": 10, "train_subset": 4096,
@@ -33,8 +45,13 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(Trainer, Target, Optimizer, Repeats, MnistTraining, Sweep):
     """The shared settings and this experiment's own options."""
+
+    REFUSED: ClassVar[Mapping[str, str]] = {
+        "batch_size": "this experiment sets the batch size of each model; use --small-batch and --large-batch",
+        "lr": "this experiment sets the learning rate of each model; use --small-lr and --large-lr",
+    }
 
     hidden: list[int] = option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+")
     small_batch: int = option("--small-batch",
@@ -51,23 +68,16 @@ class Settings(RunSettings):
                              " --data-seed)", False, switch=True)
 
 
-UNUSED = {
-    "batch_size": "this experiment sets the batch size of each model; use --small-batch and --large-batch",
-    "lr": "this experiment sets the learning rate of each model; use --small-lr and --large-lr",
-}
-
-
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
     run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     device = torch_device(settings.accelerator)
 
     def train(result_dir: Path, run: PlannedRun) -> dict:
         return vars(train_run(result_dir, run.name, *mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden}),
                               run.settings, announce=announce))  # fmt: skip
 
-    return run_sweep(EXPERIMENT, settings, planned_runs(settings), train,
+    return run_sweep(NAME, settings, planned_runs(settings), train,
                      lambda folder, rows: finish(folder, settings, rows, device))  # fmt: skip
 
 
@@ -82,7 +92,7 @@ def planned_runs(settings: Settings) -> list[PlannedRun]:
             "large_batch": {"batch_size": large, "lr": settings.small_lr, "seed": other_seed},
             "large_lr": {"batch_size": small, "lr": settings.large_lr, "seed": other_seed},
         }
-        plan += [PlannedRun(f"bs{v['batch_size']}-lr{v['lr']:g}-seed{v['seed']}", replace(settings, **v),
+        plan += [PlannedRun(f"bs{v['batch_size']}-lr{v['lr']:g}-seed{v['seed']}", settings.run_settings(**v),
                             {"role": role, "seed_group": repeat.seed})
                  for role, v in variants.items()]  # fmt: skip
     return plan
@@ -99,9 +109,13 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], device: torch
                  result_dir / "figures" / f"interpolation_{a}_to_{b}{suffix}.png", settings.download)
             for a, b in (("small_batch", "large_batch"), ("small_batch", "large_lr"))
         ]  # fmt: skip
-    summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
+    summary = write_summary(result_dir, NAME, settings, rows, figures)
     print(f"summary: {summary}")
     return {"settings": settings, "results": results, "figures": figures}
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

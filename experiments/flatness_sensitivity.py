@@ -7,21 +7,33 @@ Figures, x = batch size (log): loss (train, test) with sensitivity on the right;
 """
 
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from callbacks.sensitivity import SensitivityLogger
-from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import SD, metric_against, save_figure
 from hw1.runs.results import write_summary
-from hw1.runs.settings import RunSettings, option, positive_int
+from hw1.runs.settings import (
+    LearningRate,
+    MnistTraining,
+    Optimizer,
+    Repeats,
+    Sweep,
+    Target,
+    Trainer,
+    option,
+    positive_int,
+)
 from hw1.training.builders import mnist_classifier
 from hw1.training.fit import train_run
 
-EXPERIMENT = "flatness_sensitivity"
+NAME = "flatness_sensitivity"
 PROFILES = {
     "full": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 200, "checkpoint_every": 0, "seeds": 3},
     "quick": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 300, "eval_every": 10,
@@ -32,8 +44,10 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(Trainer, Target, Optimizer, LearningRate, Repeats, MnistTraining, Sweep):
     """The shared settings and this experiment's own options."""
+
+    REFUSED: ClassVar[Mapping[str, str]] = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
     batch_sizes: list[int] = option("--batch-sizes", "one run per batch size", [16, 64, 256, 1024, 4096],
                                     type=positive_int, nargs="+")
@@ -43,13 +57,11 @@ class Settings(RunSettings):
 
 
 SENSITIVITIES = ("jacobian", "loss_gradient")
-UNUSED = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
 
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
     run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
 
     def train(result_dir: Path, run: PlannedRun) -> dict:
         module, datamodule = mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden})
@@ -59,7 +71,7 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
         return {**vars(result), **{f"sensitivity_{name}": logged[f"sensitivity/{name}"][1][-1] for name in SENSITIVITIES}}
 
     plan = batch_size_runs(settings, settings.batch_sizes)
-    return run_sweep(EXPERIMENT, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
+    return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
 
 
 def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
@@ -80,12 +92,16 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
                                    "Accuracy and sensitivity against batch size", right=right, spread_label=SD),
                     result_dir, "accuracy_sensitivity"),
     ]  # fmt: skip
-    summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
+    summary = write_summary(result_dir, NAME, settings, rows, figures)
     for row in rows:
         print(f"{row['name']:>12}: train acc {row['train_acc']:.4f} test acc {row['test_acc']:.4f}; sensitivity "
               f"{row['sensitivity_jacobian']:.4f} (Jacobian) {row['sensitivity_loss_gradient']:.4f} (loss)")  # fmt: skip
     print(f"summary: {summary}")
     return {"settings": settings, "rows": rows}
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

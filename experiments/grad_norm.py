@@ -1,24 +1,33 @@
 """Gradient norm during training: √(Σ‖∇p‖²) and the loss at every iteration, on sin(5πx)/(5πx) or on MNIST."""
 
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from callbacks.grad_norm import GradNormLogger
-from hw1.cli.flags import parse_settings, run_cli
-from hw1.cli.sweeps import not_a_sweep
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
 from hw1.reporting.logs import read_scalars
 from hw1.reporting.plots import save_figure, stacked_series
 from hw1.runs.results import write_summary
-from hw1.runs.settings import RunSettings, option, positive_int
+from hw1.runs.settings import (
+    BatchSize,
+    LearningRate,
+    MnistTraining,
+    Optimizer,
+    Repeats,
+    Resumable,
+    RunSettings,
+    Trainer,
+    option,
+    positive_int,
+)
 from hw1.training.builders import function_regressor, mnist_classifier
 from hw1.training.data import MNISTDataModule
 from hw1.training.fit import start_experiment, train_run
 from hw1.training.functions import REFERENCE_NETS, FunctionDataModule
 from hw1.training.modules import Classifier, Regressor
-from hw1.training.targets import not_trained_to_a_target
 
-EXPERIMENT = "grad_norm"
+NAME = "grad_norm"
 PROFILES = {
     "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 50, "batch_size": None, "checkpoint_every": 10, "seeds": 3},
     "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "batch_size": None, "checkpoint_every": 10, "seeds": 3},
@@ -28,7 +37,7 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(Resumable, Trainer, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining):
     """The shared settings and this experiment's own options."""
 
     task: str = option("--task",
@@ -41,36 +50,30 @@ class Settings(RunSettings):
                                   type=positive_int)
 
 
-def unused_flags(values: dict) -> dict[str, str]:
-    """The shared flags the chosen task has no use for, from the other values."""
-    fixed_length = {**not_trained_to_a_target("it draws the gradient norm over a fixed number of steps; set them with"
-                                              " --max-epochs"), **not_a_sweep("it trains one run per seed")}  # fmt: skip
+def refused_flags(values: dict) -> dict[str, str]:
+    """The flags the chosen task has no use for, from the other values."""
     if values["task"] == "mnist":
-        return {**fixed_length, "steps_per_epoch": "it applies to --task sinc only; an MNIST epoch is one pass over the data"}
-    return {**fixed_length, **{name: "--task sinc fits a function, not MNIST; pass --task mnist to use it"
-                          for name in ("data_dir", "download", "train_subset", "data_seed")}}  # fmt: skip
+        return {"steps_per_epoch": "it applies to --task sinc only; an MNIST epoch is one pass over the data"}
+    return {name: "--task sinc fits a function, not MNIST; pass --task mnist to use it"
+            for name in ("data_dir", "download", "train_subset", "data_seed")}  # fmt: skip
 
 
-UNUSED = unused_flags
-
-
-def build(settings: Settings) -> tuple[Regressor | Classifier, FunctionDataModule | MNISTDataModule]:
-    """The module and datamodule of the chosen task."""
+def build(settings: Settings, run: RunSettings) -> tuple[Regressor | Classifier, FunctionDataModule | MNISTDataModule]:
+    """The module and datamodule of the chosen task, for one run."""
     if settings.task == "sinc":
         hidden = settings.hidden or REFERENCE_NETS["medium"]
         config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": "elu"}
-        return function_regressor(settings, "sinc", config, steps_per_epoch=settings.steps_per_epoch)
-    return mnist_classifier(replace(settings, batch_size=settings.batch_size or 64), "mlp",
+        return function_regressor(run, "sinc", config, steps_per_epoch=settings.steps_per_epoch)
+    return mnist_classifier(replace(run, batch_size=run.batch_size or 64), "mlp",
                             {"hidden": settings.hidden or [10, 20]})  # fmt: skip
 
 
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
-    result_dir = start_experiment(EXPERIMENT, settings)
+    result_dir = start_experiment(NAME, settings)
     results, figures, series = [], [], {}
     for suffix, run_settings in settings.repeats():
-        module, datamodule = build(run_settings)
+        module, datamodule = build(settings, run_settings)
         result = train_run(result_dir, settings.task + suffix, module, datamodule, run_settings,
                            [GradNormLogger(settings.log_every_n_steps)], announce=announce)  # fmt: skip
         scalars = read_scalars(result.log_dir)
@@ -80,9 +83,13 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
                                    result_dir, f"grad_norm_{settings.task}{suffix}"))  # fmt: skip
         results.append(result)
         print(f"{settings.task}{suffix}: {result.params} params, final train loss {result.train_loss:.4g}")
-    summary = write_summary(result_dir, EXPERIMENT, settings, results, figures)
+    summary = write_summary(result_dir, NAME, settings, results, figures)
     print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))
     return {"settings": settings, "result": results[0], "results": results, "series": series}
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run, refuse=refused_flags)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

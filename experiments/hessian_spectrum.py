@@ -9,25 +9,25 @@ Expected (Keskar et al. 2017; Ghorbani et al. 2019): a bulk near zero with a few
 trace at larger batch sizes.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from hw1.analysis.flat_model import FlatModel
 from hw1.analysis.hessian import Spectrum, dataset_hvp, density_grid, measure_spectrum, spectral_density
-from hw1.cli.flags import parse_settings, run_cli
-from hw1.cli.posthoc import analysis_unused, source_folder
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
+from hw1.cli.posthoc import source_folder
 from hw1.cli.sweeps import SweepPoints
 from hw1.reporting.plots import SD, Drawing, metric_against, save_figure, spectral_densities
 from hw1.runs.results import read_summary, write_summary
-from hw1.runs.settings import RunSettings, option, positive_float, positive_int
+from hw1.runs.settings import MnistFiles, option, positive_float, positive_int
 from hw1.training.data import Draw, seeded_subset
 from hw1.training.fit import start_experiment, torch_device
 from hw1.training.minima import classifier_of, read_classifiers, training_data_of
 
-EXPERIMENT = "hessian_spectrum"
+NAME = "hessian_spectrum"
 SOURCE = "sharpness"
 PROFILES = {
     "full": {},
@@ -37,8 +37,10 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(MnistFiles):
     """The shared settings and this experiment's own options."""
+
+    REASON: ClassVar[str] = f"this experiment trains nothing; it analyses the checkpoints of {SOURCE} as they were trained"
 
     source: str | None = option("--source", "finished sharpness result folder whose runs' minima are analysed (default:"
                                 " the latest in --out-dir/sharpness)")  # fmt: skip
@@ -57,18 +59,14 @@ class Settings(RunSettings):
     density_points: int = option("--density-points", "points of the density's grid", 2000, type=positive_int)
 
 
-UNUSED = analysis_unused(SOURCE)
-
-
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Analyse every run of the source folder; `announce(run)` is called as each one starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     device = torch_device(settings.accelerator)
     source = source_folder(settings.source, settings.out_dir, SOURCE)
     settings = replace(settings, source=str(source))  # recorded as used
     runs = sorted(read_summary(source)["runs"], key=lambda run: (run["batch_size"], run["settings"]["init_seed"]))
     checkpoints = read_classifiers([run["checkpoint"] for run in runs])  # refused before a folder is claimed
-    result_dir = start_experiment(EXPERIMENT, settings)
+    result_dir = start_experiment(NAME, settings)
     rows: list[dict[str, Any]] = []
     densities: dict[int, list[Spectrum]] = {}
     for run, checkpoint in zip(runs, checkpoints, strict=True):
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
                                    spread_label=SD), result_dir, "eigenvalues"),
         save_figure(density_figure(densities, settings), result_dir, "density"),
     ]  # fmt: skip
-    summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
+    summary = write_summary(result_dir, NAME, settings, rows, figures)
     print(f"source: {source}\nsummary: {summary}")
     return {"settings": settings, "rows": rows, "figures": figures, "source": source}
 
@@ -125,6 +123,10 @@ def density_figure(densities: dict[int, list[Spectrum]], settings: Settings) -> 
                                          "sigma": sigma, "nodes": [n.tolist() for n in nodes],
                                          "weights": [w.tolist() for w in weights]}  # fmt: skip
     return spectral_densities(curves, "Hessian eigenvalue density (SLQ) per batch size")
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

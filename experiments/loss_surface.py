@@ -14,25 +14,26 @@ centre of a basin whose walls rise in every direction; between two minima traine
 surface rises (Goodfellow et al. 2015; Garipov et al. 2018).
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
 from hw1.analysis.flat_model import FlatModel
 from hw1.analysis.surface import Plane, evaluate_plane, filter_normalized_direction, plane_through
-from hw1.cli.flags import parse_settings, run_cli
-from hw1.cli.posthoc import analysis_unused, source_folder
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
+from hw1.cli.posthoc import source_folder
 from hw1.reporting.plots import save_figure, surface_contours
 from hw1.runs.errors import UsageError
 from hw1.runs.results import read_summary, write_summary
-from hw1.runs.settings import RunSettings, non_negative_float, option, positive_float, positive_int, seed_suffix
+from hw1.runs.settings import MnistFiles, non_negative_float, option, positive_float, positive_int, seed_suffix
 from hw1.training.data import Draw, seeded_subset
 from hw1.training.fit import start_experiment, torch_device
 from hw1.training.minima import check_one_architecture, classifier_of, read_classifiers, training_data_of
 
-EXPERIMENT = "loss_surface"
+NAME = "loss_surface"
 SOURCE = "flatness_interpolation"
 SAMPLE_DRAWS = {"train": Draw.SURFACE_TRAIN_SAMPLES, "test": Draw.SURFACE_TEST_SAMPLES}  # the fixed images evaluated
 PROFILES = {
@@ -48,8 +49,11 @@ DIRECTIONS = {
 
 
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(MnistFiles):
     """The shared settings and this experiment's own options."""
+
+    REASON: ClassVar[str] = ("this experiment trains nothing; it analyses the checkpoints given (or --source) as they "
+                             "were trained")
 
     checkpoints: list[str] = option("checkpoints", "one to three .ckpt files of one architecture: around the first, or"
                                     " the plane through them (none: the minima of --source)", [], nargs="*")  # fmt: skip
@@ -68,12 +72,8 @@ class Settings(RunSettings):
                              type=positive_int)
 
 
-UNUSED = analysis_unused("the checkpoints given (or --source)")
-
-
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Draw the surfaces; `announce(surface)` is called as each one starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     if len(settings.checkpoints) > 3:
         raise UsageError(f"{len(settings.checkpoints)} checkpoints given; pass one, two or three (or none for --source)")
     if settings.points < 3 or settings.points % 2 == 0:
@@ -85,14 +85,14 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     checkpoints = dict(zip(paths, read_classifiers(paths), strict=True))  # each read once, refused before a folder
     for minima in surfaces.values():
         check_one_architecture(list(minima.values()), [checkpoints[path] for path in minima.values()])
-    result_dir = start_experiment(EXPERIMENT, settings)
+    result_dir = start_experiment(NAME, settings)
     figures = []
     for label, minima in surfaces.items():
         if announce is not None:
             announce(label)
         figures.append(draw_surface(result_dir, label, {name: checkpoints[path] for name, path in minima.items()},
                                     minima, settings, device))  # fmt: skip
-    summary = write_summary(result_dir, EXPERIMENT, settings, runs, figures)
+    summary = write_summary(result_dir, NAME, settings, runs, figures)
     print(f"summary: {summary}")
     return {"settings": settings, "figures": figures, "runs": runs}
 
@@ -175,6 +175,10 @@ def grid_axes(plane: Plane, settings: Settings) -> tuple[torch.Tensor, torch.Ten
         before = round(((settings.points - 1) * step - (max(values) - min(values))) / 2 / step)
         axes.append(min(values) + step * (torch.arange(settings.points, dtype=torch.float64) - before))
     return axes[0], axes[1]
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ trained together, vectorised with torch.func, in float64. Progress is saved ever
 """
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -31,21 +31,20 @@ from hw1.analysis.minimal_ratio import (
     minimize_gradient_norm,
     train_together,
 )
-from hw1.cli.flags import parse_settings, run_cli
-from hw1.cli.sweeps import not_a_sweep
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
 from hw1.reporting.plots import Drawing, drawn_series, plt, save_figure
 from hw1.runs.errors import UsageError
 from hw1.runs.files import save_atomically
 from hw1.runs.results import write_summary
-from hw1.runs.settings import RunSettings, non_negative_int, option, positive_float, positive_int
+from hw1.runs.settings import LearningRate, Resumable, non_negative_int, option, positive_float, positive_int
 from hw1.training.builders import seed_everything
 from hw1.training.checkpoints import read_checkpoint
 from hw1.training.fit import start_experiment, torch_device
 from hw1.training.functions import FunctionDataModule
 from hw1.training.nets import ACTIVATIONS, build_net
-from hw1.training.targets import not_trained_to_a_target
 
-EXPERIMENT = "minimal_ratio"
+NAME = "minimal_ratio"
 PROFILES = {
     "full": {"runs": 100, "lr": 1e-3, "train_steps": 3000, "gradnorm_steps": 3000, "finisher_steps": 50},
     "quick": {"runs": 60, "lr": 1e-3, "train_steps": 1500, "gradnorm_steps": 1500, "finisher_steps": 10},
@@ -55,8 +54,11 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(Resumable, LearningRate):
     """The shared settings and this experiment's own options."""
+
+    REASON: ClassVar[str] = ("it trains all its nets at once as one full-batch Adam ensemble in float64 on sinc, outside "
+                             "Lightning; set its length with --train-steps, --gradnorm-steps and --finisher-steps")
 
     runs: int = option("--runs", "independent nets (initial weights from seeds --seed, --seed+1, ...)", 100,
                        type=positive_int)
@@ -86,22 +88,6 @@ class Settings(RunSettings):
                            type=positive_float)
 
 
-TRAINER_ONLY = "this experiment trains all its nets at once with full-batch Adam in float64, without a Trainer"
-UNUSED = {
-    "optimizer": "it always uses Adam (--lr for the MSE, --gradnorm-lr for ‖∇L‖²)",
-    "batch_size": "training is full batch; set the data size with --train-points",
-    "max_epochs": "set the length with --train-steps, --gradnorm-steps and --finisher-steps",
-    "lr_schedule": "the learning rate is constant", "momentum": "it always uses Adam",
-    "weight_decay": "the loss is the plain MSE",
-    "devices": TRAINER_ONLY, "num_nodes": TRAINER_ONLY, "strategy": TRAINER_ONLY, "precision": "it always computes in float64",
-    "deterministic": TRAINER_ONLY, "log_every_n_steps": TRAINER_ONLY, "eval_every": TRAINER_ONLY,
-    "checkpoint_every": "progress.pt is saved every 250 steps",
-    "data_dir": "it fits sin(5πx)/(5πx), not MNIST", "download": "it fits sin(5πx)/(5πx), not MNIST",
-    "train_subset": "use --train-points", "data_seed": "its data is an even grid, drawn by no seed",
-    "seeds": "its --runs nets already take the seeds --seed, --seed+1, ...",
-    **not_trained_to_a_target("set the length with --train-steps, --gradnorm-steps and --finisher-steps"),
-    **not_a_sweep("it trains all its nets at once, vectorised"),
-}  # fmt: skip
 PROGRESS_FILE = "progress.pt"
 PARAMETERS_FILE = "final_parameters.pt"
 CHUNK_STEPS = 250  # progress is saved every this many steps of either Adam phase
@@ -199,11 +185,10 @@ def draw(runs: list[dict], settings: Settings, params: int) -> Drawing:
     return Drawing(figure, {"title": title, "x_label": "loss", "y_label": "minimal ratio", "series": drawn})
 
 
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment; `announce` is called once, as the nets start training together."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     device = torch_device(settings.accelerator)
-    result_dir = start_experiment(EXPERIMENT, settings)
+    result_dir = start_experiment(NAME, settings)
     data = FunctionDataModule("sinc", train_points=settings.train_points)
     x, y = (t.to(device, torch.float64) for t in data.samples(settings.train_points))
     config = {"hidden": settings.hidden, "in_features": 1, "out_features": 1, "activation": settings.activation}
@@ -258,7 +243,7 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
         for i, (name, seed) in enumerate(zip(names, seeds, strict=True))
     ]  # fmt: skip
     figures = [save_figure(draw(runs, settings, model.size), result_dir, "minimal_ratio")]
-    summary = write_summary(result_dir, EXPERIMENT, settings, runs, figures)
+    summary = write_summary(result_dir, NAME, settings, runs, figures)
     kinds = {kind: sum(run["point"] == kind for run in runs) for kind in POINT_COLOURS}
     print(f"{settings.runs} runs of {model.size} params in {seconds:.1f} s; median ‖∇L‖ after Adam "
           f"{progress['adam_grad_norm'].median():.3g}, after Levenberg-Marquardt {grad_norms.median():.3g}; points: "
@@ -268,6 +253,10 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
           f"{ratio_nonzero.median():.3f} (positive/non-zero), {ratio_sampled.median():.3f} (sampled)"
           f"\nsummary: {summary}\nfigure: {figures[0]}")  # fmt: skip
     return {"settings": settings, "runs": runs, "eigenvalues": eigenvalues}
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

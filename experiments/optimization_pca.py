@@ -6,21 +6,22 @@ literature warns, PCA of a random walk also looks smooth: the figure is descript
 """
 
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from callbacks.weights import WeightRecorder
-from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.analysis_figures import draw_trajectories
 from hw1.runs.results import write_summary
-from hw1.runs.settings import RunSettings, option, positive_int
+from hw1.runs.settings import BatchSize, LearningRate, MnistTraining, Optimizer, Sweep, Trainer, option, positive_int
 from hw1.training.builders import mnist_classifier
 from hw1.training.fit import RunResult, train_run
-from hw1.training.targets import not_trained_to_a_target
 
-EXPERIMENT = "optimization_pca"
+NAME = "optimization_pca"
 SEED_SETTING = {"optimizer": "adam", "lr": 4e-4, "batch_size": 1000, "checkpoint_every": 0}
 PROFILES = {
     "full": {**SEED_SETTING, "max_epochs": 45},
@@ -28,8 +29,10 @@ PROFILES = {
     "smoke": {**SEED_SETTING, "max_epochs": 6, "train_subset": 256, "batch_size": 64, "runs": 2},
 }
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(Trainer, Optimizer, LearningRate, BatchSize, MnistTraining, Sweep):
     """The shared settings and this experiment's own options."""
+
+    REFUSED: ClassVar[Mapping[str, str]] = {"seeds": "its --runs trainings already take the seeds --seed, --seed+1, ..."}
 
     runs: int = option("--runs", "independent trainings (seeds --seed, --seed+1, ...)", 8, type=positive_int)
     hidden: list[int] = option("--hidden", "hidden layer widths of the mlp", [10, 20], type=positive_int,
@@ -38,15 +41,10 @@ class Settings(RunSettings):
                                type=positive_int)
 
 
-UNUSED = {"seeds": "its --runs trainings already take the seeds --seed, --seed+1, ...",
-          **not_trained_to_a_target("it records the weights over a fixed number of epochs; set them with --max-epochs")}
-
-
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
     run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
-    plan = [PlannedRun(f"seed{settings.seed + index}", replace(settings, seed=settings.seed + index))
+    plan = [PlannedRun(f"seed{settings.seed + index}", settings.run_settings(seed=settings.seed + index))
             for index in range(settings.runs)]  # fmt: skip
 
     def train(result_dir: Path, run: PlannedRun) -> dict:
@@ -54,15 +52,19 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
         return vars(train_run(result_dir, run.name, module, datamodule, run.settings,
                               [WeightRecorder(settings.record_every)], announce=announce))  # fmt: skip
 
-    return run_sweep(EXPERIMENT, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
+    return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
 
 
 def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     """The PCA figures (from the weights the runs recorded) and summary.json."""
     figures = draw_trajectories(result_dir)
-    summary = write_summary(result_dir, EXPERIMENT, settings, rows, figures)
+    summary = write_summary(result_dir, NAME, settings, rows, figures)
     print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))
     return {"settings": settings, "results": [RunResult.of(row) for row in rows], "figures": figures}
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

@@ -12,17 +12,30 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, SweepPoints, run_sweep
 from hw1.reporting.plots import SD, Drawing, metric_against, save_figure
 from hw1.runs.results import write_summary
-from hw1.runs.settings import RunSettings, fraction, option, positive_int
+from hw1.runs.settings import (
+    BatchSize,
+    LearningRate,
+    MnistTraining,
+    Optimizer,
+    Repeats,
+    Sweep,
+    Target,
+    Trainer,
+    fraction,
+    option,
+    positive_int,
+)
 from hw1.training.builders import mnist_classifier
 from hw1.training.data import MNIST_TRAIN_IMAGES, NUM_CLASSES
 from hw1.training.fit import RunResult, train_run
 from hw1.training.modules import CLASSIFIER_LOSSES
 
-EXPERIMENT = "params_vs_generalization"
+NAME = "params_vs_generalization"
 PROFILES = {
     "full": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "target_loss": 0.01, "plateau_epochs": 5,
              "max_epochs": 100, "checkpoint_every": 0, "seeds": 3},
@@ -35,7 +48,7 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining, Sweep):
     """The shared settings and this experiment's own options."""
 
     widths: list[int] = option("--widths",
@@ -58,16 +71,20 @@ def planned_runs(settings: Settings) -> list[PlannedRun]:
             for width in settings.widths for _, run_settings in settings.repeats()]  # fmt: skip
 
 
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
-    """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
-    run starts."""
-    return run_size_sweep(EXPERIMENT, __doc__.splitlines()[0], PROFILES, argv, announce)
+def size_sweep(experiment: str) -> Callable[[Settings, Announce | None], dict]:
+    """The sweep over widths as `experiment` (this one, or double_descent) runs it."""
+
+    def run(settings: Settings, announce: Announce | None = None) -> dict:
+        """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as
+        each run starts."""
+        return run_sweep(experiment, settings, planned_runs(settings), trainer(settings, announce),
+                         lambda folder, rows: finish(experiment, folder, settings, rows))  # fmt: skip
+
+    return run
 
 
-def run_size_sweep(experiment: str, description: str, profiles: dict, argv: list[str] | None,
-                   announce: Callable[[str], None] | None) -> dict:  # fmt: skip
-    """The sweep over widths, with the profiles of `experiment` (this one, or double_descent)."""
-    settings = parse_settings(Settings, description, profiles, argv)
+def trainer(settings: Settings, announce: Announce | None) -> Callable[[Path, PlannedRun], dict]:
+    """Trains one planned run of the sweep into its result folder and gives its row."""
 
     def train(result_dir: Path, run: PlannedRun) -> dict:
         net_config = {"hidden": [run.details["width"]] * settings.hidden_layers}
@@ -75,8 +92,7 @@ def run_size_sweep(experiment: str, description: str, profiles: dict, argv: list
         module, datamodule = mnist_classifier(run.settings, "mlp", net_config, loss_function=settings.loss_function, **noise)
         return vars(train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce))
 
-    return run_sweep(experiment, settings, planned_runs(settings), train,
-                     lambda folder, rows: finish(experiment, folder, settings, rows))  # fmt: skip
+    return train
 
 
 def finish(experiment: str, result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
@@ -117,6 +133,10 @@ def error_figure(params: list[int], stats: dict, settings: Settings) -> Drawing:
     axis.legend(fontsize=8)
     drawing.data["interpolation_threshold"] = threshold
     return drawing
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, size_sweep(NAME))
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

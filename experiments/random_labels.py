@@ -5,21 +5,32 @@ test loss rises.
 """
 
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from hw1.cli.flags import parse_settings, run_cli
-from hw1.cli.sweeps import not_a_sweep
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import mean_band, save_figure, train_test_curves
 from hw1.runs.results import write_summary
-from hw1.runs.settings import RunSettings, fraction, option, positive_int
+from hw1.runs.settings import (
+    BatchSize,
+    LearningRate,
+    MnistTraining,
+    Optimizer,
+    Repeats,
+    Resumable,
+    Target,
+    Trainer,
+    fraction,
+    option,
+    positive_int,
+)
 from hw1.training.builders import mnist_classifier
 from hw1.training.data import LABEL_MODES
 from hw1.training.fit import start_experiment, train_run
 from hw1.training.nets import NETS
 
-EXPERIMENT = "random_labels"
+NAME = "random_labels"
 PROFILES = {
     "full": {"net": "mlp", "hidden": [2048, 2048], "optimizer": "adam", "lr": 2e-4, "lr_schedule": "cosine",
              "batch_size": 128, "target_loss": 0.01, "max_epochs": 100, "seeds": 3},
@@ -31,7 +42,7 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(Resumable, Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining):
     """The shared settings and this experiment's own options."""
 
     net: str = option("--net", "network from the registry", "mlp", choices=sorted(NETS))
@@ -42,13 +53,9 @@ class Settings(RunSettings):
     label_fraction: float = option("--label-fraction", "fraction of training labels randomised", 1.0, type=fraction)
 
 
-UNUSED = not_a_sweep("its runs are drawn together, run after run")
-
-
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
-    result_dir = start_experiment(EXPERIMENT, settings)
+    result_dir = start_experiment(NAME, settings)
     run = f"{settings.net}-{settings.label_mode}"
     net_config = {"hidden": settings.hidden} if settings.net == "mlp" else {}
     tags = ["train/loss_mean", "test/loss", "train/acc_mean", "test/acc"]
@@ -65,9 +72,13 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
     seeds = f", {len(results)} seeds" if len(results) > 1 else ""
     drawn = train_test_curves({tag: mean_band([c[tag] for c in curves]) for tag in tags}, title + seeds)
     figure = save_figure(drawn, result_dir, "loss_accuracy")
-    summary = write_summary(result_dir, EXPERIMENT, settings, results, [figure])
+    summary = write_summary(result_dir, NAME, settings, results, [figure])
     print(f"summary: {summary}\nfigure: {figure}")
     return {"settings": settings, "result": results[0], "results": results}
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

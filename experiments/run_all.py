@@ -8,9 +8,9 @@
 import importlib
 import time
 from pathlib import Path
-from types import ModuleType
 
-from hw1.cli.flags import OneLineErrorParser, add_options, flag_arguments, parse_settings, run_cli
+from hw1.cli.experiment import Experiment
+from hw1.cli.flags import OneLineErrorParser, add_options, run_cli
 from hw1.reporting.report import write_report
 from hw1.runs.errors import UsageError
 from hw1.runs.results import latest_finished, latest_unfinished, read_summary
@@ -39,11 +39,9 @@ def finished(out_dir: Path, experiment: str, profile: str) -> bool:
     return latest is not None and read_summary(latest)["settings"].get("profile") == profile
 
 
-def forwarded_flags(module: ModuleType, profile: str, given: dict[str, list[str]]) -> tuple[list[str], list[str]]:
-    """The flags given to run_all that this experiment takes, and those it has no use for (left out)."""
-    settings = parse_settings(module.Settings, "", module.PROFILES, ["--profile", profile], getattr(module, "UNUSED", {}))
-    flags = [word for dest, words in given.items() if dest not in settings.unused for word in words]
-    return flags, [dest for dest in given if dest in settings.unused]
+def experiment_record(name: str) -> Experiment:
+    """The experiment `name` as its script exports it."""
+    return importlib.import_module(f"experiments.{name}").EXPERIMENT
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -59,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = vars(parser.parse_args(argv))
     out_dir = Path(args["out_dir"] or "lightning_logs")
     kept = ("profile", "resume", "out_dir", *SWEEP_OPTIONS)
-    given = {option.dest: flag_arguments(option, args[option.dest]) for option in RUN_OPTIONS
+    given = {option.dest: args[option.dest] for option in RUN_OPTIONS
              if option.dest not in kept and args[option.dest] is not None}  # fmt: skip
     chosen = [e for e in EXPERIMENTS if not args["only"] or e in args["only"]]
     if args["report_only"]:
@@ -78,13 +76,14 @@ def main(argv: list[str] | None = None) -> dict:
             skipped.append(experiment)
             continue
         print(f"[{prefix}: starting, {elapsed} elapsed]", flush=True)
-        module = importlib.import_module(f"experiments.{experiment}")
-        flags, left_out = forwarded_flags(module, args["profile"], given)
+        record = experiment_record(experiment)
+        in_progress = args["resume"] and latest_unfinished(out_dir, experiment) is not None
+        settings, left_out = record.settings_for({**given, "profile": args["profile"], "out_dir": str(out_dir),
+                                                  "resume": True if in_progress else None})  # fmt: skip
+        left_out.pop("resume", None)
         if left_out:
             print(f"[{prefix}: takes no {', '.join('--' + d.replace('_', '-') for d in left_out)}; not passed on]")
-        in_progress = args["resume"] and latest_unfinished(out_dir, experiment) is not None
-        module.main(["--profile", args["profile"], "--out-dir", str(out_dir), *flags, *(["--resume"] if in_progress else [])],
-                    announce=Announcer(prefix, start))  # fmt: skip
+        record.run(settings, Announcer(prefix, start))
         ran.append(experiment)
     total = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - start))
     markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({args['profile']} profile)",

@@ -6,26 +6,39 @@ projected gradient ascent on a fixed subset of training images, and its Hessian 
 sharper minima. Sharpness alone is not scale invariant (Dinh et al. 2017), so read it beside test accuracy.
 """
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
 from hw1.analysis.flat_model import FlatModel
 from hw1.analysis.hessian import top_hessian_eigenvalue
 from hw1.analysis.sharpness import ascent_sharpness
-from hw1.cli.flags import parse_settings, run_cli
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
 from hw1.reporting.plots import SD, metric_against, save_figure
 from hw1.runs.results import write_summary
-from hw1.runs.settings import RunSettings, option, positive_float, positive_int
+from hw1.runs.settings import (
+    LearningRate,
+    MnistTraining,
+    Optimizer,
+    Repeats,
+    Sweep,
+    Target,
+    Trainer,
+    option,
+    positive_float,
+    positive_int,
+)
 from hw1.training.builders import mnist_classifier
 from hw1.training.data import Draw, seeded_subset
 from hw1.training.fit import torch_device, train_run
 from hw1.training.minima import classifier_of, read_classifiers, training_data_of
 
-EXPERIMENT = "sharpness"
+NAME = "sharpness"
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 PROFILES = {
     "full": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 200, "checkpoint_every": 0, "seeds": 3},
@@ -37,8 +50,10 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(Trainer, Target, Optimizer, LearningRate, Repeats, MnistTraining, Sweep):
     """The shared settings and this experiment's own options."""
+
+    REFUSED: ClassVar[Mapping[str, str]] = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
     batch_sizes: list[int] = option("--batch-sizes", "one run per batch size", BATCH_SIZES, type=positive_int,
                                     nargs="+")
@@ -49,9 +64,6 @@ class Settings(RunSettings):
                                     2048, type=positive_int)
     ascent_steps: int = option("--ascent-steps", "projected gradient-ascent steps", 20, type=positive_int)
     power_iterations: int = option("--power-iterations", "Hessian-vector products for λmax", 50, type=positive_int)
-
-
-UNUSED = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
 
 def measure(checkpoint: str, settings: Settings, seed: int, device: torch.device) -> dict[str, float]:
@@ -75,10 +87,9 @@ def measure(checkpoint: str, settings: Settings, seed: int, device: torch.device
     }
 
 
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
     run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
     device = torch_device(settings.accelerator)
 
     def train(result_dir: Path, run: PlannedRun) -> dict:
@@ -87,7 +98,7 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
         return {**vars(result), **measure(result.checkpoint, settings, run.settings.seed, device)}
 
     plan = batch_size_runs(settings, settings.batch_sizes)
-    return run_sweep(EXPERIMENT, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
+    return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
 
 
 def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
@@ -100,12 +111,16 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     figure = save_figure(metric_against(sweep.points, series, "batch size", f"sharpness (ε = {settings.epsilon:g})",
                                         "Sharpness against batch size", log_y=True, right=right, spread_label=SD),
                          result_dir, "sharpness")  # fmt: skip
-    summary = write_summary(result_dir, EXPERIMENT, settings, rows, [figure])
+    summary = write_summary(result_dir, NAME, settings, rows, [figure])
     for row in rows:
         print(f"{row['name']:>12}: sharpness {row['sharpness']:.4g} (Hessian approx. {row['sharpness_hessian']:.4g},"
               f" λmax {row['lambda_max']:.4g}); test acc {row['test_acc']:.4f}")  # fmt: skip
     print(f"summary: {summary}\nfigure: {figure}")
     return {"settings": settings, "rows": rows}
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

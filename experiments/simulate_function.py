@@ -6,22 +6,20 @@ The default activation is ELU: with ReLU the 7-layer net (widths 5 to 10) often 
 """
 
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from hw1.cli.flags import parse_settings, run_cli
-from hw1.cli.sweeps import not_a_sweep
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
 from hw1.reporting.logs import read_scalars
 from hw1.reporting.plots import function_fits, loss_curves, mean_band, save_figure
 from hw1.runs.results import write_summary
-from hw1.runs.settings import RunSettings, finite_float, option, positive_int
+from hw1.runs.settings import BatchSize, LearningRate, Optimizer, Repeats, Resumable, Trainer, finite_float, option, positive_int
 from hw1.training.builders import function_regressor
 from hw1.training.fit import start_experiment, train_run
 from hw1.training.functions import REFERENCE_NETS, TARGETS
 from hw1.training.nets import ACTIVATIONS, widths_for_budget
-from hw1.training.targets import not_trained_to_a_target
 
-EXPERIMENT = "simulate_function"
+NAME = "simulate_function"
 PROFILES = {
     "full": {"max_epochs": 200, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None, "seeds": 3},
     "quick": {"max_epochs": 15, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None,
@@ -32,7 +30,7 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(Resumable, Trainer, Optimizer, LearningRate, BatchSize, Repeats):
     """The shared settings and this experiment's own options."""
 
     functions: list[str] = option("--functions", "target functions", ["sinc", "sgn_sin"], choices=sorted(TARGETS),
@@ -52,13 +50,6 @@ class Settings(RunSettings):
                                   " happen once per epoch)", 100, type=positive_int)
 
 
-UNUSED = {**{name: "this experiment fits 1-D functions, not MNIST" for name in ("data_dir", "download", "train_subset",
-                                                                                 "data_seed")},
-          **not_trained_to_a_target("it compares the nets' losses after the same number of full-batch steps; set them "
-                                    "with --max-epochs"),
-          **not_a_sweep("its nets are drawn together, run after run")}  # fmt: skip
-
-
 def net_widths(settings: Settings) -> dict[str, list[int]]:
     """Hidden widths per net name: the reference nets, or nets sized to the budget for each depth."""
     if settings.depths:
@@ -66,10 +57,9 @@ def net_widths(settings: Settings) -> dict[str, list[int]]:
     return {name: REFERENCE_NETS[name] for name in settings.nets}
 
 
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
-    result_dir = start_experiment(EXPERIMENT, settings)
+    result_dir = start_experiment(NAME, settings)
     widths = net_widths(settings)
     results, figures = [], []
     for function in settings.functions:
@@ -99,9 +89,13 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
                                    result_dir, f"loss_{function}"))  # fmt: skip
         figures.append(save_figure(function_fits(x_values, truth_values, predictions, f"{function}: fits"),
                                    result_dir, f"fit_{function}"))  # fmt: skip
-    summary = write_summary(result_dir, EXPERIMENT, settings, results, figures)
+    summary = write_summary(result_dir, NAME, settings, results, figures)
     print(f"summary: {summary}")
     return {"settings": settings, "results": results, "figures": figures}
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

@@ -4,20 +4,30 @@ The `convnet` nets have 1, 2 and 4 conv blocks (by default) and are sized to LeN
 """
 
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from hw1.cli.flags import parse_settings, run_cli
-from hw1.cli.sweeps import not_a_sweep
+from hw1.cli.experiment import Announce, Experiment
+from hw1.cli.flags import run_cli
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import COMPARISON_PANELS, mean_band, model_comparison, save_figure
 from hw1.runs.results import write_summary
-from hw1.runs.settings import RunSettings, option, positive_int
+from hw1.runs.settings import (
+    BatchSize,
+    LearningRate,
+    MnistTraining,
+    Optimizer,
+    Repeats,
+    Resumable,
+    Target,
+    Trainer,
+    option,
+    positive_int,
+)
 from hw1.training.builders import mnist_classifier
 from hw1.training.fit import start_experiment, train_run
 from hw1.training.nets import convnet_parameter_count, widths_for_budget
 
-EXPERIMENT = "train_mnist"
+NAME = "train_mnist"
 SEED_SETTING = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 64}
 PROFILES = {
     "full": {**SEED_SETTING, "target_loss": 0.01, "max_epochs": 30, "seeds": 3},
@@ -26,7 +36,7 @@ PROFILES = {
     "smoke": {**SEED_SETTING, "max_epochs": 1, "train_subset": 256, "budget": 6000},
 }
 @dataclass(frozen=True)
-class Settings(RunSettings):
+class Settings(Resumable, Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining):
     """The shared settings and this experiment's own options."""
 
     nets: list[str] = option("--nets", "fixed nets from the registry to train as well", ["lenet", "cnn"],
@@ -46,13 +56,9 @@ def models(settings: Settings) -> dict[str, tuple[str, dict]]:
     return chosen
 
 
-UNUSED = not_a_sweep("its runs are drawn together, run after run")
-
-
-def main(argv: list[str] | None = None, announce: Callable[[str], None] | None = None) -> dict:
+def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment; `announce(run)` is called as each run starts."""
-    settings = parse_settings(Settings, __doc__.splitlines()[0], PROFILES, argv, UNUSED)
-    result_dir = start_experiment(EXPERIMENT, settings)
+    result_dir = start_experiment(NAME, settings)
     results, curves = [], {}
     tags = [tag for tag, _ in COMPARISON_PANELS]
     for run, (net, config) in models(settings).items():
@@ -67,9 +73,13 @@ def main(argv: list[str] | None = None, announce: Callable[[str], None] | None =
         curves[f"{run} ({result.params:,} params)"] = {tag: mean_band([c[tag] for c in repeats]) for tag in tags}
     seeds = f", {settings.seeds} seeds" if settings.seeds > 1 else ""
     figure = save_figure(model_comparison(curves, f"MNIST: CNNs of different depth{seeds}"), result_dir, "curves")
-    summary = write_summary(result_dir, EXPERIMENT, settings, results, [figure])
+    summary = write_summary(result_dir, NAME, settings, results, [figure])
     print(f"summary: {summary}\nfigure: {figure}")
     return {"settings": settings, "results": results}
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import torch
 
 from experiments import run_all
 from hw1.cli.flags import parse_settings
-from hw1.runs.settings import RUN_OPTIONS, SWEEP_OPTIONS, RunSettings
+from hw1.runs.settings import RUN_OPTIONS, SWEEP_OPTIONS, RunSettings, refusal
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "random_labels.py"
@@ -89,10 +89,13 @@ def test_unknown_function_name() -> None:
         ("sharpness", ["--batch-size", "32"], "use --batch-sizes"),
         ("flatness_interpolation", ["--lr", "0.1"], "use --small-lr and --large-lr"),
         ("flatness_interpolation", ["--batch-size", "8"], "use --small-batch and --large-batch"),
-        ("minimal_ratio", ["--optimizer", "sgd"], "--optimizer has no effect here: it always uses Adam"),
+        ("minimal_ratio", ["--optimizer", "sgd"], "--optimizer has no effect here: it trains all its nets at once"),
         ("minimal_ratio", ["--max-epochs", "3"], "--train-steps"),
-        ("minimal_ratio", ["--data-dir", "somewhere"], "not MNIST"),
-        ("simulate_function", ["--train-subset", "10"], "not MNIST"),
+        ("minimal_ratio", ["--data-dir", "somewhere"], "on sinc, outside Lightning"),
+        ("minimal_ratio", ["--steps-per-chunk", "2"], "outside Lightning"),
+        ("simulate_function", ["--name", "x"], "--name has no effect here: it is not a sweep of independent runs"),
+        ("hessian_spectrum", ["--lr", "0.1"], "this experiment trains nothing; it analyses the checkpoints of sharpness"),
+        ("simulate_function", ["--train-subset", "10"], "it does not read MNIST"),
         ("grad_norm", ["--train-subset", "10"], "pass --task mnist"),
         ("grad_norm", ["--task", "mnist", "--steps-per-epoch", "5"], "--task sinc only"),
     ],
@@ -127,3 +130,24 @@ def test_every_experiment_prints_its_help(experiment: str, capsys: pytest.Captur
     with pytest.raises(SystemExit) as stopped:
         importlib.import_module(f"experiments.{experiment}").main(["--help"])
     assert stopped.value.code == 0 and "--seed" in capsys.readouterr().out
+
+
+SAMPLE_VALUES = {"devices": "1", "strategy": "auto", "precision": "32-true", "optimizer": "sgd", "lr_schedule": "constant",
+                 "name": "x", "data_dir": "somewhere"}  # fmt: skip
+
+
+@pytest.mark.parametrize("experiment", run_all.EXPERIMENTS)
+def test_an_experiment_takes_the_groups_it_composes_and_refuses_every_other_shared_flag(experiment: str) -> None:
+    record = run_all.experiment_record(experiment)
+    taken = {option.dest for option in record.settings.options()}
+    for profile in ("full", "quick", "smoke"):  # a profile sets only options the experiment takes
+        assert record.parse(["--profile", profile]).profile == profile
+    for option in RUN_OPTIONS:
+        if option.dest in taken:
+            continue
+        words = [option.flag] if option.switch else [option.flag, SAMPLE_VALUES.get(option.dest, "1")]
+        with pytest.raises(SystemExit) as stopped:
+            record.parse(["--profile", "smoke", *words])
+        assert stopped.value.code == 2, option.flag
+        assert refusal(record.settings, option.dest), option.flag
+    assert record.expectation is not None and record.name == experiment

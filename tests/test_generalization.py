@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -55,7 +54,7 @@ def test_interpolation_endpoints_reproduce_the_two_models(interpolation_runs: di
 def test_interpolation_refuses_two_architectures_and_corrupt_files(
     interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path
 ) -> None:
-    settings = replace(interpolation_runs["settings"], out_dir=str(tmp_path), batch_size=64, lr=1e-3)
+    settings = interpolation_runs["settings"].run_settings(out_dir=str(tmp_path), batch_size=64, lr=1e-3)
     other = train_run(claim_result_dir(tmp_path, "other", False), "wide",
                       *mnist_classifier(settings, "mlp", {"hidden": [16]}), settings)  # fmt: skip
     first = interpolation_runs["results"]["small_batch"].checkpoint
@@ -128,7 +127,7 @@ def test_sharpness_sweep(tiny_mnist: Path, tmp_path: Path) -> None:
 def test_interpolating_models_of_two_training_sets_says_so(
     interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    settings = replace(interpolation_runs["settings"], out_dir=str(tmp_path), data_seed=7, batch_size=64, lr=1e-3)
+    settings = interpolation_runs["settings"].run_settings(out_dir=str(tmp_path), data_seed=7, batch_size=64, lr=1e-3)
     other = train_run(claim_result_dir(tmp_path, "other", False), "data7",
                       *mnist_classifier(settings, "mlp", {"hidden": [32]}), settings)  # fmt: skip
     first = interpolation_runs["results"]["small_batch"]

@@ -8,11 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from hw1.runs.errors import TrainingDiverged, UsageError
-from hw1.runs.settings import (
-    Option,
-    Profiles,
-    RunSettings,
-)
+from hw1.runs.settings import RUN_OPTIONS, Option, Profiles, Settings, refusal
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -38,7 +34,7 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-Unused = Mapping[str, str] | Callable[[dict[str, Any]], Mapping[str, str]]
+Refuse = Callable[[dict[str, Any]], Mapping[str, str]]  # options the other values make pointless, each with why
 
 
 def add_options(
@@ -61,14 +57,7 @@ def add_options(
             )  # fmt: skip
 
 
-def flag_arguments(option: Option, value: Any) -> list[str]:
-    """The command-line words that give `option` the parsed `value` (to forward it to another entry point)."""
-    if option.switch:
-        return [option.flag if value else f"--no-{option.flag[2:]}"]
-    return [option.flag, *(str(v) for v in value)] if isinstance(value, list) else [f"{option.flag}={value}"]
-
-
-SettingsT = TypeVar("SettingsT", bound=RunSettings)
+SettingsT = TypeVar("SettingsT", bound=Settings)
 
 
 def parse_settings(
@@ -76,37 +65,48 @@ def parse_settings(
     description: str,
     profiles: Profiles,
     argv: Sequence[str] | None = None,
-    unused: Unused = {},  # noqa: B006 - read only
+    refuse: Refuse | None = None,
 ) -> SettingsT:
-    """Settings = option defaults, overridden by the chosen profile, overridden by flags given explicitly.
-
-    `unused` maps the shared options an experiment has no use for (or a function of the other values giving them) to
-    what to use instead: they are left out of `--help`, hold None, and giving one is refused with exit code 2.
-    """
+    """Settings from the command line: `build_settings` of the flags given. `--help` offers the class's options; a flag
+    of a group the class does not compose is refused with exit code 2 and the reason (`refusal`)."""
     parser = OneLineErrorParser(description=description)
-    options = settings_class.options()
-    never_used = unused if isinstance(unused, Mapping) else {}
-    add_options(parser, [option for option in options if option.dest not in never_used], profiles)
-    add_options(parser, [option for option in options if option.dest in never_used], hidden=True)
+    taken = {option.dest for option in settings_class.options()}
+    add_options(parser, settings_class.options(), profiles)
+    add_options(parser, [option for option in RUN_OPTIONS if option.dest not in taken], hidden=True)
     args = vars(parser.parse_args(argv))
-    profile = args["profile"] or "full"
+    for dest, value in args.items():
+        if dest not in taken and value is not None:
+            parser.error(f"--{dest.replace('_', '-')} has no effect here: {refusal(settings_class, dest)}")
+    try:
+        return build_settings(settings_class, profiles, {dest: args[dest] for dest in taken}, refuse)
+    except UsageError as error:
+        parser.error(str(error))
+        raise
+
+
+def build_settings(
+    settings_class: type[SettingsT], profiles: Profiles, given: Mapping[str, Any], refuse: Refuse | None = None
+) -> SettingsT:
+    """Settings = option defaults, overridden by the chosen profile (`given["profile"]`, default full), overridden by
+    the values given (None: not given). Options `refuse` names for these values hold None; giving one is a UsageError.
+    """
+    options = settings_class.options()
+    profile = given.get("profile") or "full"
+    stray = set(profiles.get(profile, {})) - {option.dest for option in options}
+    if stray:
+        raise ValueError(f"profile {profile} of {settings_class.__qualname__} sets options it lacks: {sorted(stray)}")
     values: dict[str, Any] = {option.dest: option.default for option in options}
     values.update(profiles.get(profile, {}))
-    values.update({key: value for key, value in args.items() if value is not None})
+    values.update({key: value for key, value in given.items() if value is not None})
     values["profile"] = profile
-    if values.get("data_seed") is None:
+    if "data_seed" in values and values["data_seed"] is None:
         values["data_seed"] = values["seed"]
-    refused = unused_options(unused, values)
-    for dest, instead in refused.items():
-        if args.get(dest) is not None:
-            parser.error(f"--{dest.replace('_', '-')} has no effect here: {instead}")
+    refused = dict(refuse(values)) if refuse is not None else {}
+    for dest, why in refused.items():
+        if given.get(dest) is not None:
+            raise UsageError(f"--{dest.replace('_', '-')} has no effect here: {why}")
         values[dest] = None
     return settings_class(**values, unused=frozenset(refused))
-
-
-def unused_options(unused: Unused, values: dict[str, Any]) -> Mapping[str, str]:
-    """The shared options an experiment has no use for with these settings, each with what to use instead."""
-    return unused(values) if callable(unused) else unused
 
 
 def run_cli(main: Callable[[], object]) -> None:

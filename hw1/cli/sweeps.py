@@ -23,17 +23,11 @@ from hw1.reporting.plots import mean_sd
 from hw1.runs.errors import UsageError
 from hw1.runs.files import write_json_atomically
 from hw1.runs.launch import global_rank
-from hw1.runs.settings import SWEEP_OPTIONS, RunSettings
+from hw1.runs.settings import RunSettings, Settings, Sweep
 from hw1.training.fit import start_experiment
 
 ROW_FILE = "run.json"
 CLAIMS = ".claims"
-SWEEPS = "optimization_pca, params_vs_generalization, flatness_sensitivity, sharpness and flatness_interpolation"
-
-
-def not_a_sweep(why: str) -> dict[str, str]:
-    """The sweep flags, refused by an experiment that is not a sweep of independent runs, with why."""
-    return {dest: f"{why}; only the sweeps ({SWEEPS}) split into job-array tasks" for dest in SWEEP_OPTIONS}
 
 
 @dataclass(frozen=True)
@@ -46,7 +40,7 @@ class PlannedRun:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def batch_size_runs(settings: RunSettings, batch_sizes: Sequence[int]) -> list[PlannedRun]:
+def batch_size_runs(settings: Settings, batch_sizes: Sequence[int]) -> list[PlannedRun]:
     """A batch-size sweep: one run per batch size (ascending) and seed, named `bs<B>` (`bs<B>-seed<s>`)."""
     return [PlannedRun(f"bs{batch}{suffix}", replace(seed_settings, batch_size=batch), {"batch_size": batch})
             for batch in sorted(set(batch_sizes)) for suffix, seed_settings in settings.repeats()]  # fmt: skip
@@ -69,7 +63,7 @@ Train = Callable[[Path, PlannedRun], dict[str, Any]]
 Finish = Callable[[Path, list[dict[str, Any]]], dict[str, Any]]
 
 
-def run_sweep(experiment: str, settings: RunSettings, plan: list[PlannedRun], train: Train, finish: Finish) -> dict[str, Any]:
+def run_sweep(experiment: str, settings: Sweep, plan: list[PlannedRun], train: Train, finish: Finish) -> dict[str, Any]:
     """Train the chosen runs of `plan` with `train(result_dir, run) -> row`, then, unless only some were asked for,
     `finish(result_dir, rows)` (figures and summary.json, from the rows as run.json holds them)."""
     if settings.list_runs:
@@ -99,7 +93,7 @@ def run_sweep(experiment: str, settings: RunSettings, plan: list[PlannedRun], tr
     return finish(result_dir, rows)
 
 
-def check_sweep_flags(settings: RunSettings, plan: list[PlannedRun]) -> list[PlannedRun]:
+def check_sweep_flags(settings: Sweep, plan: list[PlannedRun]) -> list[PlannedRun]:
     """The runs this invocation trains; a --run-index out of range, or one without --name, is a UsageError."""
     if settings.collect and settings.run_index is not None:
         raise UsageError("--collect trains nothing; leave out --run-index (collect after every run is trained)")

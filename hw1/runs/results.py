@@ -21,7 +21,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from hw1.runs.errors import UsageError
 from hw1.runs.files import write_json_atomically
 from hw1.runs.launch import decided_by_rank_zero, global_rank
-from hw1.runs.settings import RunSettings
+from hw1.runs.settings import Settings
 
 SUMMARY = "summary.json"
 
@@ -148,7 +148,7 @@ def _git_commit() -> str | None:
 
 @rank_zero_only
 def write_summary(
-    result_dir: Path, experiment: str, settings: RunSettings, runs: Sequence[Any], figures: Sequence[Path]
+    result_dir: Path, experiment: str, settings: Settings, runs: Sequence[Any], figures: Sequence[Path]
 ) -> Path:
     """Write `<result_dir>/summary.json` atomically and return its path.
 

@@ -7,8 +7,8 @@ import argparse
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 PROFILES = ("full", "quick", "smoke")
 
@@ -126,60 +126,76 @@ def seed_suffix(seed: int) -> str:
 
 
 @dataclass(frozen=True)
-class RunSettings:
-    """The settings every experiment shares; an experiment's own settings class adds its options as fields.
+class Settings:
+    """What every invocation takes; an experiment's settings class composes the groups below that it takes and adds
+    its own options as fields.
 
-    Built by `parse_settings` (defaults, then the profile, then the flags given). Options the experiment has no use
-    for are listed in `unused`, hold None and are neither offered nor recorded. A run's variant (another batch size
-    or seed) is `dataclasses.replace(settings, ...)`.
+    Built by `hw1.cli.flags.parse_settings` (defaults, then the profile, then the flags given). A flag of a group the
+    class does not compose is refused with the group's `REASON` (or the class's `REASON`, or `REFUSED[flag]`); `unused`
+    names options the class has but the other values make pointless (e.g. MNIST flags with `--task sinc`), which hold
+    None and are not recorded. `run_settings()` gives one run's settings (`RunSettings`).
     """
+
+    REASON: ClassVar[str] = ""  # why this class's experiment takes none of the groups it does not compose
+    REFUSED: ClassVar[Mapping[str, str]] = {}  # why it takes no --<flag>, where more can be said than the group says
 
     profile: str = option("--profile", "named preset: full = the assignment's settings, quick = CPU-sized, smoke = seconds",
                           "full", choices=PROFILES)
     accelerator: str = option("--accelerator", "hardware, as Lightning's Trainer", "auto",
                               choices=("cpu", "gpu", "cuda", "mps", "auto"))
+    seed: int = option("--seed", "seed of the initial weights and the batch order (multi-run experiments: --seed,"
+                       " --seed+1, ...)", 0, type=seed_value)
+    out_dir: str = option("--out-dir", "output folder for logs, checkpoints, figures and summary.json", "lightning_logs")
+    unused: frozenset[str] = frozenset()
+
+    @classmethod
+    def options(cls) -> tuple[Option, ...]:
+        """The command-line flags of these settings."""
+        return tuple(f.metadata["option"] for f in fields(cls) if "option" in f.metadata)
+
+    def run_settings(self, **changes: Any) -> RunSettings:
+        """One run's settings: these, with `changes`; the options of groups this class does not compose hold None."""
+        values = {f.name: getattr(self, f.name, None) for f in fields(RunSettings) if f.name != "unused"}
+        return RunSettings(**{**values, **changes}, unused=self.unused)
+
+    def repeats(self) -> list[tuple[str, RunSettings]]:
+        """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings, seeds --seed, --seed+1, ..."""
+        seeds = getattr(self, "seeds", None)
+        if not seeds or seeds == 1:
+            return [("", self.run_settings())]
+        return [(seed_suffix(self.seed + index), self.run_settings(seed=self.seed + index)) for index in range(seeds)]
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings as summary.json records them: every option the experiment uses, by name."""
+        return {option.dest: getattr(self, option.dest) for option in self.options()
+                if option.dest not in self.unused and option.dest not in SWEEP_ACTIONS}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Resumable(Settings):
+    """Continuing an interrupted invocation from its checkpoints."""
+
+    resume: bool = option("--resume", "continue the latest unfinished result folder (else the latest), each run from its"
+                          " last.ckpt, up to --max-epochs; refused under other settings than the checkpoint's"
+                          " (--max-epochs, --eval-every and --data-dir may change)", False, switch=True)
+
+
+@dataclass(frozen=True)
+class Trainer(Settings):
+    """How Lightning's Trainer runs: devices, precision, epochs, evaluation, logging and checkpoints."""
+
     devices: str = option("--devices", "devices to use, as Lightning's Trainer (a count, -1, a list like 0,1, or auto)",
                           "auto", type=devices_value)
     num_nodes: int = option("--num-nodes", "machines the run spans, as Lightning's Trainer (start it on each with torchrun"
-                            " or srun; README: Scaling out)", 1, type=positive_int)
+                            " or srun; docs/scaling-out.md)", 1, type=positive_int)
     strategy: str = option("--strategy", "distribution strategy, as Lightning's Trainer (auto, ddp, ddp_spawn, fsdp, ...)",
                            "auto", type=strategy_value)
     precision: str = option("--precision", "numeric precision, as Lightning's Trainer", "32-true", choices=PRECISIONS)
     max_epochs: int = option("--max-epochs", "epochs to train (with --target-loss: at most)", 10, type=positive_int)
     eval_every: int = option("--eval-every", "evaluate on the test set for the test/ curves every this many epochs (the"
                              " final test numbers are always measured)", 1, type=positive_int)  # fmt: skip
-    target_loss: float | None = option("--target-loss", "train until the training loss (an eval-mode pass over the"
-                                       " training set at the end of an epoch) is below this, with --max-epochs as the"
-                                       " cap; summary.json records whether and at which epoch and step it was reached"
-                                       " (default: no target)", type=positive_float)  # fmt: skip
-    plateau_epochs: int = option("--plateau-epochs", "with --target-loss: also stop, as trained, once the epoch's mean"
-                                 " training loss has not fallen 1% below its best for this many epochs (for nets too"
-                                 " small to reach the target; 0: off)", 0, type=non_negative_int)  # fmt: skip
-    batch_size: int | None = option("--batch-size", "training minibatch size", 64, type=positive_int)
-    optimizer: str = option("--optimizer", "optimizer", "sgd", choices=("sgd", "adam", "rmsprop"))
-    lr: float = option("--lr", "learning rate", 0.01, type=positive_float)
-    lr_schedule: str = option("--lr-schedule", "learning-rate schedule: constant, or cosine decay to 0 over --max-epochs",
-                              "constant", choices=("constant", "cosine"))
-    momentum: float = option("--momentum", "momentum (sgd and rmsprop only)", 0.0, type=non_negative_float)
-    weight_decay: float = option("--weight-decay", "L2 weight decay", 0.0, type=non_negative_float)
-    seed: int = option("--seed", "seed of the initial weights and the batch order (multi-run experiments: --seed,"
-                       " --seed+1, ...)", 0, type=seed_value)
-    seeds: int = option("--seeds", "repeat every run with the seeds --seed, --seed+1, ... of its initial weights and"
-                        " batch order (the data seed stays); figures draw the mean with a band or error bars, the"
-                        " report gives mean ± sd and judges each seed", 1, type=positive_int)
-    data_seed: int | None = option("--data-seed", "seed of the data: the training subset and the label corruption,"
-                                   " shared by every run of an experiment (default: --seed)", None, type=seed_value)
     deterministic: bool = option("--deterministic", "use deterministic algorithms only (slower; same seed, same"
                                  " numbers)", False, switch=True)
-    data_dir: str | None = option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
-    download: bool = option("--download", "download MNIST through torchvision when its files are missing", True,
-                            switch=True)
-    out_dir: str = option("--out-dir", "output folder for logs, checkpoints, figures and summary.json", "lightning_logs")
-    resume: bool = option("--resume", "continue the latest unfinished result folder (else the latest), each run from its"
-                          " last.ckpt, up to --max-epochs; refused under other settings than the checkpoint's"
-                          " (--max-epochs, --eval-every and --data-dir may change)", False, switch=True)
-    train_subset: int | None = option("--train-subset", "train on a random subset of this many training images, drawn by"
-                                      " --data-seed (default: all)", type=positive_int)
     log_every_n_steps: int = option("--log-every-n-steps", "write the per-step training loss every this many steps", 1,
                                     type=positive_int)
     checkpoint_every: int = option("--checkpoint-every", "keep a weights-only checkpoint every this many epochs (0: only"
@@ -188,6 +204,78 @@ class RunSettings:
                                          " consecutive minibatches (1: one, as Lightning does by default; the numbers"
                                          " do not depend on it); default: as many as take about 0.1 s, timed at the"
                                          " start, at most an epoch's", type=positive_int)
+
+
+@dataclass(frozen=True)
+class Target(Settings):
+    """Training each run to a loss target instead of a fixed length."""
+
+    target_loss: float | None = option("--target-loss", "train until the training loss (an eval-mode pass over the"
+                                       " training set at the end of an epoch) is below this, with --max-epochs as the"
+                                       " cap; summary.json records whether and at which epoch and step it was reached"
+                                       " (default: no target)", type=positive_float)  # fmt: skip
+    plateau_epochs: int | None = option("--plateau-epochs", "with --target-loss: also stop, as trained, once the epoch's"
+                                        " mean training loss has not fallen 1% below its best for this many epochs (for"
+                                        " nets too small to reach the target; 0: off)", 0, type=non_negative_int)
+
+
+@dataclass(frozen=True)
+class Optimizer(Settings):
+    """The optimizer every run trains with (its learning rate is `LearningRate`)."""
+
+    optimizer: str = option("--optimizer", "optimizer", "sgd", choices=("sgd", "adam", "rmsprop"))
+    lr_schedule: str = option("--lr-schedule", "learning-rate schedule: constant, or cosine decay to 0 over --max-epochs",
+                              "constant", choices=("constant", "cosine"))
+    momentum: float = option("--momentum", "momentum (sgd and rmsprop only)", 0.0, type=non_negative_float)
+    weight_decay: float = option("--weight-decay", "L2 weight decay", 0.0, type=non_negative_float)
+
+
+@dataclass(frozen=True)
+class LearningRate(Settings):
+    """One learning rate for every run."""
+
+    lr: float = option("--lr", "learning rate", 0.01, type=positive_float)
+
+
+@dataclass(frozen=True)
+class BatchSize(Settings):
+    """One batch size for every run."""
+
+    batch_size: int | None = option("--batch-size", "training minibatch size", 64, type=positive_int)
+
+
+@dataclass(frozen=True)
+class Repeats(Settings):
+    """Repeating every run over seeds of its initial weights and batch order."""
+
+    seeds: int = option("--seeds", "repeat every run with the seeds --seed, --seed+1, ... of its initial weights and"
+                        " batch order (the data seed stays); figures draw the mean with a band or error bars, the"
+                        " report gives mean ± sd and judges each seed", 1, type=positive_int)
+
+
+@dataclass(frozen=True)
+class MnistFiles(Settings):
+    """Where the MNIST files are read from."""
+
+    data_dir: str | None = option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
+    download: bool = option("--download", "download MNIST through torchvision when its files are missing", True,
+                            switch=True)
+
+
+@dataclass(frozen=True)
+class MnistTraining(MnistFiles):
+    """The MNIST training set a run draws: its subset and the data seed (which also corrupts labels)."""
+
+    data_seed: int | None = option("--data-seed", "seed of the data: the training subset and the label corruption,"
+                                   " shared by every run of an experiment (default: --seed)", None, type=seed_value)
+    train_subset: int | None = option("--train-subset", "train on a random subset of this many training images, drawn by"
+                                      " --data-seed (default: all)", type=positive_int)
+
+
+@dataclass(frozen=True)
+class Sweep(Resumable):
+    """A plan of independent runs that job-array tasks can share (docs/scaling-out.md)."""
+
     name: str | None = option("--name", "a result folder <out-dir>/<experiment>/NAME shared by the invocations of one"
                               " sweep (job-array tasks), instead of a new version_N", type=folder_name)
     run_index: list[int] | None = option("--run-index", "train only these runs of the sweep, by position (--list-runs"
@@ -196,29 +284,43 @@ class RunSettings:
     collect: bool = option("--collect", "train nothing: build the summary, figures and report entry of sweep --name"
                            " from its finished runs (names the missing ones)", False, switch=True)
     list_runs: bool = option("--list-runs", "print the sweep's runs with their positions and stop", False, switch=True)
-    unused: frozenset[str] = frozenset()
 
-    @classmethod
-    def options(cls) -> tuple[Option, ...]:
-        """The command-line flags of these settings: the shared ones, then the experiment's own."""
-        return tuple(f.metadata["option"] for f in fields(cls) if "option" in f.metadata)
 
-    def repeats(self) -> list[tuple[str, Any]]:
-        """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings, seeds --seed, --seed+1, ..."""
-        if not self.seeds or self.seeds == 1:
-            return [("", self)]
-        return [(seed_suffix(self.seed + index), replace(self, seed=self.seed + index)) for index in range(self.seeds)]
+GROUP_REASONS: dict[type[Settings], str] = {  # why an experiment that does not compose a group takes none of its flags
+    Resumable: "it trains nothing to resume",
+    Trainer: "it trains no Lightning run",
+    Target: "it compares runs of a fixed length; set it with --max-epochs",
+    Optimizer: "it trains with no optimizer of its own",
+    LearningRate: "it sets each run's learning rate itself",
+    BatchSize: "it sets each run's batch size itself",
+    Repeats: "it does not repeat its runs over seeds",
+    MnistFiles: "it does not read MNIST",
+    MnistTraining: "it trains on no MNIST subset of its own",
+    Sweep: "it is not a sweep of independent runs",
+}
 
-    def recorded(self) -> dict[str, Any]:
-        """The settings as summary.json records them: every option the experiment uses, by name."""
-        return {option.dest: getattr(self, option.dest) for option in self.options()
-                if option.dest not in self.unused and option.dest not in SWEEP_ACTIONS}  # fmt: skip
+
+@dataclass(frozen=True)
+class RunSettings(Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining, Sweep):
+    """One run's settings, every group's options (None where its experiment takes no such group); what the training
+    path, the builders and a sweep's planned runs use. A variant (another batch size or seed) is
+    `dataclasses.replace(run_settings, ...)`."""
+
+
+def group_of(dest: str) -> type[Settings]:
+    """The group whose option `dest` is (the most specific one)."""
+    return next(group for group in GROUP_REASONS if dest in vars(group).get("__annotations__", {}))
+
+
+def refusal(settings_class: type[Settings], dest: str) -> str | None:
+    """Why `settings_class` takes no --<dest> (None: it takes it): its own words, else those of the most general group
+    of that option it lacks (MNIST files rather than the MNIST subset, say)."""
+    if dest in {f.name for f in fields(settings_class)}:
+        return None
+    lacking = [group for group in group_of(dest).__mro__ if group in GROUP_REASONS and not issubclass(settings_class, group)]
+    return settings_class.REFUSED.get(dest) or settings_class.REASON or GROUP_REASONS[lacking[-1]]
 
 
 RUN_OPTIONS: tuple[Option, ...] = RunSettings.options()
-
-
 SWEEP_ACTIONS = ("run_index", "collect", "list_runs")  # what an invocation does with a sweep, not how runs train
-
-
 SWEEP_OPTIONS = ("name", *SWEEP_ACTIONS)

@@ -18,7 +18,16 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from hw1.runs.errors import UsageError
 from hw1.runs.launch import global_rank
 from hw1.runs.results import claim_result_dir
-from hw1.runs.settings import RunSettings
+from hw1.runs.settings import (
+    LearningRate,
+    MnistFiles,
+    MnistTraining,
+    Optimizer,
+    Resumable,
+    RunSettings,
+    Settings,
+    Sweep,
+)
 from hw1.training.checkpoints import (
     LAST_CHECKPOINT,
     AtomicCheckpointIO,
@@ -80,17 +89,21 @@ def check_accelerator(accelerator: str) -> None:
         raise UsageError(f"--accelerator {accelerator} was asked for but no CUDA GPU is visible; use --accelerator cpu")
 
 
-def start_experiment(experiment: str, settings: RunSettings) -> Path:
+def start_experiment(experiment: str, settings: Settings) -> Path:
     """Check what can be checked before anything is written (the accelerator, the optimizer's settings; for MNIST
     experiments the data files and the subset size), then claim this invocation's result folder
     (`hw1.runs.results.claim_result_dir`)."""
     check_accelerator(settings.accelerator)
-    if "optimizer" not in settings.unused:
-        check_optimizer_settings(settings.optimizer, settings.lr, settings.momentum, settings.weight_decay)
-    if "data_dir" not in settings.unused:
+    if isinstance(settings, Optimizer):
+        lr = settings.lr if isinstance(settings, LearningRate) else None
+        check_optimizer_settings(settings.optimizer, lr, settings.momentum, settings.weight_decay)
+    if isinstance(settings, MnistFiles) and "data_dir" not in settings.unused:
         images = load_mnist(ensure_mnist_files(resolve_data_dir(settings.data_dir), settings.download).resolve())
-        check_train_subset(settings.train_subset, len(images["train_images"]))
-    return claim_result_dir(settings.out_dir, experiment, settings.resume, settings.accelerator, settings.name)
+        check_train_subset(settings.train_subset if isinstance(settings, MnistTraining) else None,
+                           len(images["train_images"]))  # fmt: skip
+    resume = isinstance(settings, Resumable) and settings.resume
+    name = settings.name if isinstance(settings, Sweep) else None
+    return claim_result_dir(settings.out_dir, experiment, resume, settings.accelerator, name)
 
 
 def torch_device(accelerator: str) -> torch.device:

@@ -27,11 +27,6 @@ TARGET, PLATEAU, CAP = "target", "plateau", "epoch cap"
 TARGET_OPTIONS = ("target_loss", "plateau_epochs")
 
 
-def not_trained_to_a_target(why: str) -> dict[str, str]:
-    """The target flags, refused by an experiment that trains a fixed length, with why."""
-    return {dest: why for dest in TARGET_OPTIONS}
-
-
 class TrainToTarget(EarlyStopping):
     """Lightning's `EarlyStopping` with `stopping_threshold` = the target, on the eval-pass training loss.
 
