@@ -2,10 +2,12 @@
 
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from callbacks.grad_norm import GradNormLogger
 from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
+from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.logs import read_scalars
 from hw1.reporting.plots import save_figure, stacked_series
 from hw1.runs.results import write_summary
@@ -15,15 +17,15 @@ from hw1.runs.settings import (
     MnistTraining,
     Optimizer,
     Repeats,
-    Resumable,
     RunSettings,
+    Sweep,
     Trainer,
     option,
     positive_int,
 )
 from hw1.training.builders import function_regressor, mnist_classifier
 from hw1.training.data import MNISTDataModule
-from hw1.training.fit import start_experiment, train_run
+from hw1.training.fit import RunResult, train_run
 from hw1.training.functions import REFERENCE_NETS, FunctionDataModule
 from hw1.training.modules import Classifier, Regressor
 
@@ -37,7 +39,7 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(Resumable, Trainer, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining):
+class Settings(Trainer, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining, Sweep):
     """The shared settings and this experiment's own options."""
 
     task: str = option("--task",
@@ -69,21 +71,30 @@ def build(settings: Settings, run: RunSettings) -> tuple[Regressor | Classifier,
 
 
 def run(settings: Settings, announce: Announce | None = None) -> dict:
-    """Run the experiment; `announce(run)` is called as each run starts."""
-    result_dir = start_experiment(NAME, settings)
-    results, figures, series = [], [], {}
-    for suffix, run_settings in settings.repeats():
-        module, datamodule = build(settings, run_settings)
-        result = train_run(result_dir, settings.task + suffix, module, datamodule, run_settings,
+    """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
+    run starts."""
+    plan = [PlannedRun(settings.task + suffix, run_settings) for suffix, run_settings in settings.repeats()]
+
+    def train(result_dir: Path, run: PlannedRun) -> dict:
+        module, datamodule = build(settings, run.settings)
+        result = train_run(result_dir, run.name, module, datamodule, run.settings,
                            [GradNormLogger(settings.log_every_n_steps)], announce=announce)  # fmt: skip
+        print(f"{run.name}: {result.params} params, final train loss {result.train_loss:.4g}")
+        return vars(result)
+
+    return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
+
+
+def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
+    """Each run's figure of gradient norm and loss per step, and summary.json, from the runs' rows."""
+    results, figures, series = [RunResult.of(row) for row in rows], [], {}
+    for result in results:
         scalars = read_scalars(result.log_dir)
         series = {tag: (sorted(scalars[key]), [scalars[key][s] for s in sorted(scalars[key])])
                   for tag, key in (("gradient norm", "train/grad_norm"), ("loss", "train/loss_step"))}  # fmt: skip
-        figures.append(save_figure(stacked_series(series, "iteration", f"{settings.task}{suffix}: gradient norm and loss"),
-                                   result_dir, f"grad_norm_{settings.task}{suffix}"))  # fmt: skip
-        results.append(result)
-        print(f"{settings.task}{suffix}: {result.params} params, final train loss {result.train_loss:.4g}")
-    summary = write_summary(result_dir, NAME, settings, results, figures)
+        figures.append(save_figure(stacked_series(series, "iteration", f"{result.name}: gradient norm and loss"),
+                                   result_dir, f"grad_norm_{result.name}"))  # fmt: skip
+    summary = write_summary(result_dir, NAME, settings, rows, figures)
     print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))
     return {"settings": settings, "result": results[0], "results": results, "series": series}
 

@@ -6,9 +6,11 @@ test loss rises.
 
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
+from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import mean_band, save_figure, train_test_curves
 from hw1.runs.results import write_summary
@@ -18,7 +20,7 @@ from hw1.runs.settings import (
     MnistTraining,
     Optimizer,
     Repeats,
-    Resumable,
+    Sweep,
     Target,
     Trainer,
     fraction,
@@ -27,7 +29,7 @@ from hw1.runs.settings import (
 )
 from hw1.training.builders import mnist_classifier
 from hw1.training.data import LABEL_MODES
-from hw1.training.fit import start_experiment, train_run
+from hw1.training.fit import RunResult, train_run
 from hw1.training.nets import NETS
 
 NAME = "random_labels"
@@ -42,7 +44,7 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(Resumable, Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining):
+class Settings(Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining, Sweep):
     """The shared settings and this experiment's own options."""
 
     net: str = option("--net", "network from the registry", "mlp", choices=sorted(NETS))
@@ -53,26 +55,37 @@ class Settings(Resumable, Trainer, Target, Optimizer, LearningRate, BatchSize, R
     label_fraction: float = option("--label-fraction", "fraction of training labels randomised", 1.0, type=fraction)
 
 
+TAGS = ["train/loss_mean", "test/loss", "train/acc_mean", "test/acc"]
+
+
 def run(settings: Settings, announce: Announce | None = None) -> dict:
-    """Run the experiment; `announce(run)` is called as each run starts."""
-    result_dir = start_experiment(NAME, settings)
-    run = f"{settings.net}-{settings.label_mode}"
+    """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
+    run starts."""
+    name = f"{settings.net}-{settings.label_mode}"
+    plan = [PlannedRun(name + suffix, run_settings) for suffix, run_settings in settings.repeats()]
     net_config = {"hidden": settings.hidden} if settings.net == "mlp" else {}
-    tags = ["train/loss_mean", "test/loss", "train/acc_mean", "test/acc"]
-    results, curves = [], []
-    for suffix, run_settings in settings.repeats():
-        module, datamodule = mnist_classifier(run_settings, settings.net, net_config, settings.label_mode,
+
+    def train(result_dir: Path, run: PlannedRun) -> dict:
+        module, datamodule = mnist_classifier(run.settings, settings.net, net_config, settings.label_mode,
                                               settings.label_fraction)  # fmt: skip
-        results.append(train_run(result_dir, run + suffix, module, datamodule, run_settings, announce=announce))
-        curves.append(epoch_curves(results[-1].log_dir, tags))
-        print(f"{run + suffix}: {results[-1].params:,} params, {results[-1].epochs} epochs; train loss "
-              f"{results[-1].train_loss:.4f} acc {results[-1].train_acc:.4f} (eval pass); test loss "
-              f"{results[-1].test_loss:.4f} acc {results[-1].test_acc:.4f}")  # fmt: skip
-    title = f"{run}, {results[0].params:,} params, labels: {settings.label_mode} ({settings.label_fraction:.0%})"
+        result = train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce)
+        print(f"{run.name}: {result.params:,} params, {result.epochs} epochs; train loss {result.train_loss:.4f} acc "
+              f"{result.train_acc:.4f} (eval pass); test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")  # fmt: skip
+        return vars(result)
+
+    return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
+
+
+def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
+    """The figure (mean over seeds with its band) and summary.json from the runs' rows."""
+    results = [RunResult.of(row) for row in rows]
+    curves = [epoch_curves(result.log_dir, TAGS) for result in results]
+    title = (f"{settings.net}-{settings.label_mode}, {results[0].params:,} params, labels: {settings.label_mode} "
+             f"({settings.label_fraction:.0%})")  # fmt: skip
     seeds = f", {len(results)} seeds" if len(results) > 1 else ""
-    drawn = train_test_curves({tag: mean_band([c[tag] for c in curves]) for tag in tags}, title + seeds)
+    drawn = train_test_curves({tag: mean_band([c[tag] for c in curves]) for tag in TAGS}, title + seeds)
     figure = save_figure(drawn, result_dir, "loss_accuracy")
-    summary = write_summary(result_dir, NAME, settings, results, [figure])
+    summary = write_summary(result_dir, NAME, settings, rows, [figure])
     print(f"summary: {summary}\nfigure: {figure}")
     return {"settings": settings, "result": results[0], "results": results}
 

@@ -7,16 +7,19 @@ The default activation is ELU: with ReLU the 7-layer net (widths 5 to 10) often 
 
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
+from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.logs import read_scalars
 from hw1.reporting.plots import function_fits, loss_curves, mean_band, save_figure
 from hw1.runs.results import write_summary
-from hw1.runs.settings import BatchSize, LearningRate, Optimizer, Repeats, Resumable, Trainer, finite_float, option, positive_int
+from hw1.runs.settings import BatchSize, LearningRate, Optimizer, Repeats, Sweep, Trainer, finite_float, option, positive_int
 from hw1.training.builders import function_regressor
-from hw1.training.fit import start_experiment, train_run
-from hw1.training.functions import REFERENCE_NETS, TARGETS
+from hw1.training.fit import RunResult, train_run
+from hw1.training.functions import REFERENCE_NETS, TARGETS, FunctionDataModule
+from hw1.training.modules import Regressor
 from hw1.training.nets import ACTIVATIONS, widths_for_budget
 
 NAME = "simulate_function"
@@ -30,7 +33,7 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(Resumable, Trainer, Optimizer, LearningRate, BatchSize, Repeats):
+class Settings(Trainer, Optimizer, LearningRate, BatchSize, Repeats, Sweep):
     """The shared settings and this experiment's own options."""
 
     functions: list[str] = option("--functions", "target functions", ["sinc", "sgn_sin"], choices=sorted(TARGETS),
@@ -58,38 +61,60 @@ def net_widths(settings: Settings) -> dict[str, list[int]]:
 
 
 def run(settings: Settings, announce: Announce | None = None) -> dict:
-    """Run the experiment; `announce(run)` is called as each run starts."""
-    result_dir = start_experiment(NAME, settings)
-    widths = net_widths(settings)
-    results, figures = [], []
+    """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
+    run starts."""
+    plan, fit_of = [], {}
     for function in settings.functions:
-        curves, predictions = {}, {}
-        for name, hidden in widths.items():
-            config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": settings.activation}
-            losses, fitted = [], []
+        for name in net_widths(settings):
             for suffix, run_settings in settings.repeats():
-                module, datamodule = function_regressor(
-                    run_settings, function, config, x_min=settings.x_min, x_max=settings.x_max,
-                    train_points=settings.train_points, eval_points=settings.eval_points,
-                    steps_per_epoch=settings.steps_per_epoch,
-                )  # fmt: skip
-                result = train_run(result_dir, f"{function}-{name}{suffix}", module, datamodule, run_settings,
-                                   announce=announce)  # fmt: skip
-                results.append(result)
+                plan.append(PlannedRun(f"{function}-{name}{suffix}", run_settings))
+                fit_of[plan[-1].name] = (function, name)
+
+    def train(result_dir: Path, run: PlannedRun) -> dict:
+        function, name = fit_of[run.name]
+        module, datamodule = function_regressor(run.settings, function, net_config(settings, name),
+                                                **data_options(settings))  # fmt: skip
+        result = train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce)
+        print(f"{run.name}: widths {net_widths(settings)[name]}, {result.params} params, final train MSE "
+              f"{result.train_loss:.3g}, grid MSE {result.test_loss:.3g}")  # fmt: skip
+        return vars(result)
+
+    return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows, fit_of))
+
+
+def net_config(settings: Settings, name: str) -> dict:
+    return {"hidden": net_widths(settings)[name], "in_features": 1, "out_features": 1, "activation": settings.activation}
+
+
+def data_options(settings: Settings) -> dict:
+    return {"x_min": settings.x_min, "x_max": settings.x_max, "train_points": settings.train_points,
+            "eval_points": settings.eval_points, "steps_per_epoch": settings.steps_per_epoch}  # fmt: skip
+
+
+def finish(result_dir: Path, settings: Settings, rows: list[dict], fit_of: dict[str, tuple[str, str]]) -> dict:
+    """Per function, the loss curves and the fits on the evaluation grid (each net's mean over seeds, predicted by its
+    trained checkpoint), and summary.json, from the runs' rows."""
+    results, figures = [RunResult.of(row) for row in rows], []
+    for function in settings.functions:
+        grid = FunctionDataModule(function, **data_options(settings))
+        grid.setup()
+        x, truth = grid.test
+        curves, predictions = {}, {}
+        for name, hidden in net_widths(settings).items():
+            losses, fitted = [], []
+            repeats = [result for result in results if fit_of[result.name] == (function, name)]
+            for result in repeats:
                 scalars = read_scalars(result.log_dir)["train/loss_step"]
                 losses.append((sorted(scalars), [scalars[step] for step in sorted(scalars)]))
-                x, truth = datamodule.test
-                x_values, truth_values = x.squeeze(1).tolist(), truth.squeeze(1).tolist()
-                fitted.append((x_values, module.predict(x).squeeze(1).tolist()))
-                print(f"{function} {name}{suffix}: widths {hidden}, {result.params} params, final train MSE "
-                      f"{result.train_loss:.3g}, grid MSE {result.test_loss:.3g}")  # fmt: skip
-            label = f"{name} ({len(hidden)} hidden, {result.params} params)"
+                module = Regressor.load_from_checkpoint(result.checkpoint, map_location="cpu")
+                fitted.append((x.squeeze(1).tolist(), module.predict(x).squeeze(1).tolist()))
+            label = f"{name} ({len(hidden)} hidden, {repeats[0].params} params)"
             curves[label], predictions[label] = mean_band(losses), mean_band(fitted)
         figures.append(save_figure(loss_curves(curves, f"{function}: training loss", "full-batch step (= epoch)"),
                                    result_dir, f"loss_{function}"))  # fmt: skip
-        figures.append(save_figure(function_fits(x_values, truth_values, predictions, f"{function}: fits"),
-                                   result_dir, f"fit_{function}"))  # fmt: skip
-    summary = write_summary(result_dir, NAME, settings, results, figures)
+        figures.append(save_figure(function_fits(x.squeeze(1).tolist(), truth.squeeze(1).tolist(), predictions,
+                                                 f"{function}: fits"), result_dir, f"fit_{function}"))  # fmt: skip
+    summary = write_summary(result_dir, NAME, settings, rows, figures)
     print(f"summary: {summary}")
     return {"settings": settings, "results": results, "figures": figures}
 

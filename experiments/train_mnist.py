@@ -5,9 +5,11 @@ The `convnet` nets have 1, 2 and 4 conv blocks (by default) and are sized to LeN
 
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
+from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import COMPARISON_PANELS, mean_band, model_comparison, save_figure
 from hw1.runs.results import write_summary
@@ -17,14 +19,14 @@ from hw1.runs.settings import (
     MnistTraining,
     Optimizer,
     Repeats,
-    Resumable,
+    Sweep,
     Target,
     Trainer,
     option,
     positive_int,
 )
 from hw1.training.builders import mnist_classifier
-from hw1.training.fit import start_experiment, train_run
+from hw1.training.fit import RunResult, train_run
 from hw1.training.nets import convnet_parameter_count, widths_for_budget
 
 NAME = "train_mnist"
@@ -36,7 +38,7 @@ PROFILES = {
     "smoke": {**SEED_SETTING, "max_epochs": 1, "train_subset": 256, "budget": 6000},
 }
 @dataclass(frozen=True)
-class Settings(Resumable, Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining):
+class Settings(Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining, Sweep):
     """The shared settings and this experiment's own options."""
 
     nets: list[str] = option("--nets", "fixed nets from the registry to train as well", ["lenet", "cnn"],
@@ -57,23 +59,38 @@ def models(settings: Settings) -> dict[str, tuple[str, dict]]:
 
 
 def run(settings: Settings, announce: Announce | None = None) -> dict:
-    """Run the experiment; `announce(run)` is called as each run starts."""
-    result_dir = start_experiment(NAME, settings)
-    results, curves = [], {}
-    tags = [tag for tag, _ in COMPARISON_PANELS]
-    for run, (net, config) in models(settings).items():
-        repeats = []
+    """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
+    run starts."""
+    nets = models(settings)
+    plan, model_of = [], {}
+    for model in nets:
         for suffix, run_settings in settings.repeats():
-            result = train_run(result_dir, run + suffix, *mnist_classifier(run_settings, net, config), run_settings,
-                               announce=announce)  # fmt: skip
-            results.append(result)
-            repeats.append(epoch_curves(result.log_dir, tags))
-            print(f"{run + suffix}: {result.params:,} params; train loss {result.train_loss:.4f} acc "
-                  f"{result.train_acc:.4f}; test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")  # fmt: skip
-        curves[f"{run} ({result.params:,} params)"] = {tag: mean_band([c[tag] for c in repeats]) for tag in tags}
+            plan.append(PlannedRun(model + suffix, run_settings))
+            model_of[model + suffix] = model
+
+    def train(result_dir: Path, run: PlannedRun) -> dict:
+        net, config = nets[model_of[run.name]]
+        result = train_run(result_dir, run.name, *mnist_classifier(run.settings, net, config), run.settings,
+                           announce=announce)  # fmt: skip
+        print(f"{run.name}: {result.params:,} params; train loss {result.train_loss:.4f} acc "
+              f"{result.train_acc:.4f}; test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")  # fmt: skip
+        return vars(result)
+
+    return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows, model_of))
+
+
+def finish(result_dir: Path, settings: Settings, rows: list[dict], model_of: dict[str, str]) -> dict:
+    """The comparison figure (each net's mean over seeds) and summary.json from the runs' rows."""
+    results = [RunResult.of(row) for row in rows]
+    tags = [tag for tag, _ in COMPARISON_PANELS]
+    curves = {}
+    for model in dict.fromkeys(model_of.values()):
+        repeats = [result for result in results if model_of[result.name] == model]
+        logged = [epoch_curves(result.log_dir, tags) for result in repeats]
+        curves[f"{model} ({repeats[0].params:,} params)"] = {tag: mean_band([c[tag] for c in logged]) for tag in tags}
     seeds = f", {settings.seeds} seeds" if settings.seeds > 1 else ""
     figure = save_figure(model_comparison(curves, f"MNIST: CNNs of different depth{seeds}"), result_dir, "curves")
-    summary = write_summary(result_dir, NAME, settings, results, [figure])
+    summary = write_summary(result_dir, NAME, settings, rows, [figure])
     print(f"summary: {summary}\nfigure: {figure}")
     return {"settings": settings, "results": results}
 

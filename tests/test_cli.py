@@ -14,7 +14,7 @@ import torch
 
 from experiments import run_all
 from hw1.cli.flags import parse_settings
-from hw1.runs.settings import RUN_OPTIONS, SWEEP_OPTIONS, RunSettings, refusal
+from hw1.runs.settings import RUN_OPTIONS, RunSettings, refusal
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "random_labels.py"
@@ -53,7 +53,7 @@ def test_help_documents_every_shared_flag_with_its_default() -> None:
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
     for option in RUN_OPTIONS:
-        assert (option.flag in text) == (option.dest not in SWEEP_OPTIONS), option.flag  # not a sweep: refused
+        assert option.flag in text, option.flag  # random_labels takes every shared flag
     assert ("--max-epochs MAX_EPOCHS epochs to train (with --target-loss: at most) (default: full profile: 100; quick: 150;"
             " smoke: 2)") in text  # fmt: skip
     assert "--target-loss TARGET_LOSS train until the training loss (an eval-mode pass" in text
@@ -93,7 +93,7 @@ def test_unknown_function_name() -> None:
         ("minimal_ratio", ["--max-epochs", "3"], "--train-steps"),
         ("minimal_ratio", ["--data-dir", "somewhere"], "on sinc, outside Lightning"),
         ("minimal_ratio", ["--steps-per-chunk", "2"], "outside Lightning"),
-        ("simulate_function", ["--name", "x"], "--name has no effect here: it is not a sweep of independent runs"),
+        ("minimal_ratio", ["--jobs", "2"], "--jobs has no effect here: it trains all its nets at once"),
         ("hessian_spectrum", ["--lr", "0.1"], "this experiment trains nothing; it analyses the checkpoints of sharpness"),
         ("simulate_function", ["--train-subset", "10"], "it does not read MNIST"),
         ("grad_norm", ["--train-subset", "10"], "pass --task mnist"),

@@ -67,15 +67,16 @@ def test_run_all_passes_every_shared_flag_on_to_the_experiments_that_take_it(
 ) -> None:
     outcome = run_all.main(["--profile", "smoke", "--only", "minimal_ratio", "random_labels", "--accelerator", "cpu",
                             "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path), "--precision", "32-true",
-                            "--deterministic", "--log-every-n-steps", "2", "--seed", "4"])  # fmt: skip
+                            "--deterministic", "--log-every-n-steps", "2", "--seed", "4", "--jobs", "2"])  # fmt: skip
     assert outcome["ran"] == ["minimal_ratio", "random_labels"]
     printed = capsys.readouterr().out
     (left_out,) = [line for line in printed.splitlines() if line.startswith("[experiment 1/2 minimal_ratio: takes no ")]
     assert left_out.endswith("; not passed on]")
     assert set(left_out[len("[experiment 1/2 minimal_ratio: takes no "):-len("; not passed on]")].split(", ")) == {
-        "--precision", "--deterministic", "--data-dir", "--log-every-n-steps"}
+        "--precision", "--deterministic", "--data-dir", "--log-every-n-steps", "--jobs"}
     (run,) = json.loads((tmp_path / "random_labels" / "version_0" / "summary.json").read_text())["runs"]
     assert run["settings"]["deterministic"] is True and run["settings"]["init_seed"] == 4
+    assert (tmp_path / "random_labels" / "version_0" / ".jobs" / "mlp-shuffle.log").is_file()  # trained as a job
     ratio = json.loads((tmp_path / "minimal_ratio" / "version_0" / "summary.json").read_text())
     assert ratio["runs"][0]["settings"]["init_seed"] == 4
 

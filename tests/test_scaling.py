@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments import params_vs_generalization, random_labels, run_all
+from experiments import minimal_ratio, params_vs_generalization, run_all
 from hw1.cli.flags import run_cli
 from hw1.reporting.logs import epoch_curves, read_scalars
 from hw1.runs.errors import UsageError
@@ -143,5 +143,5 @@ def test_sweep_flags_are_checked(tiny_mnist: Path, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no sweep named nothing"):
         params_vs_generalization.main([*flags, "--collect", "--name", "nothing"])
     with pytest.raises(SystemExit):
-        random_labels.main([*flags, "--run-index", "0", "--name", "x"])
+        minimal_ratio.main(["--profile", "smoke", "--out-dir", str(tmp_path), "--run-index", "0", "--name", "x"])
     assert not (tmp_path / "params_vs_generalization").exists() or not any((tmp_path / "params_vs_generalization").iterdir())

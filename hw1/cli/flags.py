@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from hw1.runs.errors import TrainingDiverged, UsageError
+from hw1.runs.errors import RunFailed, TrainingDiverged, UsageError
 from hw1.runs.settings import RUN_OPTIONS, Option, Profiles, Settings, refusal
 
 
@@ -111,15 +111,15 @@ def build_settings(
 
 def run_cli(main: Callable[[], object]) -> None:
     """Run an entry point; bad input becomes one `error:` line on stderr and exit code 2, a diverged training run one
-    line and exit code 3, without a traceback."""
+    line and exit code 3, a failed child run (`--jobs`) one line and exit code 1, without a traceback."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     try:
         main()
-    except (UsageError, MisconfigurationException, TrainingDiverged) as error:
+    except (UsageError, MisconfigurationException, TrainingDiverged, RunFailed) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"error: {message}", file=sys.stderr)
-        sys.exit(3 if isinstance(error, TrainingDiverged) else 2)
+        sys.exit(3 if isinstance(error, TrainingDiverged) else 1 if isinstance(error, RunFailed) else 2)
     finally:
         close_process_group()
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
+from hw1.cli.jobs import run_concurrently
 from hw1.reporting.plots import mean_sd
 from hw1.runs.errors import UsageError
 from hw1.runs.files import write_json_atomically
@@ -79,6 +80,11 @@ def run_sweep(experiment: str, settings: Sweep, plan: list[PlannedRun], train: T
                              f"{settings.name} --run-index I first")  # fmt: skip
         return finish(result_dir, collected_rows(result_dir, plan))
     result_dir = start_experiment(experiment, settings)
+    if settings.jobs > 1:
+        run_concurrently(experiment, settings, [(plan.index(run), run.name) for run in chosen], result_dir)
+        if settings.run_index is not None:
+            return {"settings": settings, "trained": collected_rows(result_dir, chosen)}
+        return finish(result_dir, collected_rows(result_dir, plan))
     rows = []
     for run in chosen:
         claim_run(result_dir, run.name, settings.resume)
@@ -120,8 +126,7 @@ def claim_run(result_dir: Path, run: str, resume: bool) -> None:
         with open(claim, "x") as file:
             file.write(stamp)
     except FileExistsError:
-        if resume:
-            claim.write_text(stamp)
+        if resume:  # the claim keeps naming the invocation that first took the run
             return
         if (result_dir / run / ROW_FILE).is_file():
             raise UsageError(f"run {run} of {result_dir} is already trained; pass --resume to train it on to a larger "

@@ -168,7 +168,7 @@ class Settings:
     def recorded(self) -> dict[str, Any]:
         """The settings as summary.json records them: every option the experiment uses, by name."""
         return {option.dest: getattr(self, option.dest) for option in self.options()
-                if option.dest not in self.unused and option.dest not in SWEEP_ACTIONS}  # fmt: skip
+                if option.dest not in self.unused and option.dest not in NOT_RECORDED}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -284,6 +284,9 @@ class Sweep(Resumable):
     collect: bool = option("--collect", "train nothing: build the summary, figures and report entry of sweep --name"
                            " from its finished runs (names the missing ones)", False, switch=True)
     list_runs: bool = option("--list-runs", "print the sweep's runs with their positions and stop", False, switch=True)
+    jobs: int = option("--jobs", "train up to this many of the sweep's runs at once, each a child process on this"
+                       " machine with this process's threads shared out (on one GPU they share it); the summary is"
+                       " the same as one by one (logs: <result folder>/.jobs/)", 1, type=positive_int)
 
 
 GROUP_REASONS: dict[type[Settings], str] = {  # why an experiment that does not compose a group takes none of its flags
@@ -323,4 +326,5 @@ def refusal(settings_class: type[Settings], dest: str) -> str | None:
 
 RUN_OPTIONS: tuple[Option, ...] = RunSettings.options()
 SWEEP_ACTIONS = ("run_index", "collect", "list_runs")  # what an invocation does with a sweep, not how runs train
+NOT_RECORDED = (*SWEEP_ACTIONS, "jobs")  # how one invocation runs its runs, which does not change their numbers
 SWEEP_OPTIONS = ("name", *SWEEP_ACTIONS)

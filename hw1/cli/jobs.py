@@ -1,0 +1,110 @@
+"""A sweep's runs as concurrent child processes on this machine (`--jobs N`).
+
+Each child is one of the invocation's own job-array tasks: the same settings with `--run-index i` and `--name` set to
+the invocation's result folder, started here, with the machine's threads shared among the children; the parent
+waits for them and then collects their rows from run.json as `--collect` does. A child's output goes to
+`<result folder>/.jobs/<run>.log`. A failed child fails the invocation once every other run has trained (they are
+independent; what they trained is kept for `--resume`), naming the run and its log; Ctrl-C or a kill of the parent ends
+the children.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import torch
+
+from hw1.runs.errors import RunFailed
+from hw1.runs.settings import Sweep
+
+JOBS_FOLDER = ".jobs"
+POLL_SECONDS = 0.2
+
+
+def child_threads(jobs: int) -> int:
+    """Threads each of `jobs` concurrent children computes with: this process's torch threads shared out, at least 1."""
+    return max(1, torch.get_num_threads() // jobs)
+
+
+def run_concurrently(experiment: str, settings: Sweep, runs: list[tuple[int, str]], result_dir: Path) -> None:
+    """Train `runs` ((plan position, run name)) of `experiment`'s sweep into `result_dir`, `settings.jobs` at a time."""
+    jobs_dir = result_dir / JOBS_FOLDER
+    jobs_dir.mkdir(exist_ok=True)
+    threads = child_threads(settings.jobs)
+    waiting = list(runs)
+    running: dict[subprocess.Popen, str] = {}
+    failed: list[str] = []
+    try:
+        while waiting or running:
+            while waiting and len(running) < settings.jobs:
+                index, name = waiting.pop(0)
+                running[start_child(experiment, settings, index, name, result_dir, threads)] = name
+                print(f"{name}: started, {len(running)} of {settings.jobs} jobs, {threads} threads each (log: "
+                      f"{jobs_dir / f'{name}.log'})", flush=True)  # fmt: skip
+            for process, name in list(running.items()):
+                if process.poll() is not None:
+                    del running[process]
+                    done = len(runs) - len(waiting) - len(running)
+                    outcome = "done" if process.returncode == 0 else f"FAILED (exit code {process.returncode})"
+                    print(f"{name}: {outcome}, {done} of {len(runs)} runs finished", flush=True)
+                    if process.returncode != 0:
+                        failed.append(f"{name} (exit code {process.returncode}; log: {jobs_dir / f'{name}.log'})")
+            time.sleep(POLL_SECONDS)
+    except BaseException:
+        stop(running)
+        raise
+    if failed:
+        raise RunFailed(f"{'run' if len(failed) == 1 else 'runs'} {', '.join(failed)} failed; the runs trained are "
+                        "kept: fix it and pass --resume to train what is unfinished")  # fmt: skip
+
+
+def start_child(experiment: str, settings: Sweep, index: int, name: str, result_dir: Path, threads: int
+                ) -> subprocess.Popen:  # fmt: skip
+    """One child training run `index` of the plan into `result_dir` (a job-array task of this invocation)."""
+    task = replace(settings, run_index=[index], name=result_dir.name, jobs=1)
+    task_file = result_dir / JOBS_FOLDER / f"{name}.settings"
+    task_file.write_bytes(pickle.dumps((experiment, {f.name: getattr(task, f.name) for f in fields(task)})))
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with open(result_dir / JOBS_FOLDER / f"{name}.log", "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "hw1.cli.jobs", str(task_file)], stdout=log,
+                                stderr=subprocess.STDOUT, env=env, preexec_fn=_end_with_parent)  # fmt: skip
+
+
+def _end_with_parent() -> None:
+    """In the child (Linux): be sent SIGTERM when the parent dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def stop(running: dict[subprocess.Popen, str]) -> None:
+    """End every running child: SIGTERM, then SIGKILL after a grace period."""
+    for process in running:
+        process.terminate()
+    deadline = time.monotonic() + 10
+    for process in running:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main(task_file: str) -> None:
+    """A child: run the experiment's task (settings with one --run-index) pickled in `task_file`."""
+    experiment, values = pickle.loads(Path(task_file).read_bytes())
+    record = importlib.import_module(f"experiments.{experiment}").EXPERIMENT
+    record.run(record.settings(**values), None)
+
+
+if __name__ == "__main__":
+    from hw1.cli.flags import run_cli
+
+    run_cli(lambda: main(sys.argv[1]))
