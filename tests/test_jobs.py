@@ -53,7 +53,7 @@ def test_a_sweep_with_two_jobs_equals_the_sweep_run_one_by_one(tiny_mnist: Path,
     assert_same_runs(rows(tmp_path / "one_by_one"), rows(tmp_path / "jobs"))
     assert files(tmp_path / "jobs") == files(tmp_path / "one_by_one")
     logs = sorted(p.name for p in (tmp_path / "jobs" / "params_vs_generalization" / "version_0" / JOBS_FOLDER).glob("*.log"))
-    assert logs == ["w2-seed0.log", "w32-seed0.log", "w8-seed0.log"]
+    assert logs == ["job0.log", "job1.log"]  # job0: w2 and w32, job1: w8
 
 
 def test_a_killed_sweep_with_jobs_resumes_to_the_same_numbers(tiny_mnist: Path, tmp_path: Path) -> None:
@@ -103,8 +103,8 @@ def test_a_failing_child_fails_the_invocation_naming_its_run_and_log(
                                                             "--resume")))  # fmt: skip
     assert stopped.value.code == 1
     (error,) = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
-    log = folder / JOBS_FOLDER / "w8-seed0.log"
-    assert f"run w8-seed0 (exit code 2; log: {log})" in error and "--resume" in error
+    log = folder / JOBS_FOLDER / "job1.log"  # job0 trains w2 and w32, job1 w8
+    assert f"not trained: w8-seed0 (exit code 2; log: {log})" in error and "--resume" in error
     assert "last.ckpt is unreadable" in log.read_text()
     trained = {name: json.loads((folder / name / "run.json").read_text())["epochs"] for name in ("w2-seed0", "w32-seed0")}
     assert trained == {"w2-seed0": 2, "w32-seed0": 2}

@@ -7,6 +7,7 @@ import json
 import math
 import re
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -235,22 +236,31 @@ def chromium() -> str:
     return found
 
 
-CHECKER = """<!doctype html><html><body><pre id="out">pending</pre><iframe id="page" src="{page}"></iframe><script>
+CHECKER = """<!doctype html><html><body style="margin:0"><pre id="out">pending</pre>
+<iframe id="page" src="{page}" style="width:{width}px;height:900px;border:0"></iframe><script>
 document.getElementById('page').addEventListener('load', () => {{
   const doc = document.getElementById('page').contentDocument;
+  const width = doc.documentElement.clientWidth;
+  const boxes = [...doc.querySelectorAll('main > *, table, figure, img')].map(e => e.getBoundingClientRect());
   document.getElementById('out').textContent = JSON.stringify({{
     images: [...doc.images].map(i => ({{src: i.src, width: i.naturalWidth}})),
     links: [...doc.querySelectorAll('a[href]')].map(a => a.href),
-    ids: [...doc.querySelectorAll('[id]')].map(e => e.id)}});
+    ids: [...doc.querySelectorAll('[id]')].map(e => e.id),
+    width: width, scroll_width: doc.documentElement.scrollWidth,
+    overflowing: boxes.filter(b => b.right > width + 0.5).length,
+    figure_tops: [...doc.querySelectorAll('figure')].map(f => Math.round(f.getBoundingClientRect().top)),
+    badges: [...doc.querySelectorAll('.verdict')].map(b => [b.className, b.textContent,
+                                                         getComputedStyle(b).backgroundColor])}});
 }});
 </script></body></html>"""
+PAGE_WIDTH = 1280
 
 
 def test_the_report_renders_in_a_real_browser(smoke_suite: dict, tmp_path: Path) -> None:
     """Headless Chromium loads index.html: every image decodes, every link resolves, nothing on the console."""
     page = smoke_suite["report"].resolve()
     checker = tmp_path / "check.html"
-    checker.write_text(CHECKER.format(page=page.as_uri()))
+    checker.write_text(CHECKER.format(page=page.as_uri(), width=PAGE_WIDTH))
     shown = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
                             "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom",
                             checker.as_uri()], capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -265,6 +275,23 @@ def test_the_report_renders_in_a_real_browser(smoke_suite: dict, tmp_path: Path)
             assert target.startswith("file://") and Path(target.removeprefix("file://")).exists(), link
     console = [line for line in shown.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []
+    assert PAGE_WIDTH - 20 <= found["width"] <= PAGE_WIDTH  # less its vertical scroll bar
+    assert found["scroll_width"] <= found["width"] and found["overflowing"] == 0
+    tops = found["figure_tops"]
+    assert len(set(tops)) < len(tops), "no two figures share a row at 1280 px"
+    colours = {word: colour for kind, word, colour in found["badges"]}
+    assert {"supported", "not measurable"} <= set(colours) and len(set(colours.values())) == len(colours)
+    assert all(kind == f"verdict {word.replace(' ', '-')}" for kind, word, _ in found["badges"])
+
+
+def test_a_screenshot_of_the_report_fits_the_window(smoke_suite: dict, tmp_path: Path) -> None:
+    """Headless Chromium's screenshot of index.html at 1280 × 900: a PNG of that size, nothing wider than it."""
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--window-size={PAGE_WIDTH},900", f"--screenshot={shot}", smoke_suite["report"].resolve().as_uri()],
+                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    header = shot.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == (PAGE_WIDTH, 900)
 
 
 def test_report_markdown_links_resolve_and_tables_are_whole(smoke_suite: dict) -> None:

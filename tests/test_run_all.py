@@ -76,7 +76,7 @@ def test_run_all_passes_every_shared_flag_on_to_the_experiments_that_take_it(
         "--precision", "--deterministic", "--data-dir", "--log-every-n-steps", "--jobs"}
     (run,) = json.loads((tmp_path / "random_labels" / "version_0" / "summary.json").read_text())["runs"]
     assert run["settings"]["deterministic"] is True and run["settings"]["init_seed"] == 4
-    assert (tmp_path / "random_labels" / "version_0" / ".jobs" / "mlp-shuffle.log").is_file()  # trained as a job
+    assert (tmp_path / "random_labels" / "version_0" / ".jobs" / "job0.log").is_file()  # trained as a job
     ratio = json.loads((tmp_path / "minimal_ratio" / "version_0" / "summary.json").read_text())
     assert ratio["runs"][0]["settings"]["init_seed"] == 4
 

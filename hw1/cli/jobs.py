@@ -1,9 +1,9 @@
 """A sweep's runs as concurrent child processes on this machine (`--jobs N`).
 
-Each child is one of the invocation's own job-array tasks: the same settings with `--run-index i` and `--name` set to
-the invocation's result folder, started here, with the machine's threads shared among the children; the parent
-waits for them and then collects their rows from run.json as `--collect` does. A child's output goes to
-`<result folder>/.jobs/<run>.log`. A failed child fails the invocation once every other run has trained (they are
+Each child is one of the invocation's own job-array tasks: the same settings with `--run-index` of every N-th run and
+`--name` set to the invocation's result folder, started here, with the machine's threads shared among the children;
+the parent waits for them and then collects their rows from run.json as `--collect` does. Child k's output goes to
+`<result folder>/.jobs/job<k>.log`. A failed child fails the invocation once every other run has trained (they are
 independent; what they trained is kept for `--resume`), naming the run and its log; Ctrl-C or a kill of the parent ends
 the children.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from hw1.runs.errors import RunFailed
+from hw1.runs.results import ROW_FILE
 from hw1.runs.settings import Sweep
 
 JOBS_FOLDER = ".jobs"
@@ -36,45 +37,54 @@ def child_threads(jobs: int) -> int:
 
 
 def run_concurrently(experiment: str, settings: Sweep, runs: list[tuple[int, str]], result_dir: Path) -> None:
-    """Train `runs` ((plan position, run name)) of `experiment`'s sweep into `result_dir`, `settings.jobs` at a time."""
+    """Train `runs` ((plan position, run name)) of `experiment`'s sweep into `result_dir` with `settings.jobs` children,
+    each taking every N-th run (one process start each: importing torch and Lightning costs seconds)."""
     jobs_dir = result_dir / JOBS_FOLDER
     jobs_dir.mkdir(exist_ok=True)
-    threads = child_threads(settings.jobs)
-    waiting = list(runs)
+    count = min(settings.jobs, len(runs))
+    threads = child_threads(count)
+    shares = {f"job{k}": runs[k::count] for k in range(count)}
     running: dict[subprocess.Popen, str] = {}
     failed: list[str] = []
+    started = time.time()
     try:
-        while waiting or running:
-            while waiting and len(running) < settings.jobs:
-                index, name = waiting.pop(0)
-                running[start_child(experiment, settings, index, name, result_dir, threads)] = name
-                print(f"{name}: started, {len(running)} of {settings.jobs} jobs, {threads} threads each (log: "
-                      f"{jobs_dir / f'{name}.log'})", flush=True)  # fmt: skip
-            for process, name in list(running.items()):
-                if process.poll() is not None:
-                    del running[process]
-                    done = len(runs) - len(waiting) - len(running)
-                    outcome = "done" if process.returncode == 0 else f"FAILED (exit code {process.returncode})"
-                    print(f"{name}: {outcome}, {done} of {len(runs)} runs finished", flush=True)
-                    if process.returncode != 0:
-                        failed.append(f"{name} (exit code {process.returncode}; log: {jobs_dir / f'{name}.log'})")
+        for job, share in shares.items():
+            running[start_child(experiment, settings, [index for index, _ in share], job, result_dir, threads)] = job
+            print(f"{job}: started with {threads} threads for {', '.join(name for _, name in share)} (log: "
+                  f"{jobs_dir / f'{job}.log'})", flush=True)  # fmt: skip
+        while running:
+            for process, job in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[process]
+                unfinished = [name for _, name in shares[job] if not trained_since(result_dir / name / ROW_FILE, started)]
+                print(f"{job}: {'done' if process.returncode == 0 else f'FAILED (exit code {process.returncode})'}, "
+                      f"{len(running)} jobs still running", flush=True)  # fmt: skip
+                if process.returncode != 0:
+                    failed.append(f"{', '.join(unfinished) or job} (exit code {process.returncode}; log: "
+                                  f"{jobs_dir / f'{job}.log'})")  # fmt: skip
             time.sleep(POLL_SECONDS)
     except BaseException:
         stop(running)
         raise
     if failed:
-        raise RunFailed(f"{'run' if len(failed) == 1 else 'runs'} {', '.join(failed)} failed; the runs trained are "
-                        "kept: fix it and pass --resume to train what is unfinished")  # fmt: skip
+        raise RunFailed(f"not trained: {'; '.join(failed)}; the runs trained are kept: fix it and pass --resume to "
+                        "train what is unfinished")  # fmt: skip
 
 
-def start_child(experiment: str, settings: Sweep, index: int, name: str, result_dir: Path, threads: int
+def trained_since(row_file: Path, started: float) -> bool:
+    """Whether a run's row was written after `started` (by this invocation's children)."""
+    return row_file.is_file() and row_file.stat().st_mtime >= started
+
+
+def start_child(experiment: str, settings: Sweep, indices: list[int], job: str, result_dir: Path, threads: int
                 ) -> subprocess.Popen:  # fmt: skip
-    """One child training run `index` of the plan into `result_dir` (a job-array task of this invocation)."""
-    task = replace(settings, run_index=[index], name=result_dir.name, jobs=1)
-    task_file = result_dir / JOBS_FOLDER / f"{name}.settings"
+    """One child training the runs at `indices` of the plan into `result_dir` (a job-array task of this invocation)."""
+    task = replace(settings, run_index=indices, name=result_dir.name, jobs=1)
+    task_file = result_dir / JOBS_FOLDER / f"{job}.settings"
     task_file.write_bytes(pickle.dumps((experiment, {f.name: getattr(task, f.name) for f in fields(task)})))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    with open(result_dir / JOBS_FOLDER / f"{name}.log", "w") as log:
+    with open(result_dir / JOBS_FOLDER / f"{job}.log", "w") as log:
         return subprocess.Popen([sys.executable, "-m", "hw1.cli.jobs", str(task_file)], stdout=log,
                                 stderr=subprocess.STDOUT, env=env, preexec_fn=_end_with_parent)  # fmt: skip
 

@@ -24,10 +24,10 @@ from hw1.reporting.plots import mean_sd
 from hw1.runs.errors import UsageError
 from hw1.runs.files import write_json_atomically
 from hw1.runs.launch import global_rank
+from hw1.runs.results import ROW_FILE
 from hw1.runs.settings import RunSettings, Settings, Sweep
 from hw1.training.fit import start_experiment
 
-ROW_FILE = "run.json"
 CLAIMS = ".claims"
 
 

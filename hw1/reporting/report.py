@@ -81,7 +81,8 @@ def run_table(runs: list[dict], result_dir: Path, report_dir: Path) -> tuple[lis
         links: list[str | Link] = [run_link(run, result_dir, report_dir) for run in group if run.get("log_dir")]
         name: Cell = links if links else group[0]["name"]
         if repeated:
-            name = [base + " (seeds: ", *links, ")"] if links else name
+            separated = [part for index, link in enumerate(links) for part in ([", "] if index else []) + [link]]
+            name = [base + " (seeds: ", *separated, ")"] if links else name
         numbers = [_mean_sd([run.get(column) for run in group]) for column in columns if column != "name"]
         settings = [_mean_sd([run["settings"].get(key) for run in group]) for key in varying]
         rows.append([name, *numbers, *settings])
@@ -160,9 +161,9 @@ def outline(out_dir: Path, experiments: list[str], title: str, wall_time: str | 
                            ("h2", "Verdicts"),
                            ("p", ["Each verdict is a rule over the numbers in the experiment's summary.json and figure data, "
                                   "stated in its section; with several seeds the rule is applied to each seed's runs."]),
-                           ("table", ["experiment", "verdict", "measured"],
-                            [[Link(e, f"#{e}"), *((verdicts[e].outcome, verdicts[e].text) if e in verdicts else
-                                                  ("not run", "no finished result folder"))]
+                           ("table", ["experiment", "verdict", "measured (each seed's numbers: in its section)"],
+                            [[Link(e, f"#{e}"), *((verdicts[e].outcome, verdicts[e].text.split(" — ")[0])
+                                                  if e in verdicts else ("not run", "no finished result folder"))]
                              for e in experiments if e in EXPECTATIONS])]  # fmt: skip
     for experiment in experiments:
         blocks.append(("h2", experiment))
@@ -242,27 +243,103 @@ def to_markdown(blocks: list[tuple]) -> str:
     return "\n".join(lines) + "\n"
 
 
+STYLE = """
+:root{--ink:#1f2328;--muted:#59636e;--line:#d1d9e0;--soft:#f6f8fa;--accent:#0969da}
+*{box-sizing:border-box}
+body{margin:0;color:var(--ink);background:#fff;font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,
+"Helvetica Neue",Arial,sans-serif}
+main{max-width:1440px;margin:0 auto;padding:24px 32px 64px}
+h1{font-size:28px;margin:0 0 12px}
+h2{font-size:22px;margin:40px 0 8px;padding-top:12px;border-top:1px solid var(--line)}
+h3{font-size:17px;margin:24px 0 6px}
+p{margin:6px 0 10px;max-width:110ch}
+a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
+code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--soft);padding:1px 4px;
+border-radius:4px;overflow-wrap:anywhere}
+.table{max-width:100%;overflow-x:auto;margin:8px 0 16px}
+table{border-collapse:collapse;font-size:13.5px}
+th,td{border:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
+td{overflow-wrap:anywhere}td:first-child{min-width:8em}
+th{background:var(--soft);font-weight:600}
+tr:nth-child(even) td{background:#fbfcfd}
+.verdict{display:inline-block;padding:1px 9px;border-radius:999px;font-weight:600;font-size:13px;white-space:nowrap;
+border:1px solid}
+.supported{background:#dafbe1;color:#116329;border-color:#4ac26b}
+.mixed{background:#fff8c5;color:#7d4e00;border-color:#d4a72c}
+.not-supported{background:#ffebe9;color:#a40e26;border-color:#ff8182}
+.not-measurable{background:#eaeef2;color:#424a53;border-color:#afb8c1}
+.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,520px),1fr));gap:20px;margin:12px 0}
+figure{margin:0;padding:12px;border:1px solid var(--line);border-radius:8px;background:#fff;min-width:0}
+figure img{display:block;width:100%;height:auto}
+figcaption{font-size:13px;color:var(--muted);margin-top:8px;overflow-wrap:anywhere}
+"""
+VERDICT_WORDS = ("supported", "mixed", "not supported", "not measurable")
+
+
+def _verdict_badge(outcome: str) -> str:
+    """A verdict marked by colour and by its word."""
+    return f"<span class='verdict {outcome.replace(' ', '-')}'>{html.escape(outcome)}</span>"
+
+
+def _html_cell_marked(cell: Cell) -> str:
+    """A table cell; a verdict word (the verdict table's second column) becomes its badge."""
+    return _verdict_badge(cell) if isinstance(cell, str) and cell in VERDICT_WORDS else _html_cell(cell)
+
+
+def _html_paragraph(parts: list[Inline]) -> str:
+    first = parts[0] if parts else ""
+    verdict = re.fullmatch(r"\*\*Verdict: (.+)\.\*\* ", first) if isinstance(first, str) else None
+    if verdict is not None and verdict.group(1) in VERDICT_WORDS:
+        return f"<p><strong>Verdict:</strong> {_verdict_badge(verdict.group(1))} " + "".join(
+            _html_inline(part) for part in parts[1:]) + "</p>"
+    return "<p>" + "".join(_html_inline(part) for part in parts) + "</p>"
+
+
+MAX_COLUMNS = 9  # a wider table is shown as several, each with the first column again, so that it fits the page
+
+
+def _column_groups(names: list[str], rows: list[list[Cell]]) -> list[tuple[list[str], list[list[Cell]]]]:
+    """The table as tables of at most `MAX_COLUMNS` columns, each led by the first column."""
+    if len(names) <= MAX_COLUMNS:
+        return [(names, rows)]
+    step = MAX_COLUMNS - 1
+    return [([names[0], *names[start:start + step]], [[row[0], *row[start:start + step]] for row in rows])
+            for start in range(1, len(names), step)]  # fmt: skip
+
+
+def _html_table(names: list[str], rows: list[list[Cell]]) -> str:
+    head = "<tr>" + "".join(f"<th>{html.escape(name).replace('_', '_<wbr>')}</th>" for name in names) + "</tr>"
+    return ("<div class='table'><table>" + (head if any(names) else "")
+            + "".join("<tr>" + "".join(f"<td>{_html_cell_marked(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+            + "</table></div>")  # fmt: skip
+
+
 def to_html(blocks: list[tuple], title: str) -> str:
+    """One static page (its stylesheet inside, no scripts): consecutive figures two to a row where the width allows."""
     body: list[str] = []
+    figures: list[str] = []
     for kind, *content in blocks:
+        if kind != "figure" and figures:
+            body.append("<div class='figures'>" + "".join(figures) + "</div>")
+            figures = []
         if kind in ("h1", "h2", "h3"):
             anchor = f" id='{html.escape(content[0])}'" if kind == "h2" else ""
             body.append(f"<{kind}{anchor}>{html.escape(content[0])}</{kind}>")
         elif kind == "p":
-            body.append("<p>" + "".join(_html_inline(part) for part in content[0]) + "</p>")
+            body.append(_html_paragraph(content[0]))
         elif kind == "table":
-            names, rows = content
-            head = "<tr>" + "".join(f"<th>{html.escape(name)}</th>" for name in names) + "</tr>" if any(names) else ""
-            body.append("<table>" + head + "".join("<tr>" + "".join(f"<td>{_html_cell(cell)}</td>" for cell in row)
-                                                  + "</tr>" for row in rows) + "</table>")  # fmt: skip
+            body += [_html_table(*part) for part in _column_groups(*content)]
         elif kind == "figure":
             image, alt, words = content
-            body.append(f"<figure><img src='{html.escape(image)}' alt='{html.escape(alt)}'><figcaption>"
-                        + "".join(_html_inline(part) for part in words) + "</figcaption></figure>")  # fmt: skip
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
-             "margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}")  # fmt: skip
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<link rel='icon' href='data:,'><style>{style}</style></head><body>{''.join(body)}</body></html>\n")  # fmt: skip
+            figures.append(f"<figure><a href='{html.escape(image)}'><img src='{html.escape(image)}' "
+                           f"alt='{html.escape(alt)}'></a><figcaption>"
+                           + "".join(_html_inline(part) for part in words) + "</figcaption></figure>")  # fmt: skip
+    if figures:
+        body.append("<div class='figures'>" + "".join(figures) + "</div>")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
+            f"content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
+            f"<link rel='icon' href='data:,'><style>{STYLE}</style></head><body><main>{''.join(body)}</main></body>"
+            f"</html>\n")  # fmt: skip
 
 
 def write_report(

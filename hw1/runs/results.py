@@ -24,6 +24,7 @@ from hw1.runs.launch import decided_by_rank_zero, global_rank
 from hw1.runs.settings import Settings
 
 SUMMARY = "summary.json"
+ROW_FILE = "run.json"  # a sweep's run: its row of summary.json, written when it finished
 
 
 def ensure_writable(folder: Path) -> Path:
