@@ -26,6 +26,7 @@ from hw1.runs.files import write_json_atomically
 from hw1.runs.launch import global_rank
 from hw1.runs.results import ROW_FILE
 from hw1.runs.settings import RunSettings, Settings, Sweep
+from hw1.training.event_files import write_hparams
 from hw1.training.fit import start_experiment
 
 CLAIMS = ".claims"
@@ -90,6 +91,7 @@ def run_sweep(experiment: str, settings: Sweep, plan: list[PlannedRun], train: T
         claim_run(result_dir, run.name, settings.resume)
         row = json.loads(json.dumps({**train(result_dir, run), **run.details}, default=str))
         if global_rank() == 0:
+            write_hparams(Path(row["log_dir"]), row, run.details)
             write_json_atomically(row, result_dir / run.name / ROW_FILE)
         rows.append(row)
     if settings.run_index is not None:

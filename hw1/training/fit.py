@@ -39,6 +39,7 @@ from hw1.training.checkpoints import (
 )
 from hw1.training.chunking import ChunkSize
 from hw1.training.data import MNISTDataModule, check_train_subset, ensure_mnist_files, load_mnist, resolve_data_dir
+from hw1.training.event_files import use_compiled_crc
 from hw1.training.fast_steps import PROGRESS_REFRESH_STEPS, NoProfiler, ProgressBar
 from hw1.training.functions import FunctionDataModule
 from hw1.training.gc_freeze import FreezeGarbageCollector
@@ -197,6 +198,7 @@ def train_run(
         rank_zero_only(print)(f"{result_dir.name}/{run}: nothing to resume yet, training it from the start")
     if settings.resume:
         wait_for_a_later_event_file_name(result_dir / run)
+    use_compiled_crc()
     logger = TensorBoardLogger(
         save_dir=result_dir,
         name="",
