@@ -50,3 +50,4 @@ def test_every_run_of_a_sweep_has_its_hparams_for_tensorboard(tiny_mnist: Path, 
             tag = HPARAM_METRIC_PREFIX + column
             assert tag in experiment["metrics"] and scalars[tag] == [pytest.approx(row[column])], column
         assert len(scalars["train/loss_step"]) == row["epochs"] * 4  # the whole file read: 256 images, batch 64
+        assert "hparams/plateau_epochs" not in experiment["metrics"] and "plateau_epochs" in settings  # a setting

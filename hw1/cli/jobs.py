@@ -39,6 +39,8 @@ def child_threads(jobs: int) -> int:
 def run_concurrently(experiment: str, settings: Sweep, runs: list[tuple[int, str]], result_dir: Path) -> None:
     """Train `runs` ((plan position, run name)) of `experiment`'s sweep into `result_dir` with `settings.jobs` children,
     each taking every N-th run (one process start each: importing torch and Lightning costs seconds)."""
+    if not runs:
+        return
     jobs_dir = result_dir / JOBS_FOLDER
     jobs_dir.mkdir(exist_ok=True)
     count = min(settings.jobs, len(runs))

@@ -44,12 +44,12 @@ def hparam_value(value: Any) -> bool | int | float | str | None:
 
 def run_hparams(row: Mapping[str, Any], details: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
     """A run's settings (as it trained: its row's `settings`, and the `details` that distinguish it in its sweep,
-    such as a width or a role) and its final numbers (every other numeric column of its row: losses, accuracies,
-    parameters, epochs and the experiment's own measures)."""
+    such as a width or a role) and its final numbers (every numeric column of its row that is not a setting: losses,
+    accuracies, parameters, epochs and the experiment's own measures)."""
     settings = {**row.get("settings", {}), **details}
     chosen = {key: shown for key, value in settings.items() if (shown := hparam_value(value)) is not None}
     metrics = {key: float(value) for key, value in row.items()
-               if key not in NOT_HPARAMS and key not in details and _is_number(value) and math.isfinite(value)}  # fmt: skip
+               if key not in NOT_HPARAMS and key not in settings and _is_number(value) and math.isfinite(value)}  # fmt: skip
     return chosen, metrics
 
 
