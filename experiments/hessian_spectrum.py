@@ -24,6 +24,7 @@ from hw1.reporting.plots import SD, Drawing, metric_against, save_figure, spectr
 from hw1.runs.results import read_summary, write_summary
 from hw1.runs.settings import MnistFiles, option, positive_float, positive_int
 from hw1.training.data import Draw, seeded_subset
+from hw1.training.event_files import write_hparams
 from hw1.training.fit import start_experiment, torch_device
 from hw1.training.minima import classifier_of, read_classifiers, training_data_of
 
@@ -86,6 +87,8 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
                                    spread_label=SD), result_dir, "eigenvalues"),
         save_figure(density_figure(densities, settings), result_dir, "density"),
     ]  # fmt: skip
+    for row in rows:  # a TensorBoard run of its own per analysed minimum, for the HParams dashboard
+        write_hparams(result_dir / row["name"], row, {})
     summary = write_summary(result_dir, NAME, settings, rows, figures)
     print(f"source: {source}\nsummary: {summary}")
     return {"settings": settings, "rows": rows, "figures": figures, "source": source}

@@ -40,6 +40,7 @@ from hw1.runs.results import write_summary
 from hw1.runs.settings import LearningRate, Resumable, non_negative_int, option, positive_float, positive_int
 from hw1.training.builders import seed_everything
 from hw1.training.checkpoints import read_checkpoint
+from hw1.training.event_files import write_hparams
 from hw1.training.fit import start_experiment, torch_device
 from hw1.training.functions import FunctionDataModule
 from hw1.training.nets import ACTIVATIONS, build_net
@@ -243,6 +244,8 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
         for i, (name, seed) in enumerate(zip(names, seeds, strict=True))
     ]  # fmt: skip
     figures = [save_figure(draw(runs, settings, model.size), result_dir, "minimal_ratio")]
+    for run_row in runs:  # a TensorBoard run of its own per net, for the HParams dashboard
+        write_hparams(result_dir / run_row["name"], run_row, {})
     summary = write_summary(result_dir, NAME, settings, runs, figures)
     kinds = {kind: sum(run["point"] == kind for run in runs) for kind in POINT_COLOURS}
     print(f"{settings.runs} runs of {model.size} params in {seconds:.1f} s; median ‖∇L‖ after Adam "

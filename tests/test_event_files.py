@@ -51,3 +51,12 @@ def test_every_run_of_a_sweep_has_its_hparams_for_tensorboard(tiny_mnist: Path, 
             assert tag in experiment["metrics"] and scalars[tag] == [pytest.approx(row[column])], column
         assert len(scalars["train/loss_step"]) == row["epochs"] * 4  # the whole file read: 256 images, batch 64
         assert "hparams/plateau_epochs" not in experiment["metrics"] and "plateau_epochs" in settings  # a setting
+
+
+def test_the_minimal_ratio_nets_have_their_hparams_too(tmp_path: Path) -> None:
+    from experiments import minimal_ratio
+
+    rows = minimal_ratio.main(["--profile", "smoke", "--accelerator", "cpu", "--out-dir", str(tmp_path)])["runs"]
+    settings, experiment, scalars = hparams_of(str(tmp_path / "minimal_ratio" / "version_0" / rows[0]["name"]))
+    assert settings["init_seed"] == rows[0]["settings"]["init_seed"]
+    assert scalars[HPARAM_METRIC_PREFIX + "minimal_ratio_sampled"] == [pytest.approx(rows[0]["minimal_ratio_sampled"])]
