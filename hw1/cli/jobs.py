@@ -119,4 +119,8 @@ def main(task_file: str) -> None:
 if __name__ == "__main__":
     from hw1.cli.flags import run_cli
 
+    if len(sys.argv) != 2 or not Path(sys.argv[1]).is_file():
+        print("error: python -m hw1.cli.jobs TASK_FILE is started by --jobs with a task file it wrote; run the "
+              "experiment with --jobs N instead", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
     run_cli(lambda: main(sys.argv[1]))
