@@ -7,10 +7,8 @@ Figures, x = batch size (log): loss (train, test) with sensitivity on the right;
 """
 
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from callbacks.sensitivity import SensitivityLogger
 from hw1.cli.experiment import Announce, Experiment
@@ -19,17 +17,7 @@ from hw1.cli.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import SD, metric_against, save_figure
 from hw1.runs.results import write_summary
-from hw1.runs.settings import (
-    LearningRate,
-    MnistTraining,
-    Optimizer,
-    Repeats,
-    Sweep,
-    Target,
-    Trainer,
-    option,
-    positive_int,
-)
+from hw1.runs.settings import BatchSizeSweep, option, positive_int
 from hw1.training.builders import mnist_classifier
 from hw1.training.fit import train_run
 
@@ -44,13 +32,9 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(Trainer, Target, Optimizer, LearningRate, Repeats, MnistTraining, Sweep):
+class Settings(BatchSizeSweep):
     """The shared settings and this experiment's own options."""
 
-    REFUSED: ClassVar[Mapping[str, str]] = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
-
-    batch_sizes: list[int] = option("--batch-sizes", "one run per batch size", [16, 64, 256, 1024, 4096],
-                                    type=positive_int, nargs="+")
     hidden: list[int] = option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+")
     sensitivity_samples: int = option("--sensitivity-samples", "test images in the fixed sensitivity subset", 512,
                                       type=positive_int)
@@ -70,7 +54,7 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
         logged = epoch_curves(result.log_dir, [f"sensitivity/{name}" for name in SENSITIVITIES])
         return {**vars(result), **{f"sensitivity_{name}": logged[f"sensitivity/{name}"][1][-1] for name in SENSITIVITIES}}
 
-    plan = batch_size_runs(settings, settings.batch_sizes)
+    plan = batch_size_runs(settings)
     return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
 
 

@@ -17,19 +17,7 @@ from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, SweepPoints, run_sweep
 from hw1.reporting.plots import SD, Drawing, metric_against, save_figure
 from hw1.runs.results import write_summary
-from hw1.runs.settings import (
-    BatchSize,
-    LearningRate,
-    MnistTraining,
-    Optimizer,
-    Repeats,
-    Sweep,
-    Target,
-    Trainer,
-    fraction,
-    option,
-    positive_int,
-)
+from hw1.runs.settings import BatchSize, MnistSweep, fraction, option, positive_int
 from hw1.training.builders import mnist_classifier
 from hw1.training.data import MNIST_TRAIN_IMAGES, NUM_CLASSES
 from hw1.training.fit import RunResult, train_run
@@ -48,7 +36,7 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining, Sweep):
+class Settings(MnistSweep, BatchSize):
     """The shared settings and this experiment's own options."""
 
     widths: list[int] = option("--widths",

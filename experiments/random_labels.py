@@ -14,19 +14,7 @@ from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import mean_band, save_figure, train_test_curves
 from hw1.runs.results import write_summary
-from hw1.runs.settings import (
-    BatchSize,
-    LearningRate,
-    MnistTraining,
-    Optimizer,
-    Repeats,
-    Sweep,
-    Target,
-    Trainer,
-    fraction,
-    option,
-    positive_int,
-)
+from hw1.runs.settings import BatchSize, MnistSweep, fraction, option, positive_int
 from hw1.training.builders import mnist_classifier
 from hw1.training.data import LABEL_MODES
 from hw1.training.fit import RunResult, train_run
@@ -44,7 +32,7 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining, Sweep):
+class Settings(MnistSweep, BatchSize):
     """The shared settings and this experiment's own options."""
 
     net: str = option("--net", "network from the registry", "mlp", choices=sorted(NETS))

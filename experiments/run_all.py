@@ -14,7 +14,7 @@ from hw1.cli.flags import OneLineErrorParser, add_options, run_cli
 from hw1.reporting.report import write_report
 from hw1.runs.errors import UsageError
 from hw1.runs.results import latest_finished, latest_unfinished, read_summary
-from hw1.runs.settings import PROFILES, RUN_OPTIONS, SWEEP_OPTIONS
+from hw1.runs.settings import PROFILES, RUN_OPTIONS, SWEEP_OPTIONS, flag_of
 
 EXPERIMENTS = (
     "simulate_function",
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
              if option.dest not in kept and args[option.dest] is not None}  # fmt: skip
     chosen = [e for e in EXPERIMENTS if not args["only"] or e in args["only"]]
     if args["report_only"]:
-        training = [f"--{dest.replace('_', '-')}" for dest in (*given, *(d for d in ("profile", "resume") if args[d]))]
+        training = [flag_of(dest) for dest in (*given, *(d for d in ("profile", "resume") if args[d]))]
         if training:
             parser.error(f"--report-only trains nothing; leave out {', '.join(training)}")
         return report_only(out_dir, chosen)
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                   "resume": True if in_progress else None})  # fmt: skip
         left_out.pop("resume", None)
         if left_out:
-            print(f"[{prefix}: takes no {', '.join('--' + d.replace('_', '-') for d in left_out)}; not passed on]")
+            print(f"[{prefix}: takes no {', '.join(flag_of(d) for d in left_out)}; not passed on]")
         record.run(settings, Announcer(prefix, start))
         ran.append(experiment)
     total = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - start))

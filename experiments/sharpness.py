@@ -6,10 +6,8 @@ projected gradient ascent on a fixed subset of training images, and its Hessian 
 sharper minima. Sharpness alone is not scale invariant (Dinh et al. 2017), so read it beside test accuracy.
 """
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 
@@ -21,18 +19,7 @@ from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
 from hw1.reporting.plots import SD, metric_against, save_figure
 from hw1.runs.results import write_summary
-from hw1.runs.settings import (
-    LearningRate,
-    MnistTraining,
-    Optimizer,
-    Repeats,
-    Sweep,
-    Target,
-    Trainer,
-    option,
-    positive_float,
-    positive_int,
-)
+from hw1.runs.settings import BatchSizeSweep, option, positive_float, positive_int
 from hw1.training.builders import mnist_classifier
 from hw1.training.data import Draw, seeded_subset
 from hw1.training.fit import torch_device, train_run
@@ -41,7 +28,8 @@ from hw1.training.minima import classifier_of, read_classifiers, training_data_o
 NAME = "sharpness"
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 200, "checkpoint_every": 0, "seeds": 3},
+    "full": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 200, "checkpoint_every": 0, "seeds": 3,
+             "batch_sizes": BATCH_SIZES},
     "quick": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 300, "eval_every": 10,
               "train_subset": 4096, "checkpoint_every": 0, "batch_sizes": [16, 64, 256, 1024, 2048], "seeds": 3},
     "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 1, "train_subset": 256, "checkpoint_every": 0,
@@ -50,13 +38,9 @@ PROFILES = {
 
 
 @dataclass(frozen=True)
-class Settings(Trainer, Target, Optimizer, LearningRate, Repeats, MnistTraining, Sweep):
+class Settings(BatchSizeSweep):
     """The shared settings and this experiment's own options."""
 
-    REFUSED: ClassVar[Mapping[str, str]] = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
-
-    batch_sizes: list[int] = option("--batch-sizes", "one run per batch size", BATCH_SIZES, type=positive_int,
-                                    nargs="+")
     hidden: list[int] = option("--hidden", "hidden widths of the mlp", [256, 256], type=positive_int, nargs="+")
     epsilon: float = option("--epsilon", "radius of the ball around θ (at 0.01 the first-order term ε‖∇L‖ of a"
                             " model trained to loss 0.01 outweighs the curvature)", 5e-2, type=positive_float)
@@ -97,7 +81,7 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
         result = train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce)
         return {**vars(result), **measure(result.checkpoint, settings, run.settings.seed, device)}
 
-    plan = batch_size_runs(settings, settings.batch_sizes)
+    plan = batch_size_runs(settings)
     return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
 
 

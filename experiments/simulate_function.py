@@ -63,27 +63,28 @@ def net_widths(settings: Settings) -> dict[str, list[int]]:
 def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
     run starts."""
+    widths = net_widths(settings)
     plan, fit_of = [], {}
     for function in settings.functions:
-        for name in net_widths(settings):
+        for name in widths:
             for suffix, run_settings in settings.repeats():
                 plan.append(PlannedRun(f"{function}-{name}{suffix}", run_settings))
                 fit_of[plan[-1].name] = (function, name)
 
     def train(result_dir: Path, run: PlannedRun) -> dict:
         function, name = fit_of[run.name]
-        module, datamodule = function_regressor(run.settings, function, net_config(settings, name),
+        module, datamodule = function_regressor(run.settings, function, net_config(settings, widths[name]),
                                                 **data_options(settings))  # fmt: skip
         result = train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce)
-        print(f"{run.name}: widths {net_widths(settings)[name]}, {result.params} params, final train MSE "
+        print(f"{run.name}: widths {widths[name]}, {result.params} params, final train MSE "
               f"{result.train_loss:.3g}, grid MSE {result.test_loss:.3g}")  # fmt: skip
         return vars(result)
 
-    return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows, fit_of))
+    return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows, widths, fit_of))
 
 
-def net_config(settings: Settings, name: str) -> dict:
-    return {"hidden": net_widths(settings)[name], "in_features": 1, "out_features": 1, "activation": settings.activation}
+def net_config(settings: Settings, hidden: list[int]) -> dict:
+    return {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": settings.activation}
 
 
 def data_options(settings: Settings) -> dict:
@@ -91,7 +92,8 @@ def data_options(settings: Settings) -> dict:
             "eval_points": settings.eval_points, "steps_per_epoch": settings.steps_per_epoch}  # fmt: skip
 
 
-def finish(result_dir: Path, settings: Settings, rows: list[dict], fit_of: dict[str, tuple[str, str]]) -> dict:
+def finish(result_dir: Path, settings: Settings, rows: list[dict], widths: dict[str, list[int]],
+           fit_of: dict[str, tuple[str, str]]) -> dict:  # fmt: skip
     """Per function, the loss curves and the fits on the evaluation grid (each net's mean over seeds, predicted by its
     trained checkpoint), and summary.json, from the runs' rows."""
     results, figures = [RunResult.of(row) for row in rows], []
@@ -100,7 +102,7 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], fit_of: dict[
         grid.setup()
         x, truth = grid.test
         curves, predictions = {}, {}
-        for name, hidden in net_widths(settings).items():
+        for name, hidden in widths.items():
             losses, fitted = [], []
             repeats = [result for result in results if fit_of[result.name] == (function, name)]
             for result in repeats:

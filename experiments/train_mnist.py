@@ -13,18 +13,7 @@ from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import COMPARISON_PANELS, mean_band, model_comparison, save_figure
 from hw1.runs.results import write_summary
-from hw1.runs.settings import (
-    BatchSize,
-    LearningRate,
-    MnistTraining,
-    Optimizer,
-    Repeats,
-    Sweep,
-    Target,
-    Trainer,
-    option,
-    positive_int,
-)
+from hw1.runs.settings import BatchSize, MnistSweep, option, positive_int
 from hw1.training.builders import mnist_classifier
 from hw1.training.fit import RunResult, train_run
 from hw1.training.nets import convnet_parameter_count, widths_for_budget
@@ -38,7 +27,7 @@ PROFILES = {
     "smoke": {**SEED_SETTING, "max_epochs": 1, "train_subset": 256, "budget": 6000},
 }
 @dataclass(frozen=True)
-class Settings(Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining, Sweep):
+class Settings(MnistSweep, BatchSize):
     """The shared settings and this experiment's own options."""
 
     nets: list[str] = option("--nets", "fixed nets from the registry to train as well", ["lenet", "cnn"],

@@ -8,7 +8,7 @@ from typing import Any, Generic
 
 from hw1.cli.flags import Refuse, SettingsT, build_settings, parse_settings
 from hw1.reporting.verdicts import EXPECTATIONS, Expectation
-from hw1.runs.settings import Profiles, refusal
+from hw1.runs.settings import Profiles, flag_of, refusal
 
 Announce = Callable[[str], None]  # called with each run's name as it starts (run_all.py prints the suite's progress)
 
@@ -44,7 +44,7 @@ class Experiment(Generic[SettingsT]):
                     if dest not in taken and value is not None}  # fmt: skip
         values = {dest: value for dest, value in given.items() if dest in taken}
         probe = build_settings(self.settings, self.profiles, {"profile": values.get("profile")}, self.refuse)
-        left_out |= {dest: f"--{dest.replace('_', '-')} has no effect here" for dest in probe.unused
+        left_out |= {dest: f"{flag_of(dest)} has no effect here" for dest in probe.unused
                      if values.get(dest) is not None}  # fmt: skip
         values = {dest: value for dest, value in values.items() if dest not in left_out}
         return build_settings(self.settings, self.profiles, values, self.refuse), left_out

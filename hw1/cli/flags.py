@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from hw1.runs.errors import RunFailed, TrainingDiverged, UsageError
-from hw1.runs.settings import RUN_OPTIONS, Option, Profiles, Settings, refusal
+from hw1.runs.settings import RUN_OPTIONS, Option, Profiles, Settings, flag_of, refusal
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -76,7 +76,7 @@ def parse_settings(
     args = vars(parser.parse_args(argv))
     for dest, value in args.items():
         if dest not in taken and value is not None:
-            parser.error(f"--{dest.replace('_', '-')} has no effect here: {refusal(settings_class, dest)}")
+            parser.error(f"{flag_of(dest)} has no effect here: {refusal(settings_class, dest)}")
     try:
         return build_settings(settings_class, profiles, {dest: args[dest] for dest in taken}, refuse)
     except UsageError as error:
@@ -104,7 +104,7 @@ def build_settings(
     refused = dict(refuse(values)) if refuse is not None else {}
     for dest, why in refused.items():
         if given.get(dest) is not None:
-            raise UsageError(f"--{dest.replace('_', '-')} has no effect here: {why}")
+            raise UsageError(f"{flag_of(dest)} has no effect here: {why}")
         values[dest] = None
     return settings_class(**values, unused=frozenset(refused))
 

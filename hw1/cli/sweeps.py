@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +25,7 @@ from hw1.runs.errors import UsageError
 from hw1.runs.files import write_json_atomically
 from hw1.runs.launch import global_rank
 from hw1.runs.results import ROW_FILE
-from hw1.runs.settings import RunSettings, Settings, Sweep
+from hw1.runs.settings import BatchSizeSweep, RunSettings, Sweep
 from hw1.training.event_files import write_hparams
 from hw1.training.fit import start_experiment
 
@@ -42,10 +42,10 @@ class PlannedRun:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def batch_size_runs(settings: Settings, batch_sizes: Sequence[int]) -> list[PlannedRun]:
+def batch_size_runs(settings: BatchSizeSweep) -> list[PlannedRun]:
     """A batch-size sweep: one run per batch size (ascending) and seed, named `bs<B>` (`bs<B>-seed<s>`)."""
     return [PlannedRun(f"bs{batch}{suffix}", replace(seed_settings, batch_size=batch), {"batch_size": batch})
-            for batch in sorted(set(batch_sizes)) for suffix, seed_settings in settings.repeats()]  # fmt: skip
+            for batch in sorted(set(settings.batch_sizes)) for suffix, seed_settings in settings.repeats()]  # fmt: skip
 
 
 class SweepPoints:

@@ -14,7 +14,16 @@ from statistics import mean, pstdev
 from typing import Any
 
 from hw1.reporting.plots import data_path
-from hw1.reporting.verdicts import EXPECTATIONS, Verdict, caption, verdict
+from hw1.reporting.verdicts import (
+    EXPECTATIONS,
+    MIXED,
+    NOT_MEASURABLE,
+    NOT_SUPPORTED,
+    SUPPORTED,
+    Verdict,
+    caption,
+    verdict,
+)
 from hw1.runs.files import write_text_atomically
 from hw1.runs.results import latest_finished, read_summary
 
@@ -273,7 +282,7 @@ figure{margin:0;padding:12px;border:1px solid var(--line);border-radius:8px;back
 figure img{display:block;width:100%;height:auto}
 figcaption{font-size:13px;color:var(--muted);margin-top:8px;overflow-wrap:anywhere}
 """
-VERDICT_WORDS = ("supported", "mixed", "not supported", "not measurable")
+VERDICT_WORDS = (SUPPORTED, MIXED, NOT_SUPPORTED, NOT_MEASURABLE)
 
 
 def _verdict_badge(outcome: str) -> str:

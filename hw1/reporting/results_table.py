@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from hw1.runs.errors import UsageError
+from hw1.runs.files import write_text_atomically
+
 BEGIN = "<!-- results table: written by experiments/results_table.py; do not edit by hand -->"
 END = "<!-- end of results table -->"
 FACTS = ("profile", "device", "torch", "lightning", "git commit", "wall time of the suite")
@@ -15,6 +18,8 @@ def read_report(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """A report.md's header facts and, per experiment, its verdict cell: `**outcome**: spread` (per-seed detail left
     to the report)."""
     text = path.read_text()
+    if "## Verdicts" not in text:
+        raise UsageError(f"{path} is not a report.md of run_all.py (it has no Verdicts section)")
     facts: dict[str, str] = {}
     for line in text[: text.index("## Verdicts")].splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
@@ -41,8 +46,8 @@ def results_table(reports: list[tuple[str, Path]]) -> str:
 
 def write_into(document: Path, table: str) -> None:
     """Replace the text between the BEGIN and END markers of `document` with `table`."""
-    text = document.read_text()
+    text = document.read_text() if document.is_file() else ""
     if BEGIN not in text or END not in text:
-        raise ValueError(f"{document} has no results block; put the lines {BEGIN!r} and {END!r} where it goes")
+        raise UsageError(f"{document} has no results block; put the lines {BEGIN!r} and {END!r} where it goes")
     head, rest = text.split(BEGIN, 1)
-    document.write_text(f"{head}{BEGIN}\n{table}{END}{rest.split(END, 1)[1]}")
+    write_text_atomically(f"{head}{BEGIN}\n{table}{END}{rest.split(END, 1)[1]}", document)

@@ -289,6 +289,22 @@ class Sweep(Resumable):
                        " the same as one by one (logs: <result folder>/.jobs/)", 1, type=positive_int)
 
 
+@dataclass(frozen=True)
+class MnistSweep(Trainer, Target, Optimizer, LearningRate, Repeats, MnistTraining, Sweep):
+    """MNIST runs of one optimizer and learning rate, trained to a target, repeated over seeds, as a sweep of
+    independent runs: what most experiments take (with `BatchSize`, or `BatchSizeSweep` for one run per batch size)."""
+
+
+@dataclass(frozen=True)
+class BatchSizeSweep(MnistSweep):
+    """An MNIST sweep of one run per batch size (and seed): `--batch-sizes` instead of `--batch-size`."""
+
+    REFUSED: ClassVar[Mapping[str, str]] = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
+
+    batch_sizes: list[int] = option("--batch-sizes", "one run per batch size", [16, 64, 256, 1024, 4096],
+                                    type=positive_int, nargs="+")
+
+
 GROUP_REASONS: dict[type[Settings], str] = {  # why an experiment that does not compose a group takes none of its flags
     Resumable: "it trains nothing to resume",
     Trainer: "it trains no Lightning run",
@@ -313,6 +329,11 @@ class RunSettings(Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, 
 def group_of(dest: str) -> type[Settings]:
     """The group whose option `dest` is (the most specific one)."""
     return next(group for group in GROUP_REASONS if dest in vars(group).get("__annotations__", {}))
+
+
+def flag_of(dest: str) -> str:
+    """The command-line flag of the option named `dest` (`batch_size` → `--batch-size`)."""
+    return "--" + dest.replace("_", "-")
 
 
 def refusal(settings_class: type[Settings], dest: str) -> str | None:

@@ -15,6 +15,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from hw1.runs.errors import UsageError
 from hw1.runs.files import save_atomically
+from hw1.runs.settings import flag_of
 
 LAST_CHECKPOINT = "last.ckpt"
 RUN_SETTINGS_KEY = "hw1_run_settings"  # a checkpoint's record of the settings its run trained with
@@ -86,7 +87,7 @@ def check_resumed_settings(checkpoint: dict[str, Any], path: Path, settings: dic
     if differing:
         raise UsageError(f"--resume would continue {path} under other settings than it was trained with: "
                          f"{', '.join(differing)}; resume with its settings (only "
-                         f"{', '.join('--' + key.replace('_', '-') for key in RESUMABLE_CHANGES)} may change), or leave "
+                         f"{', '.join(flag_of(key) for key in RESUMABLE_CHANGES)} may change), or leave "
                          f"out --resume to start a new result folder")  # fmt: skip
 
 
