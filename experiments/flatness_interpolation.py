@@ -109,8 +109,7 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], device: torch
                  result_dir / "figures" / f"interpolation_{a}_to_{b}{suffix}.png", settings.download)
             for a, b in (("small_batch", "large_batch"), ("small_batch", "large_lr"))
         ]  # fmt: skip
-    summary = write_summary(result_dir, NAME, settings, rows, figures)
-    print(f"summary: {summary}")
+    write_summary(result_dir, NAME, settings, rows, figures)
     return {"settings": settings, "results": results, "figures": figures}
 
 

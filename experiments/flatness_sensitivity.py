@@ -16,6 +16,7 @@ from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import SD, metric_against, save_figure
+from hw1.runs.console import CONSOLE
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSizeSweep, option, positive_int
 from hw1.training.builders import mnist_classifier
@@ -76,11 +77,10 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
                                    "Accuracy and sensitivity against batch size", right=right, spread_label=SD),
                     result_dir, "accuracy_sensitivity"),
     ]  # fmt: skip
-    summary = write_summary(result_dir, NAME, settings, rows, figures)
+    write_summary(result_dir, NAME, settings, rows, figures)
     for row in rows:
-        print(f"{row['name']:>12}: train acc {row['train_acc']:.4f} test acc {row['test_acc']:.4f}; sensitivity "
+        CONSOLE.detail(f"{row['name']}: train acc {row['train_acc']:.4f} test acc {row['test_acc']:.4f}; sensitivity "
               f"{row['sensitivity_jacobian']:.4f} (Jacobian) {row['sensitivity_loss_gradient']:.4f} (loss)")  # fmt: skip
-    print(f"summary: {summary}")
     return {"settings": settings, "rows": rows}
 
 

@@ -79,7 +79,6 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
         module, datamodule = build(settings, run.settings)
         result = train_run(result_dir, run.name, module, datamodule, run.settings,
                            [GradNormLogger(settings.log_every_n_steps)], announce=announce)  # fmt: skip
-        print(f"{run.name}: {result.params} params, final train loss {result.train_loss:.4g}")
         return vars(result)
 
     return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
@@ -94,8 +93,7 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
                   for tag, key in (("gradient norm", "train/grad_norm"), ("loss", "train/loss_step"))}  # fmt: skip
         figures.append(save_figure(stacked_series(series, "iteration", f"{result.name}: gradient norm and loss"),
                                    result_dir, f"grad_norm_{result.name}"))  # fmt: skip
-    summary = write_summary(result_dir, NAME, settings, rows, figures)
-    print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))
+    write_summary(result_dir, NAME, settings, rows, figures)
     return {"settings": settings, "result": results[0], "results": results, "series": series}
 
 

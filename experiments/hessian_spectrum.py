@@ -21,6 +21,7 @@ from hw1.cli.flags import run_cli
 from hw1.cli.posthoc import source_folder
 from hw1.cli.sweeps import SweepPoints
 from hw1.reporting.plots import SD, Drawing, metric_against, save_figure, spectral_densities
+from hw1.runs.console import CONSOLE
 from hw1.runs.results import read_summary, write_summary
 from hw1.runs.settings import MnistFiles, option, positive_float, positive_int
 from hw1.training.data import Draw, seeded_subset
@@ -76,7 +77,7 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
         row, spectrum = analyse(run, checkpoint, settings, device)
         rows.append(row)
         densities.setdefault(run["batch_size"], []).append(spectrum)
-        print(f"{run['name']:>14}: λ1 {row['lambda_1']:.4g} (residual {row['ritz_residuals'][0]:.2g}), trace "
+        CONSOLE.run_finished(f"{run['name']}: λ1 {row['lambda_1']:.4g} (residual {row['ritz_residuals'][0]:.2g}), trace "
               f"{row['trace']:.4g} ± {row['trace_se']:.2g}, over {row['hessian_samples']} images")  # fmt: skip
     sweep = SweepPoints(rows, "batch_size")
     top = {f"λ{i + 1}": sweep.mean_sd(f"lambda_{i + 1}") for i in range(min(settings.top_k, len(rows[0]["lambda_top"])))}
@@ -89,8 +90,8 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
     ]  # fmt: skip
     for row in rows:  # a TensorBoard run of its own per analysed minimum, for the HParams dashboard
         write_hparams(result_dir / row["name"], row, {})
-    summary = write_summary(result_dir, NAME, settings, rows, figures)
-    print(f"source: {source}\nsummary: {summary}")
+    write_summary(result_dir, NAME, settings, rows, figures)
+    CONSOLE.detail(f"source: {source}")
     return {"settings": settings, "rows": rows, "figures": figures, "source": source}
 
 

@@ -26,6 +26,7 @@ from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.posthoc import source_folder
 from hw1.reporting.plots import save_figure, surface_contours
+from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.results import read_summary, write_summary
 from hw1.runs.settings import MnistFiles, non_negative_float, option, positive_float, positive_int, seed_suffix
@@ -92,8 +93,7 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
             announce(label)
         figures.append(draw_surface(result_dir, label, {name: checkpoints[path] for name, path in minima.items()},
                                     minima, settings, device))  # fmt: skip
-    summary = write_summary(result_dir, NAME, settings, runs, figures)
-    print(f"summary: {summary}")
+    write_summary(result_dir, NAME, settings, runs, figures)
     return {"settings": settings, "figures": figures, "runs": runs}
 
 
@@ -151,10 +151,12 @@ def draw_surface(result_dir: Path, label: str, checkpoints: dict[str, dict], min
     drawing.data.update(checkpoints=minima, samples={split: len(y) for split, (_, y) in evaluations.items()},
                         directions=DIRECTIONS[len(minima)], direction_seed=settings.seed)  # fmt: skip
     figure = save_figure(drawing, result_dir, f"surface_{label}")
+    at_minima = []
     for name, (a, b) in plane.points.items():
         column, row = int(torch.argmin((a_values - a).abs())), int(torch.argmin((b_values - b).abs()))
-        print(f"{label}: {name} at grid ({a_values[column]:.3g}, {b_values[row]:.3g}): train loss "
-              f"{values['train']['loss'][row][column]:.4g}, test loss {values['test']['loss'][row][column]:.4g}")  # fmt: skip
+        at_minima.append(f"{name} at grid ({a_values[column]:.3g}, {b_values[row]:.3g}): train loss "
+                         f"{values['train']['loss'][row][column]:.4g}, test loss {values['test']['loss'][row][column]:.4g}")
+    CONSOLE.run_finished(f"{label}: {settings.points}×{settings.points} grid; " + "; ".join(at_minima))
     return figure
 
 

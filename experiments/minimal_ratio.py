@@ -34,6 +34,7 @@ from hw1.analysis.minimal_ratio import (
 from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.reporting.plots import Drawing, drawn_series, plt, save_figure
+from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.files import save_atomically
 from hw1.runs.results import write_summary
@@ -106,7 +107,7 @@ def load_progress(result_dir: Path, settings: Settings, thetas: torch.Tensor) ->
         differing = [key for key in RESUME_KEYS if progress["settings"].get(key) != getattr(settings, key)]
         if differing:
             raise UsageError(f"{path} was made with other {', '.join(differing)}; resume with the same settings or drop --resume")
-        print(f"resuming {settings.runs} runs: {progress['phase']} phase, step {progress['step']}")
+        CONSOLE.say(f"resuming {settings.runs} runs: {progress['phase']} phase, step {progress['step']}")
         return progress
     return {"settings": {key: getattr(settings, key) for key in RESUME_KEYS}, "phase": "train", "step": 0, "thetas": thetas,
             "optimizer": None, "trained_loss": None, "gradnorm_steps": torch.zeros(len(thetas), dtype=torch.long),
@@ -246,15 +247,20 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
     figures = [save_figure(draw(runs, settings, model.size), result_dir, "minimal_ratio")]
     for run_row in runs:  # a TensorBoard run of its own per net, for the HParams dashboard
         write_hparams(result_dir / run_row["name"], run_row, {})
-    summary = write_summary(result_dir, NAME, settings, runs, figures)
+    write_summary(result_dir, NAME, settings, runs, figures)
+    for row in runs:
+        CONSOLE.run_finished(f"{row['name']}: loss {row['loss']:.3g}, ‖∇L‖ {row['grad_norm']:.2g} ({row['point']}); "
+                             f"eigenvalues {row['positive_eigenvalues']} positive, {row['zero_eigenvalues']} zero, "
+                             f"{row['negative_eigenvalues']} negative; minimal ratio {row['minimal_ratio_hessian']:.3f} "
+                             f"(positive/all), {row['minimal_ratio_hessian_nonzero']:.3f} (positive/non-zero), "
+                             f"{row['minimal_ratio_sampled']:.3f} (sampled)")  # fmt: skip
     kinds = {kind: sum(run["point"] == kind for run in runs) for kind in POINT_COLOURS}
-    print(f"{settings.runs} runs of {model.size} params in {seconds:.1f} s; median ‖∇L‖ after Adam "
-          f"{progress['adam_grad_norm'].median():.3g}, after Levenberg-Marquardt {grad_norms.median():.3g}; points: "
-          + ", ".join(f"{count} {kind}" for kind, count in kinds.items())
-          + f"\nmedian eigenvalue counts: {signs['positive'].median()} positive, {signs['zero'].median()} zero, "
-          f"{signs['negative'].median()} negative; minimal ratio median {ratio_all.median():.3f} (positive/all), "
-          f"{ratio_nonzero.median():.3f} (positive/non-zero), {ratio_sampled.median():.3f} (sampled)"
-          f"\nsummary: {summary}\nfigure: {figures[0]}")  # fmt: skip
+    CONSOLE.detail(f"{settings.runs} runs of {model.size} params in {seconds:.1f} s; median ‖∇L‖ after Adam "
+                   f"{progress['adam_grad_norm'].median():.3g}, after Levenberg-Marquardt {grad_norms.median():.3g}; "
+                   "points: " + ", ".join(f"{count} {kind}" for kind, count in kinds.items()))  # fmt: skip
+    CONSOLE.detail(f"median eigenvalue counts: {signs['positive'].median()} positive, {signs['zero'].median()} zero, "
+                   f"{signs['negative'].median()} negative; minimal ratio median {ratio_all.median():.3f} (positive/all), "
+                   f"{ratio_nonzero.median():.3f} (positive/non-zero), {ratio_sampled.median():.3f} (sampled)")  # fmt: skip
     return {"settings": settings, "runs": runs, "eigenvalues": eigenvalues}
 
 

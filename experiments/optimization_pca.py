@@ -58,8 +58,7 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
 def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     """The PCA figures (from the weights the runs recorded) and summary.json."""
     figures = draw_trajectories(result_dir)
-    summary = write_summary(result_dir, NAME, settings, rows, figures)
-    print(f"summary: {summary}\n" + "\n".join(f"figure: {figure}" for figure in figures))
+    write_summary(result_dir, NAME, settings, rows, figures)
     return {"settings": settings, "results": [RunResult.of(row) for row in rows], "figures": figures}
 
 

@@ -16,6 +16,7 @@ from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, SweepPoints, run_sweep
 from hw1.reporting.plots import SD, Drawing, metric_against, save_figure
+from hw1.runs.console import CONSOLE
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSize, MnistSweep, fraction, option, positive_int
 from hw1.training.builders import mnist_classifier
@@ -100,11 +101,10 @@ def finish(experiment: str, result_dir: Path, settings: Settings, rows: list[dic
     ]  # fmt: skip
     if settings.label_noise:
         figures.append(save_figure(error_figure(params, stats, settings), result_dir, "error"))
-    summary = write_summary(result_dir, experiment, settings, rows, figures)
+    write_summary(result_dir, experiment, settings, rows, figures)
     for row in table:
-        print(f"{row['params']:>9,} params: train acc {mean(row['train_acc']):.4f} test acc {mean(row['test_acc']):.4f} "
+        CONSOLE.detail(f"{row['params']:,} params: train acc {mean(row['train_acc']):.4f} test acc {mean(row['test_acc']):.4f} "
               f"gap {mean(row['train_acc']) - mean(row['test_acc']):+.4f}")  # fmt: skip
-    print(f"summary: {summary}")
     return {"settings": settings, "results": [RunResult.of(row) for row in rows], "table": table}
 
 

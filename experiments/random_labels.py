@@ -57,8 +57,6 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
         module, datamodule = mnist_classifier(run.settings, settings.net, net_config, settings.label_mode,
                                               settings.label_fraction)  # fmt: skip
         result = train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce)
-        print(f"{run.name}: {result.params:,} params, {result.epochs} epochs; train loss {result.train_loss:.4f} acc "
-              f"{result.train_acc:.4f} (eval pass); test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")  # fmt: skip
         return vars(result)
 
     return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
@@ -73,8 +71,7 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     seeds = f", {len(results)} seeds" if len(results) > 1 else ""
     drawn = train_test_curves({tag: mean_band([c[tag] for c in curves]) for tag in TAGS}, title + seeds)
     figure = save_figure(drawn, result_dir, "loss_accuracy")
-    summary = write_summary(result_dir, NAME, settings, rows, [figure])
-    print(f"summary: {summary}\nfigure: {figure}")
+    write_summary(result_dir, NAME, settings, rows, [figure])
     return {"settings": settings, "result": results[0], "results": results}
 
 

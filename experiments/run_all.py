@@ -7,11 +7,13 @@
 
 import importlib
 import time
+from functools import partial
 from pathlib import Path
 
 from hw1.cli.experiment import Experiment
 from hw1.cli.flags import OneLineErrorParser, add_options, run_cli
 from hw1.reporting.report import write_report
+from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.results import latest_finished, latest_unfinished, read_summary
 from hw1.runs.settings import PROFILES, RUN_OPTIONS, SWEEP_OPTIONS, flag_of
@@ -61,31 +63,19 @@ def main(argv: list[str] | None = None) -> dict:
              if option.dest not in kept and args[option.dest] is not None}  # fmt: skip
     chosen = [e for e in EXPERIMENTS if not args["only"] or e in args["only"]]
     if args["report_only"]:
-        training = [flag_of(dest) for dest in (*given, *(d for d in ("profile", "resume") if args[d]))]
+        training = [flag_of(dest) for dest in (*given, *(d for d in ("profile", "resume") if args[d])) if dest != "verbose"]
         if training:
             parser.error(f"--report-only trains nothing; leave out {', '.join(training)}")
         return report_only(out_dir, chosen)
     args["profile"] = args["profile"] or "quick"
-    start = time.monotonic()
-    ran, skipped = [], []
-    for index, experiment in enumerate(chosen, 1):
-        prefix = f"experiment {index}/{len(chosen)} {experiment}"
-        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - start))
-        if args["resume"] and finished(out_dir, experiment, args["profile"]):
-            print(f"[{prefix}: finished earlier, skipped, {elapsed} elapsed]", flush=True)
-            skipped.append(experiment)
-            continue
-        print(f"[{prefix}: starting, {elapsed} elapsed]", flush=True)
-        record = experiment_record(experiment)
-        in_progress = args["resume"] and latest_unfinished(out_dir, experiment) is not None
-        settings, left_out = record.settings_for({**given, "profile": args["profile"], "out_dir": str(out_dir),
-                                                  "resume": True if in_progress else None})  # fmt: skip
-        left_out.pop("resume", None)
-        if left_out:
-            print(f"[{prefix}: takes no {', '.join(flag_of(d) for d in left_out)}; not passed on]")
-        record.run(settings, Announcer(prefix, start))
-        ran.append(experiment)
-    total = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - start))
+    CONSOLE.configure(bool(args["verbose"]))
+    CONSOLE.in_suite = True
+    try:
+        ran, skipped, seconds = run_suite(chosen, args, given, out_dir)
+    finally:
+        CONSOLE.in_suite = False
+        CONSOLE.close_bar()
+    total = clock(seconds)
     markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({args['profile']} profile)",
                                   f"{total} ({len(ran)} experiments trained, {len(skipped)} skipped as finished)")
     print(f"all {len(chosen)} experiments done in {total} ({len(skipped)} skipped as finished)\nreport: {page}\n"
@@ -93,6 +83,38 @@ def main(argv: list[str] | None = None) -> dict:
     if not chosen:
         raise UsageError("no experiment chosen")
     return {"ran": ran, "skipped": skipped, "report": page, "markdown": markdown}
+
+
+def clock(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(seconds))
+
+
+def run_suite(chosen: list[str], args: dict, given: dict, out_dir: Path) -> tuple[list[str], list[str], float]:
+    """Each chosen experiment in turn, under one header line each (and the suite's bar on a terminal); the
+    experiments run, those skipped as finished (--resume), and the suite's wall seconds."""
+    start = time.monotonic()
+    ran, skipped = [], []
+    bar = CONSOLE.suite_bar(len(chosen))
+    for index, experiment in enumerate(chosen, 1):
+        prefix = f"experiment {index}/{len(chosen)} {experiment}"
+        elapsed = clock(time.monotonic() - start)
+        if args["resume"] and finished(out_dir, experiment, args["profile"]):
+            CONSOLE.say(f"[{prefix}: finished earlier, skipped, {elapsed} elapsed]")
+            skipped.append(experiment)
+        else:
+            CONSOLE.say(f"[{prefix}, {elapsed} elapsed]")
+            record = experiment_record(experiment)
+            in_progress = args["resume"] and latest_unfinished(out_dir, experiment) is not None
+            settings, left_out = record.settings_for({**given, "profile": args["profile"], "out_dir": str(out_dir),
+                                                      "resume": True if in_progress else None})  # fmt: skip
+            left_out.pop("resume", None)
+            if left_out:
+                CONSOLE.say(f"[{prefix}: takes no {', '.join(flag_of(d) for d in left_out)}; not passed on]")
+            record.run(settings, partial(CONSOLE.run_started, experiment))
+            ran.append(experiment)
+        if bar is not None:
+            bar.update(1)
+    return ran, skipped, time.monotonic() - start
 
 
 def report_only(out_dir: Path, chosen: list[str]) -> dict:
@@ -104,18 +126,6 @@ def report_only(out_dir: Path, chosen: list[str]) -> dict:
     markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({', '.join(profiles)} profile)")
     print(f"report of {len(folders)} finished experiments (of {len(chosen)}), nothing trained: {page}\n        {markdown}")
     return {"ran": [], "skipped": [], "report": page, "markdown": markdown}
-
-
-class Announcer:
-    """Prints `[experiment i/n name, run k: run, elapsed]` as each run of one experiment starts."""
-
-    def __init__(self, prefix: str, start: float) -> None:
-        self.prefix, self.start, self.runs = prefix, start, 0
-
-    def __call__(self, run: str) -> None:
-        self.runs += 1
-        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.start))
-        print(f"[{self.prefix}, run {self.runs}: {run}, {elapsed} elapsed]", flush=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
 from hw1.reporting.plots import SD, metric_against, save_figure
+from hw1.runs.console import CONSOLE
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSizeSweep, option, positive_float, positive_int
 from hw1.training.builders import mnist_classifier
@@ -95,11 +96,10 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     figure = save_figure(metric_against(sweep.points, series, "batch size", f"sharpness (ε = {settings.epsilon:g})",
                                         "Sharpness against batch size", log_y=True, right=right, spread_label=SD),
                          result_dir, "sharpness")  # fmt: skip
-    summary = write_summary(result_dir, NAME, settings, rows, [figure])
+    write_summary(result_dir, NAME, settings, rows, [figure])
     for row in rows:
-        print(f"{row['name']:>12}: sharpness {row['sharpness']:.4g} (Hessian approx. {row['sharpness_hessian']:.4g},"
+        CONSOLE.detail(f"{row['name']}: sharpness {row['sharpness']:.4g} (Hessian approx. {row['sharpness_hessian']:.4g},"
               f" λmax {row['lambda_max']:.4g}); test acc {row['test_acc']:.4f}")  # fmt: skip
-    print(f"summary: {summary}\nfigure: {figure}")
     return {"settings": settings, "rows": rows}
 
 

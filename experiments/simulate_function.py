@@ -76,8 +76,6 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
         module, datamodule = function_regressor(run.settings, function, net_config(settings, widths[name]),
                                                 **data_options(settings))  # fmt: skip
         result = train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce)
-        print(f"{run.name}: widths {widths[name]}, {result.params} params, final train MSE "
-              f"{result.train_loss:.3g}, grid MSE {result.test_loss:.3g}")  # fmt: skip
         return vars(result)
 
     return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows, widths, fit_of))
@@ -116,8 +114,7 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], widths: dict[
                                    result_dir, f"loss_{function}"))  # fmt: skip
         figures.append(save_figure(function_fits(x.squeeze(1).tolist(), truth.squeeze(1).tolist(), predictions,
                                                  f"{function}: fits"), result_dir, f"fit_{function}"))  # fmt: skip
-    summary = write_summary(result_dir, NAME, settings, rows, figures)
-    print(f"summary: {summary}")
+    write_summary(result_dir, NAME, settings, rows, figures)
     return {"settings": settings, "results": results, "figures": figures}
 
 

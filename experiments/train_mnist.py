@@ -61,8 +61,6 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
         net, config = nets[model_of[run.name]]
         result = train_run(result_dir, run.name, *mnist_classifier(run.settings, net, config), run.settings,
                            announce=announce)  # fmt: skip
-        print(f"{run.name}: {result.params:,} params; train loss {result.train_loss:.4f} acc "
-              f"{result.train_acc:.4f}; test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")  # fmt: skip
         return vars(result)
 
     return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows, model_of))
@@ -79,8 +77,7 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], model_of: dic
         curves[f"{model} ({repeats[0].params:,} params)"] = {tag: mean_band([c[tag] for c in logged]) for tag in tags}
     seeds = f", {settings.seeds} seeds" if settings.seeds > 1 else ""
     figure = save_figure(model_comparison(curves, f"MNIST: CNNs of different depth{seeds}"), result_dir, "curves")
-    summary = write_summary(result_dir, NAME, settings, rows, [figure])
-    print(f"summary: {summary}\nfigure: {figure}")
+    write_summary(result_dir, NAME, settings, rows, [figure])
     return {"settings": settings, "results": results}
 
 

@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from experiments import params_vs_generalization
 from hw1.cli.flags import run_cli
 from hw1.cli.jobs import JOBS_FOLDER
 
 ROOT = Path(__file__).resolve().parents[1]
-METRICS = ("params", "epochs", "train_loss", "train_acc", "test_loss", "test_acc")
+METRICS = ("params", "epochs", "steps", "train_loss", "train_acc", "test_loss", "test_acc")
 
 
 def flags(data: Path, out: Path, *more: str) -> list[str]:
@@ -47,10 +48,14 @@ def assert_same_runs(first: dict[str, dict], second: dict[str, dict]) -> None:
                                             ["steps_per_chunk"]}  # fmt: skip
 
 
-def test_a_sweep_with_two_jobs_equals_the_sweep_run_one_by_one(tiny_mnist: Path, tmp_path: Path) -> None:
+def test_a_sweep_with_two_jobs_equals_the_sweep_run_one_by_one(tiny_mnist: Path, tmp_path: Path, capsys) -> None:
     params_vs_generalization.main(flags(tiny_mnist, tmp_path / "one_by_one", "--max-epochs", "2"))
+    capsys.readouterr()
     params_vs_generalization.main(flags(tiny_mnist, tmp_path / "jobs", "--max-epochs", "2", "--jobs", "2"))
     assert_same_runs(rows(tmp_path / "one_by_one"), rows(tmp_path / "jobs"))
+    assert {row["threads"] for row in rows(tmp_path / "jobs").values()} == {max(1, torch.get_num_threads() // 2)}
+    printed = capsys.readouterr().out.splitlines()  # the parent prints each child's run as its row appears
+    assert sorted(line.split(":")[0] for line in printed if " epochs, " in line) == sorted(rows(tmp_path / "jobs"))
     assert files(tmp_path / "jobs") == files(tmp_path / "one_by_one")
     logs = sorted(p.name for p in (tmp_path / "jobs" / "params_vs_generalization" / "version_0" / JOBS_FOLDER).glob("*.log"))
     assert logs == ["job0.log", "job1.log"]  # job0: w2 and w32, job1: w8

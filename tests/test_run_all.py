@@ -42,11 +42,13 @@ def test_smoke_suite_builds_a_report_naming_every_figure(smoke_suite: dict) -> N
     assert f"| device | {environment['device']} |" in markdown and "| profile | smoke |" in markdown
     assert "| wall time of the suite | 00:" in markdown
     assert f"({len(run_all.EXPERIMENTS)} experiments trained, 0 skipped as finished) |" in markdown
-    output = smoke_suite["output"]
-    assert "[experiment 1/13 simulate_function: starting, 00:00:00 elapsed]" in output
-    assert "[experiment 10/13 sharpness, run 5: bs128," in output
-    assert "[experiment 11/13 hessian_spectrum, run 5: bs128," in output  # the analyses announce each minimum
-    assert "[experiment 12/13 loss_surface, run 2: through_small_batch_large_batch_large_lr," in output
+    lines = smoke_suite["output"].splitlines()
+    assert lines[0] == "[experiment 1/13 simulate_function, 00:00:00 elapsed]"
+    sharpness = lines.index(next(line for line in lines if line.startswith("[experiment 10/13 sharpness, ")))
+    assert lines[sharpness + 5].startswith("bs128: 1 epoch, 2 steps, no target, ")  # each run's line as it finishes
+    hessian = lines.index(next(line for line in lines if line.startswith("[experiment 11/13 hessian_spectrum, ")))
+    assert lines[hessian + 5].startswith("bs128: λ1 ")  # the analyses print a line for each minimum
+    assert any(line.startswith("through_small_batch_large_batch_large_lr: 11×11 grid; ") for line in lines)
 
     again = run_all.main([*smoke_suite["flags"], "--resume"])
     assert again["ran"] == [] and again["skipped"] == list(run_all.EXPERIMENTS)
@@ -67,16 +69,18 @@ def test_run_all_passes_every_shared_flag_on_to_the_experiments_that_take_it(
 ) -> None:
     outcome = run_all.main(["--profile", "smoke", "--only", "minimal_ratio", "random_labels", "--accelerator", "cpu",
                             "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path), "--precision", "32-true",
-                            "--deterministic", "--log-every-n-steps", "2", "--seed", "4", "--jobs", "2"])  # fmt: skip
+                            "--deterministic", "--log-every-n-steps", "2", "--seed", "4", "--jobs", "2",
+                            "--seeds", "2"])  # fmt: skip
     assert outcome["ran"] == ["minimal_ratio", "random_labels"]
     printed = capsys.readouterr().out
     (left_out,) = [line for line in printed.splitlines() if line.startswith("[experiment 1/2 minimal_ratio: takes no ")]
     assert left_out.endswith("; not passed on]")
     assert set(left_out[len("[experiment 1/2 minimal_ratio: takes no "):-len("; not passed on]")].split(", ")) == {
-        "--precision", "--deterministic", "--data-dir", "--log-every-n-steps", "--jobs"}
-    (run,) = json.loads((tmp_path / "random_labels" / "version_0" / "summary.json").read_text())["runs"]
-    assert run["settings"]["deterministic"] is True and run["settings"]["init_seed"] == 4
-    assert (tmp_path / "random_labels" / "version_0" / ".jobs" / "job0.log").is_file()  # trained as a job
+        "--precision", "--deterministic", "--data-dir", "--log-every-n-steps", "--jobs", "--seeds"}
+    summary = json.loads((tmp_path / "random_labels" / "version_0" / "summary.json").read_text())
+    assert [run["settings"]["init_seed"] for run in summary["runs"]] == [4, 5]
+    assert all(run["settings"]["deterministic"] is True for run in summary["runs"])
+    assert summary["timing"]["jobs"] == 2 and (tmp_path / "random_labels" / "version_0" / ".jobs" / "job1.log").is_file()
     ratio = json.loads((tmp_path / "minimal_ratio" / "version_0" / "summary.json").read_text())
     assert ratio["runs"][0]["settings"]["init_seed"] == 4
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from hw1.runs.console import CONSOLE
 from hw1.training.minima import (
     load_classifier_pair,
     training_data,
@@ -61,7 +62,7 @@ def interpolate(first: str, second: str, alphas: list[float], data_dir: str | No
     train_set, other_set = training_set(data1), training_set(data2)
     same = train_set == other_set
     if not same:
-        print(f"note: {second} was trained on another training set ({other_set}) than {first} ({train_set});"
+        CONSOLE.say(f"note: {second} was trained on another training set ({other_set}) than {first} ({train_set});"
               " the train curve uses the first one's")  # fmt: skip
     datamodule = training_data(data1, data_dir, device, download)
     return {

@@ -10,7 +10,7 @@ from hw1.cli.flags import Refuse, SettingsT, build_settings, parse_settings
 from hw1.reporting.verdicts import EXPECTATIONS, Expectation
 from hw1.runs.settings import Profiles, flag_of, refusal
 
-Announce = Callable[[str], None]  # called with each run's name as it starts (run_all.py prints the suite's progress)
+Announce = Callable[[str], None]  # called with each run's name as it starts (run_all.py's bar names it)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import json
 import os
 import pickle
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from hw1.runs.console import CONSOLE, run_line
 from hw1.runs.errors import RunFailed
 from hw1.runs.results import ROW_FILE
 from hw1.runs.settings import Sweep
@@ -36,14 +38,15 @@ def child_threads(jobs: int) -> int:
     return max(1, torch.get_num_threads() // jobs)
 
 
-def run_concurrently(experiment: str, settings: Sweep, runs: list[tuple[int, str]], result_dir: Path) -> None:
-    """Train `runs` ((plan position, run name)) of `experiment`'s sweep into `result_dir` with `settings.jobs` children,
-    each taking every N-th run (one process start each: importing torch and Lightning costs seconds)."""
+def run_concurrently(experiment: str, settings: Sweep, jobs: int, runs: list[tuple[int, str]], result_dir: Path) -> None:
+    """Train `runs` ((plan position, run name)) of `experiment`'s sweep into `result_dir` with `jobs` children, each
+    taking every N-th run (one process start each: importing torch and Lightning costs seconds); each run's line is
+    printed here as its row appears."""
     if not runs:
         return
     jobs_dir = result_dir / JOBS_FOLDER
     jobs_dir.mkdir(exist_ok=True)
-    count = min(settings.jobs, len(runs))
+    count = min(jobs, len(runs))
     threads = child_threads(count)
     shares = {f"job{k}": runs[k::count] for k in range(count)}
     running: dict[subprocess.Popen, str] = {}
@@ -52,16 +55,21 @@ def run_concurrently(experiment: str, settings: Sweep, runs: list[tuple[int, str
     try:
         for job, share in shares.items():
             running[start_child(experiment, settings, [index for index, _ in share], job, result_dir, threads)] = job
-            print(f"{job}: started with {threads} threads for {', '.join(name for _, name in share)} (log: "
-                  f"{jobs_dir / f'{job}.log'})", flush=True)  # fmt: skip
+            CONSOLE.detail(f"{job}: started with {threads} thread{'s' if threads != 1 else ''} for "
+                           f"{', '.join(name for _, name in share)} (log: {jobs_dir / f'{job}.log'})")  # fmt: skip
+        waiting = [name for _, name in runs]
         while running:
+            waiting = print_finished_runs(result_dir, waiting, started)
             for process, job in list(running.items()):
                 if process.poll() is None:
                     continue
                 del running[process]
+                waiting = print_finished_runs(result_dir, waiting, started)
                 unfinished = [name for _, name in shares[job] if not trained_since(result_dir / name / ROW_FILE, started)]
-                print(f"{job}: {'done' if process.returncode == 0 else f'FAILED (exit code {process.returncode})'}, "
-                      f"{len(running)} jobs still running", flush=True)  # fmt: skip
+                if process.returncode == 0:
+                    CONSOLE.detail(f"{job}: done, {len(running)} jobs still running")
+                else:
+                    CONSOLE.say(f"{job}: FAILED (exit code {process.returncode}), {len(running)} jobs still running")
                 if process.returncode != 0:
                     failed.append(f"{', '.join(unfinished) or job} (exit code {process.returncode}; log: "
                                   f"{jobs_dir / f'{job}.log'})")  # fmt: skip
@@ -72,6 +80,14 @@ def run_concurrently(experiment: str, settings: Sweep, runs: list[tuple[int, str
     if failed:
         raise RunFailed(f"not trained: {'; '.join(failed)}; the runs trained are kept: fix it and pass --resume to "
                         "train what is unfinished")  # fmt: skip
+
+
+def print_finished_runs(result_dir: Path, waiting: list[str], started: float) -> list[str]:
+    """Print the line of each run in `waiting` whose row its child has written; the runs still waiting."""
+    finished = [name for name in waiting if trained_since(result_dir / name / ROW_FILE, started)]
+    for name in finished:
+        CONSOLE.run_finished(run_line(json.loads((result_dir / name / ROW_FILE).read_text())))
+    return [name for name in waiting if name not in finished]
 
 
 def trained_since(row_file: Path, started: float) -> bool:

@@ -17,17 +17,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from hw1.cli.jobs import run_concurrently
 from hw1.reporting.plots import mean_sd
+from hw1.runs.console import CONSOLE, run_line
 from hw1.runs.errors import UsageError
 from hw1.runs.files import write_json_atomically
 from hw1.runs.launch import global_rank
-from hw1.runs.results import ROW_FILE
-from hw1.runs.settings import BatchSizeSweep, RunSettings, Sweep
+from hw1.runs.results import ROW_FILE, note_jobs
+from hw1.runs.settings import AUTO, BatchSizeSweep, RunSettings, Sweep
 from hw1.training.event_files import write_hparams
-from hw1.training.fit import start_experiment
+from hw1.training.fit import on_gpu, start_experiment
 
 CLAIMS = ".claims"
 
@@ -71,7 +73,7 @@ def run_sweep(experiment: str, settings: Sweep, plan: list[PlannedRun], train: T
     if settings.list_runs:
         for index, run in enumerate(plan):
             details = "  ".join(f"{key}={value}" for key, value in run.details.items())
-            print(f"{index:>4}  {run.name}  {details}".rstrip())
+            CONSOLE.say(f"{index:>4}  {run.name}  {details}".rstrip())
         return {"settings": settings, "plan": plan}
     chosen = check_sweep_flags(settings, plan)
     if settings.collect:
@@ -81,8 +83,10 @@ def run_sweep(experiment: str, settings: Sweep, plan: list[PlannedRun], train: T
                              f"{settings.name} --run-index I first")  # fmt: skip
         return finish(result_dir, collected_rows(result_dir, plan))
     result_dir = start_experiment(experiment, settings)
-    if settings.jobs > 1:
-        run_concurrently(experiment, settings, [(plan.index(run), run.name) for run in chosen], result_dir)
+    jobs = concurrent_jobs(settings, len(chosen))
+    note_jobs(result_dir, jobs)
+    if jobs > 1:
+        run_concurrently(experiment, settings, jobs, [(plan.index(run), run.name) for run in chosen], result_dir)
         if settings.run_index is not None:
             return {"settings": settings, "trained": collected_rows(result_dir, chosen)}
         return finish(result_dir, collected_rows(result_dir, plan))
@@ -93,12 +97,27 @@ def run_sweep(experiment: str, settings: Sweep, plan: list[PlannedRun], train: T
         if global_rank() == 0:
             write_hparams(Path(row["log_dir"]), row, run.details)
             write_json_atomically(row, result_dir / run.name / ROW_FILE)
+            CONSOLE.run_finished(run_line(row))
         rows.append(row)
     if settings.run_index is not None:
-        rank_zero_only(print)(f"trained {', '.join(run.name for run in chosen)} of sweep {result_dir}; when every run "
-                              f"is trained: --collect --name {settings.name}")  # fmt: skip
+        rank_zero_only(CONSOLE.detail)(f"trained {', '.join(run.name for run in chosen)} of sweep {result_dir}; when "
+                                       f"every run is trained: --collect --name {settings.name}")  # fmt: skip
         return {"settings": settings, "trained": rows}
     return finish(result_dir, rows)
+
+
+THREADS_PER_JOB = 2  # on 2 cores, one process with 2 threads trained a sweep as fast as 2 of 1 (docs/scaling-out.md)
+
+
+def concurrent_jobs(settings: Sweep, runs: int) -> int:
+    """How many of `runs` train at once: --jobs N, or for `auto` one job per `THREADS_PER_JOB` torch threads of this
+    process when the runs train on a CPU, and 1 on a GPU (unmeasured there) or in the smoke profile (whose runs last
+    less than a child's start-up); never more than `runs`."""
+    if settings.jobs != AUTO:
+        return min(int(settings.jobs), max(runs, 1))
+    if settings.profile == "smoke" or on_gpu(settings.accelerator):
+        return 1
+    return max(1, min(torch.get_num_threads() // THREADS_PER_JOB, runs))
 
 
 def check_sweep_flags(settings: Sweep, plan: list[PlannedRun]) -> list[PlannedRun]:

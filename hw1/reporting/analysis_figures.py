@@ -11,6 +11,7 @@ from matplotlib.colors import ListedColormap
 from hw1.analysis.interpolation import interpolate
 from hw1.analysis.pca import project_trajectories, trajectories
 from hw1.reporting.plots import Drawing, drawn_series, interpolation_curves, plt, save_figure, save_figure_at
+from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 
 
@@ -23,7 +24,7 @@ def draw_interpolation(first: str, second: str, alphas: list[float], data_dir: s
     drawing = interpolation_curves(alphas, {split: results[split] for split in ("train", "test")}, title)
     drawing.data.update(first=first, second=second, alphas=alphas, **results)
     figure = save_figure_at(drawing, out)
-    print(f"figure: {figure}")
+    CONSOLE.detail(f"figure: {figure}")
     return figure
 
 

@@ -24,10 +24,12 @@ from hw1.reporting.verdicts import (
     caption,
     verdict,
 )
-from hw1.runs.files import write_text_atomically
+from hw1.runs.console import seconds_text
+from hw1.runs.files import write_json_atomically, write_text_atomically
 from hw1.runs.results import latest_finished, read_summary
 
 HIDDEN_COLUMNS = {"checkpoint", "log_dir"}
+SUITE_SUMMARY = "summary.json"  # the report folder's: each experiment's runs, jobs at once and wall seconds
 SEED_SETTINGS = {"init_seed", "order_seed", "steps_per_chunk"}  # differ between the seeds of one run
 KEY_SETTINGS = ("profile", "max_epochs", "batch_size", "optimizer", "lr", "lr_schedule", "momentum", "train_subset", "seed",
                 "seeds", "data_seed", "runs", "hidden", "widths", "batch_sizes", "functions", "nets", "depths", "label_mode",
@@ -148,6 +150,17 @@ def figure_data(figures: list[Path]) -> dict[str, dict]:
     return found
 
 
+def timing_rows(summaries: dict[str, dict]) -> list[dict[str, Any]]:
+    """Each experiment's runs, jobs at once and wall seconds, as its summary.json records them (`timing`)."""
+    return [{"experiment": experiment, "runs": summary.get("timing", {}).get("runs", len(summary["runs"])),
+             "jobs": summary.get("timing", {}).get("jobs"), "seconds": summary.get("timing", {}).get("seconds")}
+            for experiment, summary in summaries.items()]  # fmt: skip
+
+
+def _jobs_cell(jobs: int | None) -> str:
+    return "–" if jobs is None else str(jobs)
+
+
 def judged(summaries: dict[str, dict], drawn: dict[str, dict[str, dict]]) -> dict[str, Verdict]:
     """The verdict of every finished experiment that has a stated expectation, from its summary and figure data."""
     return {experiment: verdict(experiment, summary, drawn[experiment])
@@ -164,7 +177,13 @@ def outline(out_dir: Path, experiments: list[str], title: str, wall_time: str | 
     drawn = {experiment: figure_data(paths) for experiment, paths in figures.items()}
     verdicts = judged(summaries, drawn)
     facts = [list(fact) for fact in header(list(summaries.values()), wall_time)]
+    times = [[Link(row["experiment"], f"#{row['experiment']}"), str(row["runs"]), _jobs_cell(row["jobs"]),
+              seconds_text(row["seconds"]) if row["seconds"] is not None else "not timed (collected)"]
+             for row in timing_rows(summaries)]  # fmt: skip
     blocks: list[tuple] = [("h1", title), ("table", ["", ""], facts),
+                           ("p", ["**Time per experiment** (its invocation's wall time, from claiming its result folder "
+                                  "to writing its summary; with `--resume`, that invocation's only):"]),
+                           ("table", ["experiment", "runs", "jobs at once", "wall time"], times),
                            ("p", ["Open every run in TensorBoard: ", f"`tensorboard --logdir {out_dir}`",
                                   " and http://localhost:6006."]),
                            ("h2", "Verdicts"),
@@ -355,10 +374,15 @@ def write_report(
     out_dir: Path, experiments: list[str], title: str = "Homework 1 report", wall_time: str | None = None
 ) -> tuple[Path, Path]:
     """Write `<out_dir>/report/report.md` and `index.html` from the latest finished result folder of each experiment,
-    under a header naming what they ran on (`header`; `wall_time` is the suite's, when it was just run)."""
+    under a header naming what they ran on (`header`; `wall_time` is the suite's, when it was just run), and
+    `summary.json` beside them: the table of each experiment's runs, jobs and wall seconds (`timing_rows`)."""
     report_dir = out_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     blocks = outline(out_dir, experiments, title, wall_time)
+    summaries = {experiment: read_summary(folder) for experiment in experiments
+                 if (folder := latest_finished(out_dir, experiment)) is not None}  # fmt: skip
+    write_json_atomically({"title": title, "wall_time": wall_time, "experiments": timing_rows(summaries)},
+                          report_dir / SUITE_SUMMARY)
     markdown_path, html_path = report_dir / "report.md", report_dir / "index.html"
     write_text_atomically(to_markdown(blocks), markdown_path)
     write_text_atomically(to_html(blocks, title), html_path)

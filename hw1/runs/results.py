@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ import lightning as L
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
+from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.files import write_json_atomically
 from hw1.runs.launch import decided_by_rank_zero, global_rank
@@ -64,7 +66,26 @@ def claim_result_dir(
     and join the latest one.
     """
     decided = decided_by_rank_zero(lambda: str(_claim(out_dir, experiment, resume, name)), accelerator)
-    return Path(decided) if decided is not None else _claim(out_dir, experiment, resume, name)
+    claimed = Path(decided) if decided is not None else _claim(out_dir, experiment, resume, name)
+    _CLAIMED[claimed.resolve()] = {"started": time.monotonic(), "jobs": 1}
+    return claimed
+
+
+_CLAIMED: dict[Path, dict[str, Any]] = {}  # each result folder this process claimed: when, and its runs' jobs at once
+
+
+def note_jobs(result_dir: Path, jobs: int) -> None:
+    """Record how many runs of the invocation that claimed `result_dir` train at once (its summary's timing)."""
+    if result_dir.resolve() in _CLAIMED:
+        _CLAIMED[result_dir.resolve()]["jobs"] = jobs
+
+
+def timing(result_dir: Path, runs: int) -> dict[str, Any]:
+    """The summary's timing: wall seconds since this process claimed `result_dir` (None where it did not, e.g. when it
+    only collects a sweep trained elsewhere), the number of runs and the jobs that trained them at once."""
+    claimed = _CLAIMED.get(result_dir.resolve())
+    seconds = None if claimed is None else round(time.monotonic() - claimed["started"], 1)
+    return {"seconds": seconds, "runs": runs, "jobs": None if claimed is None else claimed["jobs"]}
 
 
 def _claim(out_dir: str | os.PathLike, experiment: str, resume: bool, name: str | None) -> Path:
@@ -76,10 +97,10 @@ def _claim(out_dir: str | os.PathLike, experiment: str, resume: bool, name: str 
     if versions and (resume or global_rank() > 0):
         chosen = (latest_unfinished(out_dir, experiment) or versions[-1]) if global_rank() == 0 else versions[-1]
         if resume:
-            rank_zero_only(print)(f"{experiment}: resuming {chosen}")
+            rank_zero_only(CONSOLE.say)(f"{experiment}: resuming {chosen}")
         return chosen
     if resume:
-        print(f"{experiment}: nothing to resume yet in {experiment_dir}, starting afresh")
+        CONSOLE.say(f"{experiment}: nothing to resume yet in {experiment_dir}, starting afresh")
     number = int(versions[-1].name.split("_")[1]) + 1 if versions else 0
     while True:
         try:
@@ -155,7 +176,8 @@ def write_summary(
 
     Each run (a dataclass such as RunResult, or a dict) carries the settings it trained with (`settings`); the
     experiment-level settings keep only the values that no run contradicts, so a sweep's default batch size, say, is
-    not recorded as if its runs had used it.
+    not recorded as if its runs had used it. `timing` is this invocation's wall time from claiming the folder to its
+    summary (None where it only collected a sweep trained elsewhere), its number of runs, and the jobs it ran at once.
     """
     rows = [asdict(run) if is_dataclass(run) and not isinstance(run, type) else run for run in runs]
     summary = {
@@ -164,5 +186,11 @@ def write_summary(
         "runs": rows,
         "figures": [str(figure) for figure in figures],
         "environment": environment(settings.accelerator),
+        "timing": timing(result_dir, len(rows)),
     }
-    return write_json_atomically(summary, result_dir / SUMMARY)
+    path = write_json_atomically(summary, result_dir / SUMMARY)
+    folders = sorted({str(Path(figure).parent) for figure in figures})
+    names = ", ".join(Path(figure).name for figure in figures)
+    CONSOLE.detail(f"summary: {path}" + (f"; figures in {folders[0]}: {names}" if len(folders) == 1 else
+                                         "".join(f"; figure: {figure}" for figure in figures)))  # fmt: skip
+    return path

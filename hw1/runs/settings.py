@@ -88,6 +88,14 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+AUTO = "auto"
+
+
+def jobs_value(text: str) -> int | str:
+    """A count of concurrent jobs, or `auto` (`hw1.cli.sweeps.concurrent_jobs` decides)."""
+    return AUTO if text == AUTO else positive_int(text)
+
+
 def fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -146,6 +154,9 @@ class Settings:
     seed: int = option("--seed", "seed of the initial weights and the batch order (multi-run experiments: --seed,"
                        " --seed+1, ...)", 0, type=seed_value)
     out_dir: str = option("--out-dir", "output folder for logs, checkpoints, figures and summary.json", "lightning_logs")
+    verbose: bool = option("--verbose", "print everything: Lightning's start-up lines, model summaries and evaluation"
+                           " bars, third-party warnings, and the experiment's details inside run_all.py (default: one"
+                           " line per finished run)", False, switch=True)
     unused: frozenset[str] = frozenset()
 
     @classmethod
@@ -284,9 +295,11 @@ class Sweep(Resumable):
     collect: bool = option("--collect", "train nothing: build the summary, figures and report entry of sweep --name"
                            " from its finished runs (names the missing ones)", False, switch=True)
     list_runs: bool = option("--list-runs", "print the sweep's runs with their positions and stop", False, switch=True)
-    jobs: int = option("--jobs", "train up to this many of the sweep's runs at once, each a child process on this"
-                       " machine with this process's threads shared out (on one GPU they share it); the summary is"
-                       " the same as one by one (logs: <result folder>/.jobs/)", 1, type=positive_int)
+    jobs: int | str = option("--jobs", "train up to this many of the sweep's runs at once, each a child process on this"
+                             " machine with this process's threads shared out (on one GPU they share it); the"
+                             " summary's numbers are those of one by one up to float32's last bits (logs: <result"
+                             " folder>/.jobs/); auto: one job per 2 torch threads on a CPU (1 on 2 cores), 1 on a"
+                             " GPU and in the smoke profile (docs/scaling-out.md)", AUTO, type=jobs_value)
 
 
 @dataclass(frozen=True)
@@ -347,5 +360,5 @@ def refusal(settings_class: type[Settings], dest: str) -> str | None:
 
 RUN_OPTIONS: tuple[Option, ...] = RunSettings.options()
 SWEEP_ACTIONS = ("run_index", "collect", "list_runs")  # what an invocation does with a sweep, not how runs train
-NOT_RECORDED = (*SWEEP_ACTIONS, "jobs")  # how one invocation runs its runs, which does not change their numbers
+NOT_RECORDED = (*SWEEP_ACTIONS, "jobs", "verbose")  # how one invocation runs and prints, not what its runs train with
 SWEEP_OPTIONS = ("name", *SWEEP_ACTIONS)

@@ -25,6 +25,7 @@ from typing import Any, cast
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.loops.training_epoch_loop import _TrainingEpochLoop
 from lightning.pytorch.profilers import PassThroughProfiler
@@ -89,7 +90,20 @@ class NoProfiler(PassThroughProfiler):
 class ProgressBar(TQDMProgressBar):
     """Lightning's bar counting training items (chunks of optimizer steps), showing the optimizer step as `step`,
     without `v_num` (runs are named folders here, and the bar showed the name's last 4 letters); redrawn about every
-    `PROGRESS_REFRESH_STEPS` optimizer steps."""
+    `PROGRESS_REFRESH_STEPS` optimizer steps. It is cleared when the run ends (the run's line replaces it), and the
+    evaluation passes draw no bar of their own unless `evaluation_bars`."""
+
+    def __init__(self, refresh_rate: int, evaluation_bars: bool = False) -> None:
+        super().__init__(refresh_rate=refresh_rate)
+        self.evaluation_bars = evaluation_bars
+
+    def init_train_tqdm(self) -> Tqdm:
+        bar = super().init_train_tqdm()
+        bar.leave = False
+        return bar
+
+    def init_validation_tqdm(self) -> Tqdm:
+        return super().init_validation_tqdm() if self.evaluation_bars else Tqdm(disable=True)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         steps_per_chunk = getattr(datamodule_of(trainer), "steps_per_chunk", None) or 1

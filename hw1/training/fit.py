@@ -15,6 +15,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.launch import global_rank
 from hw1.runs.results import claim_result_dir
@@ -69,6 +70,9 @@ class RunResult:
     target_epoch: int | None = None
     target_step: int | None = None
     stopped_by: str = "epoch cap"
+    steps: int = 0  # optimizer steps taken
+    seconds: float = 0.0  # wall time of the run: its training and final evaluation (this invocation's, when resumed)
+    threads: int = 1  # torch's intra-op threads the run computed with
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> RunResult:
@@ -94,6 +98,7 @@ def start_experiment(experiment: str, settings: Settings) -> Path:
     """Check what can be checked before anything is written (the accelerator, the optimizer's settings; for MNIST
     experiments the data files and the subset size), then claim this invocation's result folder
     (`hw1.runs.results.claim_result_dir`)."""
+    CONSOLE.configure(settings.verbose)
     check_accelerator(settings.accelerator)
     if isinstance(settings, Optimizer):
         lr = settings.lr if isinstance(settings, LearningRate) else None
@@ -111,7 +116,12 @@ def torch_device(accelerator: str) -> torch.device:
     """The device for work done outside a Trainer (post-hoc evaluation, vectorised ensembles): CUDA unless
     --accelerator cpu or none is visible; --accelerator gpu without one is a UsageError."""
     check_accelerator(accelerator)
-    return torch.device("cuda" if accelerator != "cpu" and torch.cuda.is_available() else "cpu")
+    return torch.device("cuda" if on_gpu(accelerator) else "cpu")
+
+
+def on_gpu(accelerator: str) -> bool:
+    """Whether `--accelerator` trains on a CUDA GPU here."""
+    return accelerator != "cpu" and torch.cuda.is_available()
 
 
 def _devices(text: str | int) -> str | int | list[int]:
@@ -125,6 +135,7 @@ def _devices(text: str | int) -> str | int | list[int]:
 
 def build_trainer(settings: RunSettings, log_dir: Path, logger: TensorBoardLogger, callbacks: Sequence[Callback]) -> L.Trainer:
     checkpoint_dir = log_dir / "checkpoints"
+    bars = CONSOLE.run_bars()
     checkpoints: list[Callback] = []
     if settings.checkpoint_every:
         checkpoints.append(EpochCheckpoint(checkpoint_dir, settings.checkpoint_every))
@@ -145,12 +156,14 @@ def build_trainer(settings: RunSettings, log_dir: Path, logger: TensorBoardLogge
             *checkpoints,
             ChunkSize(settings.steps_per_chunk),
             StepLossLogger(settings.log_every_n_steps),
-            ProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS),
+            *([ProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS, evaluation_bars=CONSOLE.verbose)] if bars else []),
             FreezeGarbageCollector(),
             *callbacks,
         ],
         plugins=[AtomicCheckpointIO()],
         profiler=NoProfiler(),
+        enable_progress_bar=bars,
+        enable_model_summary=CONSOLE.verbose,
         log_every_n_steps=settings.log_every_n_steps,
         num_sanity_val_steps=0,
         default_root_dir=log_dir,
@@ -180,11 +193,13 @@ def train_run(
     announce: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Fit `module` on `datamodule` in `<result_dir>/<run>`, continuing its last.ckpt with --resume, then evaluate it.
-    `announce(run)` is called first (run_all.py prints the suite's progress with it).
+    `announce(run)` is called first (run_all.py's bar names the run in progress with it); the run's line is printed by
+    whoever collects its row (`hw1.cli.sweeps`).
 
     The module must provide `evaluate(batches) -> {"loss", "acc"?}` and `num_parameters`; the datamodule
     `train_eval_dataloader()` and `test_dataloader()`.
     """
+    started = time.perf_counter()
     check_accelerator(settings.accelerator)
     datamodule.prepare_data()  # missing data is reported before anything is written
     last = result_dir / run / "checkpoints" / LAST_CHECKPOINT
@@ -195,7 +210,7 @@ def train_run(
         check_resumed_settings(state, last, used)
     purge_step = int(state["global_step"]) if state is not None else None
     if settings.resume and checkpoint is None:
-        rank_zero_only(print)(f"{result_dir.name}/{run}: nothing to resume yet, training it from the start")
+        rank_zero_only(CONSOLE.say)(f"{result_dir.name}/{run}: nothing to resume yet, training it from the start")
     if settings.resume:
         wait_for_a_later_event_file_name(result_dir / run)
     use_compiled_crc()
@@ -239,4 +254,7 @@ def train_run(
         log_dir=str(log_dir),
         settings=used,
         **target,
+        steps=trainer.global_step,
+        seconds=round(time.perf_counter() - started, 2),
+        threads=torch.get_num_threads(),
     )
