@@ -167,9 +167,9 @@ def judged(summaries: dict[str, dict], drawn: dict[str, dict[str, dict]]) -> dic
             for experiment, summary in summaries.items() if experiment in EXPECTATIONS}  # fmt: skip
 
 
-def outline(out_dir: Path, experiments: list[str], title: str, wall_time: str | None) -> list[tuple]:
+def outline(out_dir: Path, experiments: list[str], title: str, wall_time: str | None) -> tuple[list[tuple], list[dict]]:
     """The report as blocks — ("h1"|"h2"|"h3", text), ("p", [inline]), ("table", header, rows), ("figure", image,
-    alt, [caption inline])) — with links relative to `<out_dir>/report/`."""
+    alt, [caption inline])) — with links relative to `<out_dir>/report/`, and its time per experiment (`timing_rows`)."""
     report_dir = out_dir / "report"
     folders = {experiment: folder for experiment in experiments if (folder := latest_finished(out_dir, experiment)) is not None}
     summaries = {experiment: read_summary(folder) for experiment, folder in folders.items()}
@@ -177,13 +177,11 @@ def outline(out_dir: Path, experiments: list[str], title: str, wall_time: str | 
     drawn = {experiment: figure_data(paths) for experiment, paths in figures.items()}
     verdicts = judged(summaries, drawn)
     facts = [list(fact) for fact in header(list(summaries.values()), wall_time)]
+    timing = timing_rows(summaries)
     times = [[Link(row["experiment"], f"#{row['experiment']}"), str(row["runs"]), _jobs_cell(row["jobs"]),
               seconds_text(row["seconds"]) if row["seconds"] is not None else "not timed (collected)"]
-             for row in timing_rows(summaries)]  # fmt: skip
+             for row in timing]  # fmt: skip
     blocks: list[tuple] = [("h1", title), ("table", ["", ""], facts),
-                           ("p", ["**Time per experiment** (its invocation's wall time, from claiming its result folder "
-                                  "to writing its summary; with `--resume`, that invocation's only):"]),
-                           ("table", ["experiment", "runs", "jobs at once", "wall time"], times),
                            ("p", ["Open every run in TensorBoard: ", f"`tensorboard --logdir {out_dir}`",
                                   " and http://localhost:6006."]),
                            ("h2", "Verdicts"),
@@ -192,7 +190,11 @@ def outline(out_dir: Path, experiments: list[str], title: str, wall_time: str | 
                            ("table", ["experiment", "verdict", "measured (each seed's numbers: in its section)"],
                             [[Link(e, f"#{e}"), *((verdicts[e].outcome, verdicts[e].text.split(" — ")[0])
                                                   if e in verdicts else ("not run", "no finished result folder"))]
-                             for e in experiments if e in EXPECTATIONS])]  # fmt: skip
+                             for e in experiments if e in EXPECTATIONS]),
+                           ("h2", "Time per experiment"),
+                           ("p", ["Each experiment's invocation, from claiming its result folder to writing its summary "
+                                  "(with `--resume`, that invocation's time only):"]),
+                           ("table", ["experiment", "runs", "jobs at once", "wall time"], times)]  # fmt: skip
     for experiment in experiments:
         blocks.append(("h2", experiment))
         if experiment not in summaries:
@@ -219,7 +221,7 @@ def outline(out_dir: Path, experiments: list[str], title: str, wall_time: str | 
                            [f"{Path(figure).name}: {words} " if words else f"{Path(figure).name} — ", "Data: ",
                             Link(data_file.name, _relative(data_file, report_dir)),
                             *([". Runs: ", *runs[1:]] if runs else [])]))  # fmt: skip
-    return blocks
+    return blocks, timing
 
 
 def drawn_runs(runs: list[dict], stem: str, data: dict) -> list[dict]:
@@ -378,11 +380,8 @@ def write_report(
     `summary.json` beside them: the table of each experiment's runs, jobs and wall seconds (`timing_rows`)."""
     report_dir = out_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
-    blocks = outline(out_dir, experiments, title, wall_time)
-    summaries = {experiment: read_summary(folder) for experiment in experiments
-                 if (folder := latest_finished(out_dir, experiment)) is not None}  # fmt: skip
-    write_json_atomically({"title": title, "wall_time": wall_time, "experiments": timing_rows(summaries)},
-                          report_dir / SUITE_SUMMARY)
+    blocks, timing = outline(out_dir, experiments, title, wall_time)
+    write_json_atomically({"title": title, "wall_time": wall_time, "experiments": timing}, report_dir / SUITE_SUMMARY)
     markdown_path, html_path = report_dir / "report.md", report_dir / "index.html"
     write_text_atomically(to_markdown(blocks), markdown_path)
     write_text_atomically(to_html(blocks, title), html_path)
