@@ -25,11 +25,11 @@ from hw1.reporting.plots import mean_sd
 from hw1.runs.console import CONSOLE, run_line
 from hw1.runs.errors import UsageError
 from hw1.runs.files import write_json_atomically
-from hw1.runs.launch import global_rank
+from hw1.runs.launch import global_rank, on_gpu
 from hw1.runs.results import ROW_FILE, note_jobs
 from hw1.runs.settings import AUTO, BatchSizeSweep, RunSettings, Sweep
 from hw1.training.event_files import write_hparams
-from hw1.training.fit import on_gpu, start_experiment
+from hw1.training.fit import start_experiment
 
 CLAIMS = ".claims"
 

@@ -152,9 +152,12 @@ def figure_data(figures: list[Path]) -> dict[str, dict]:
 
 def timing_rows(summaries: dict[str, dict]) -> list[dict[str, Any]]:
     """Each experiment's runs, jobs at once and wall seconds, as its summary.json records them (`timing`)."""
-    return [{"experiment": experiment, "runs": summary.get("timing", {}).get("runs", len(summary["runs"])),
-             "jobs": summary.get("timing", {}).get("jobs"), "seconds": summary.get("timing", {}).get("seconds")}
-            for experiment, summary in summaries.items()]  # fmt: skip
+    rows = []
+    for experiment, summary in summaries.items():
+        timing = summary.get("timing", {})  # none in a summary written without one: runs counted, time unknown
+        rows.append({"experiment": experiment, "runs": timing.get("runs", len(summary["runs"])), "jobs": timing.get("jobs"),
+                     "seconds": timing.get("seconds")})  # fmt: skip
+    return rows
 
 
 def _jobs_cell(jobs: int | None) -> str:

@@ -95,6 +95,7 @@ class Console:
 
     def suite_bar(self, experiments: int) -> Any:
         """The suite's bar over its experiments, on a terminal and unless verbose (then the runs draw their own)."""
+        self.runs_finished = 0
         if self.verbose or not stdout_is_terminal():
             return None
         self.bar = tqdm(total=experiments, unit="experiment", file=sys.stdout, dynamic_ncols=True,

@@ -29,16 +29,21 @@ def launch_environment() -> ClusterEnvironment | None:
     return None
 
 
+def on_gpu(accelerator: str | None) -> bool:
+    """Whether `--accelerator` computes on a CUDA GPU here (any choice but cpu, None included, when one is visible)."""
+    return accelerator != "cpu" and torch.cuda.is_available()
+
+
 def join_launch_group(environment: ClusterEnvironment, accelerator: str) -> None:
     """Join the run's default process group (NCCL on GPUs, gloo on CPUs), as Lightning's DDP would."""
     if dist.is_initialized():
         return
     os.environ["MASTER_ADDR"] = environment.main_address
     os.environ["MASTER_PORT"] = str(environment.main_port)
-    on_gpu = accelerator != "cpu" and torch.cuda.is_available()
-    if on_gpu:
+    gpu = on_gpu(accelerator)
+    if gpu:
         torch.cuda.set_device(environment.local_rank())
-    dist.init_process_group("nccl" if on_gpu else "gloo", rank=environment.global_rank(),
+    dist.init_process_group("nccl" if gpu else "gloo", rank=environment.global_rank(),
                             world_size=environment.world_size())  # fmt: skip
 
 

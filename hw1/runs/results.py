@@ -22,7 +22,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.files import write_json_atomically
-from hw1.runs.launch import decided_by_rank_zero, global_rank
+from hw1.runs.launch import decided_by_rank_zero, global_rank, on_gpu
 from hw1.runs.settings import Settings
 
 SUMMARY = "summary.json"
@@ -137,9 +137,9 @@ def shared_settings(settings: dict[str, Any], per_run: Sequence[dict[str, Any]])
 def environment(accelerator: str | None) -> dict[str, Any]:
     """Where and with what the experiment ran: the device, torch and lightning versions, the project's git commit
     (with `+dirty` when the working tree had changes; None outside a git checkout) and when it finished."""
-    on_gpu = accelerator != "cpu" and torch.cuda.is_available()
+    cpu = f"CPU ({_cpu_model()}, {torch.get_num_threads()} threads)"
     return {
-        "device": torch.cuda.get_device_name() if on_gpu else f"CPU ({_cpu_model()}, {torch.get_num_threads()} threads)",
+        "device": torch.cuda.get_device_name() if on_gpu(accelerator) else cpu,
         "torch": torch.__version__,
         "lightning": L.__version__,
         "git_commit": _git_commit(),

@@ -17,7 +17,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
-from hw1.runs.launch import global_rank
+from hw1.runs.launch import global_rank, on_gpu
 from hw1.runs.results import claim_result_dir
 from hw1.runs.settings import (
     LearningRate,
@@ -117,11 +117,6 @@ def torch_device(accelerator: str) -> torch.device:
     --accelerator cpu or none is visible; --accelerator gpu without one is a UsageError."""
     check_accelerator(accelerator)
     return torch.device("cuda" if on_gpu(accelerator) else "cpu")
-
-
-def on_gpu(accelerator: str) -> bool:
-    """Whether `--accelerator` trains on a CUDA GPU here."""
-    return accelerator != "cpu" and torch.cuda.is_available()
 
 
 def _devices(text: str | int) -> str | int | list[int]:
