@@ -8,9 +8,13 @@ falls, peaks near the threshold, and falls again; the train error reaches 0 past
 loss and accuracy against parameters, with the threshold marked.
 """
 
+from statistics import mean
+
 from experiments.params_vs_generalization import Settings, size_sweep
 from hw1.cli.experiment import Experiment
 from hw1.cli.flags import run_cli
+from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotMeasurable, Runs, label_noise
+from hw1.training.data import MNIST_TRAIN_IMAGES, NUM_CLASSES
 
 NAME = "double_descent"
 PROFILES = {
@@ -25,7 +29,63 @@ PROFILES = {
 }  # fmt: skip
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, size_sweep(NAME))
+PEAK_RISE = 0.01  # a double-descent peak: test error this far above the best size on each side
+THRESHOLD_FACTOR = 3.0  # ... within this factor of the interpolation threshold n·classes
+INTERPOLATED_ERROR = 0.01  # train error of the largest net at most this
+DOUBLE_DESCENT_MIN_IMAGES = 4000
+
+
+def judge(runs: Runs, _: FigureData) -> Finding:
+    if not label_noise(runs):
+        raise NotMeasurable("the labels are not noisy (--label-noise 0); double descent is sought with label noise")
+    images = runs[0]["settings"].get("train_subset") or MNIST_TRAIN_IMAGES
+    if images < DOUBLE_DESCENT_MIN_IMAGES:
+        raise NotMeasurable(f"not measurable at this size: {images:,} training images; below "
+                            f"{DOUBLE_DESCENT_MIN_IMAGES:,} the peak's height is the size of its seed-to-seed spread "
+                            "(the full profile judges it)")  # fmt: skip
+    sizes = sorted({run["params"] for run in runs})
+    if len(sizes) < 3:
+        raise NotMeasurable(f"{len(sizes)} sizes; a peak needs sizes on both sides")
+    errors = [1 - mean(run["test_acc"] for run in runs if run["params"] == size) for size in sizes]
+    train_errors = [1 - mean(run["train_acc"] for run in runs if run["params"] == size) for size in sizes]
+    threshold = images * NUM_CLASSES
+    rises = [min(errors[i] - min(errors[:i]), errors[i] - min(errors[i + 1 :])) for i in range(1, len(sizes) - 1)]
+    peak = 1 + max(range(len(rises)), key=rises.__getitem__)
+    where = (f"the test error peaks at {sizes[peak]:,} params ({errors[peak]:.3f}: "
+             f"{errors[peak] - min(errors[:peak]):+.3f} over the best smaller size, {errors[peak] - min(errors[peak + 1:]):+.3f}"
+             f" over the best larger one; train error there {train_errors[peak]:.3f})"
+             if rises[peak - 1] > 0 else "the test error has no interior peak")  # fmt: skip
+    losses = [mean(run["test_loss"] for run in runs if run["params"] == size) for size in sizes]
+    worst = max(range(len(sizes)), key=losses.__getitem__)
+    return Finding(f"{where}; the test loss is highest at {sizes[worst]:,} params ({losses[worst]:.3g}); "
+                   f"interpolation threshold n·classes = {threshold:,} ({images:,} images, "
+                   f"{label_noise(runs):.0%} noisy labels); test error {errors[0]:.3f} at {sizes[0]:,} params, best "
+                   f"{min(errors):.3f}, {errors[-1]:.3f} at {sizes[-1]:,}",
+                   (Check("peak's rise over both sides", rises[peak - 1], PEAK_RISE),
+                    Check("peak's distance from n·classes (×)", max(sizes[peak] / threshold, threshold / sizes[peak]),
+                          THRESHOLD_FACTOR, above=False),
+                    Check("largest net's train error", train_errors[-1], INTERPOLATED_ERROR, above=False)))  # fmt: skip
+
+
+EXPECTATION = Expectation(
+    "With noisy labels, how does the test error change as the network grows past the size that fits the training "
+    "set exactly?",
+    "Belkin et al., PNAS 2019 and Nakkiran et al., ICLR 2020: the test error falls, rises to a peak near the "
+    "interpolation threshold (about n·classes parameters, where train error first reaches 0), then falls again; "
+    "label noise makes the peak visible.",
+    f"In every seed, the test error has an interior peak at least {PEAK_RISE} above the best size on each side, at "
+    f"a size within a factor {THRESHOLD_FACTOR:g} of n·classes parameters, and the largest net's train error is at "
+    f"most {INTERPOLATED_ERROR}; judged on at least {DOUBLE_DESCENT_MIN_IMAGES:,} training images.",
+    judge,
+    {"error": "train and test error against parameters; the dotted line is the interpolation threshold n·classes.",
+     "loss": "train and test loss against parameter count (log–log).",
+     "accuracy": "train and test accuracy against parameter count."},
+)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, size_sweep(NAME),
+                        expectation=EXPECTATION,
+                        shown=("widths", "label_noise", "hidden_layers"))
 main = EXPERIMENT.main
 
 

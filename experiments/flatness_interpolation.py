@@ -19,6 +19,7 @@ from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.analysis_figures import draw_interpolation
+from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotMeasurable, Runs, figure_of
 from hw1.runs.results import write_summary
 from hw1.runs.settings import (
     MnistTraining,
@@ -113,7 +114,56 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], device: torch
     return {"settings": settings, "results": results, "figures": figures}
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+ALPHA_STEP = 0.25
+
+
+def _rise_beyond(alphas: list[float], losses: list[float], end: float, step: float) -> tuple[float, float]:
+    """The train loss at α = `end` and its Keskar-style rise (L(end + step) − L(end)) / (1 + L(end))."""
+    def at(alpha: float) -> float:
+        return losses[min(range(len(alphas)), key=lambda i: abs(alphas[i] - alpha))]
+
+    if not min(alphas) <= end + step <= max(alphas):
+        raise NotMeasurable(f"the α grid [{min(alphas)}, {max(alphas)}] does not reach α = {end + step}")
+    return at(end), (at(end + step) - at(end)) / (1 + at(end))
+
+
+def judge(_: Runs, figures: FigureData) -> Finding:
+    data = figure_of(figures, "interpolation_small_batch_to_large_batch")
+    alphas, losses = data["alphas"], data["train"]["loss"]
+    small, small_rise = _rise_beyond(alphas, losses, 0.0, -ALPHA_STEP)
+    large, large_rise = _rise_beyond(alphas, losses, 1.0, ALPHA_STEP)
+    middle = losses[min(range(len(alphas)), key=lambda i: abs(alphas[i] - 0.5))]
+    falling = [(end, rise) for end, rise in (("small-batch", small_rise), ("large-batch", large_rise)) if rise <= 0]
+    if falling:
+        raise NotMeasurable("the train loss does not rise stepping outward from the " + " and the ".join(
+            f"{end} end (rise {rise:.3g})" for end, rise in falling) + ": there the model is not at a minimum along "
+            "the line, so the two ends' rises do not compare the sharpness of two valleys")  # fmt: skip
+    return Finding(f"train loss {small:.3g} at α = 0 (small batch), {middle:.3g} at α = 0.5, {large:.3g} at α = 1 "
+                   f"(large batch); rise (L(α ± {ALPHA_STEP}) − L(α)) / (1 + L(α)) beyond the large-batch end "
+                   f"{large_rise:.3g} vs the small-batch end {small_rise:.3g}",
+                   (Check("L(0.5) − max(L(0), L(1))", middle - max(small, large), 0.0, strict=True),
+                    Check("large-batch rise − small-batch rise", large_rise - small_rise, 0.0, strict=True)))  # fmt: skip
+
+
+EXPECTATION = Expectation(
+    "Along the line θα = (1 − α)θ1 + αθ2 between a small-batch and a large-batch minimum, what does the loss do?",
+    "Keskar et al., ICLR 2017 (Fig. 3) and Goodfellow et al., ICLR 2015: the loss is low at α = 0 and α = 1 and "
+    "higher between; the large-batch minimum sits in a sharper valley.",
+    f"Both models trained to their target; in every seed the train loss at α = 0.5 exceeds the loss at both ends, "
+    f"and the rise (L(α ± {ALPHA_STEP}) − L(α)) / (1 + L(α)) stepping outwards from the large-batch end (α = 1) is "
+    "larger than from the small-batch end (α = 0). Not measurable where either rise is not positive: that end is "
+    "not a minimum along the line.",
+    judge,
+    {"interpolation_small_batch_to_large_batch": "train and test loss (log) and accuracy against α; 0 is the "
+                                                "batch-64 model, 1 the large-batch one.",
+     "interpolation_small_batch_to_large_lr": "the same between the small-lr and the large-lr model."},
+    trained_to_target=True,
+)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+                        expectation=EXPECTATION,
+                        shown=("hidden", "points"))
 main = EXPERIMENT.main
 
 

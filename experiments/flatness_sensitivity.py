@@ -16,6 +16,7 @@ from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import SD, metric_against, save_figure
+from hw1.reporting.verdicts import MIN_CORRELATION, Check, Expectation, FigureData, Finding, Runs, spearman
 from hw1.runs.console import CONSOLE
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSizeSweep, option, positive_int
@@ -84,7 +85,35 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     return {"settings": settings, "rows": rows}
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+def judge(runs: Runs, _: FigureData) -> Finding:
+    runs = sorted(runs, key=lambda run: run["batch_size"])
+    sensitivity = [run["sensitivity_jacobian"] for run in runs]
+    gaps = [run["train_acc"] - run["test_acc"] for run in runs]
+    loss_gaps = [run["test_loss"] - run["train_loss"] for run in runs]
+    rho_batch = spearman([run["batch_size"] for run in runs], sensitivity)
+    return Finding(f"over {len(runs)} batch sizes: sensitivity {min(sensitivity):.3g}–{max(sensitivity):.3g}, accuracy "
+                   f"gap {min(gaps):+.4f}–{max(gaps):+.4f}; ρ(batch size, sensitivity) = {rho_batch:.2f}; ρ(sensitivity, "
+                   f"test − train loss) = {spearman(sensitivity, loss_gaps):.2f}",
+                   (Check("ρ(Jacobian sensitivity, train − test accuracy)", spearman(sensitivity, gaps), MIN_CORRELATION),))
+
+
+EXPECTATION = Expectation(
+    "Does a network's sensitivity to its input track how well it generalises, across batch sizes?",
+    "Novak et al., ICLR 2018: the Frobenius norm of the input–output Jacobian (of the softmax) correlates with "
+    "the generalisation gap of nets trained to fit their training set; large-batch training gives both a larger "
+    "norm and a larger gap.",
+    f"Every net trained to its training-loss target; in every seed, Spearman ρ between the Jacobian sensitivity "
+    f"and the generalisation gap in accuracy (train − test) across batch sizes is at least {MIN_CORRELATION}.",
+    judge,
+    {"loss_sensitivity": "train and test loss against batch size, with both sensitivities on the right axis.",
+     "accuracy_sensitivity": "train and test accuracy against batch size, with both sensitivities."},
+    trained_to_target=True,
+)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+                        expectation=EXPECTATION,
+                        shown=("hidden", "batch_sizes"))
 main = EXPERIMENT.main
 
 

@@ -14,6 +14,7 @@ centre of a basin whose walls rise in every direction; between two minima traine
 surface rises (Goodfellow et al. 2015; Garipov et al. 2018).
 """
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
@@ -26,6 +27,7 @@ from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.posthoc import source_folder
 from hw1.reporting.plots import save_figure, surface_contours
+from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, Runs, figure_of
 from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.results import read_summary, write_summary
@@ -179,7 +181,48 @@ def grid_axes(plane: Plane, settings: Settings) -> tuple[torch.Tensor, torch.Ten
     return axes[0], axes[1]
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+SURFACE_HEIGHT = 0.1  # a minimum trained to a target sits this near its basin's bottom, as a fraction of the walls' rise
+
+
+def judge(_: Runs, figures: FigureData) -> Finding:
+    data = figure_of(figures, "surface_around")
+    (series,) = [s for s in data["series"] if s["name"] == "train loss"]
+    grid = series["z"]
+    size = len(grid)
+    centre = grid[size // 2][size // 2]
+    lowest, row, column = min((value, row, column) for row, line in enumerate(grid) for column, value in enumerate(line))
+    steps = max(abs(row - size // 2), abs(column - size // 2))
+    border = [value for row, line in enumerate(grid) for column, value in enumerate(line)
+              if row in (0, size - 1) or column in (0, size - 1)]  # fmt: skip
+    depth = min(border) - lowest
+    height = (centre - lowest) / depth if depth > 0 else math.inf
+    return Finding(f"train loss {centre:.4g} at the checkpoint; the grid's lowest {lowest:.4g} is {steps} grid steps "
+                   f"from it; on the border {min(border):.4g}–{max(border):.4g} ({size}×{size} grid)",
+                   (Check("checkpoint's height above the lowest point, as a fraction of the basin's depth", height,
+                          SURFACE_HEIGHT, above=False),
+                    Check("lowest border loss − checkpoint loss", min(border) - centre, 0.0, strict=True)))  # fmt: skip
+
+
+EXPECTATION = Expectation(
+    "What does the loss look like on a plane of parameter space around a minimum, and through several minima?",
+    "Li et al., NeurIPS 2018: with filter-normalised directions the minimum sits at the centre of a basin whose "
+    "walls rise in every direction (convex-looking for shallow nets without skip connections); between minima "
+    "trained from different initial weights the loss rises (Goodfellow et al., ICLR 2015).",
+    f"The minima trained to their target; in every seed, on the surface around the small-batch minimum the "
+    f"checkpoint's train loss is above the grid's lowest by at most {SURFACE_HEIGHT:g} of the basin's depth (the "
+    f"lowest border loss minus the grid's lowest), and every point on the grid's border has a higher train loss "
+    f"than the checkpoint.",
+    judge,
+    {"surface_around": "train and test loss (log colour scale) and accuracy around the minimum (the star), along two "
+                       "filter-normalised random directions.",
+     "surface_through": "the plane through the three minima (stars): the first at (0, 0), the second at (1, 0)."},
+    trained_to_target=True,
+)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+                        expectation=EXPECTATION,
+                        shown=("source", "checkpoints", "points", "radius", "margin", "train_samples", "test_samples"))
 main = EXPERIMENT.main
 
 

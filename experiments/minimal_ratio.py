@@ -10,9 +10,11 @@ trained together, vectorised with torch.func, in float64. Progress is saved ever
 `--resume` continues from it. The final parameters of every run are saved by name in `final_parameters.pt`.
 """
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import ClassVar
 
 import torch
@@ -34,6 +36,7 @@ from hw1.analysis.minimal_ratio import (
 from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.reporting.plots import Drawing, drawn_series, plt, save_figure
+from hw1.reporting.verdicts import TREND_P_VALUE, Check, Expectation, FigureData, Finding, Runs, decreasing_trend
 from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.files import save_atomically
@@ -264,7 +267,48 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
     return {"settings": settings, "runs": runs, "eigenvalues": eigenvalues}
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+RATIO_BAND = (0.3, 0.6)
+RATIO_DEFINITIONS = {"positive/all": "minimal_ratio_hessian", "positive/non-zero": "minimal_ratio_hessian_nonzero",
+                     "sampled": "minimal_ratio_sampled"}
+
+
+def judge(runs: Runs, _: FigureData) -> Finding:
+    ratios = [run["minimal_ratio_hessian_nonzero"] for run in runs]
+    inside = sum(RATIO_BAND[0] <= ratio <= RATIO_BAND[1] for ratio in ratios)
+    losses = [run["loss"] for run in runs]
+    share = [run["minimal_ratio_hessian"] for run in runs]
+    trends = {name: decreasing_trend(losses, [run[key] for run in runs]) for name, key in RATIO_DEFINITIONS.items()}
+    kinds = ", ".join(f"{sum(r['point'] == k for r in runs)} {k}" for k in sorted({r["point"] for r in runs}))
+    return Finding(f"{inside} of {len(ratios)} runs have positive/non-zero eigenvalues in [{RATIO_BAND[0]}, {RATIO_BAND[1]}] "
+                   f"(range {min(ratios):.3f}–{max(ratios):.3f}, median {median(ratios):.3f}) at losses "
+                   f"{min(losses):.2g}–{max(losses):.2g}; positive/all eigenvalues {min(share):.3f}–{max(share):.3f}; "
+                   "Spearman ρ(loss, ratio): " + ", ".join(f"{name} {rho:.2f} (one-sided p {p:.2g})"
+                                                           for name, (rho, p) in trends.items()) +
+                   f"; end points: {kinds} (gradient-flat points are neither minima nor saddles)",
+                   (Check("share of runs in the band", inside / len(ratios), 0.5),
+                    Check("log10 p that the sampled ratio does not rise as the loss falls",
+                          math.log10(trends["sampled"][1]), math.log10(TREND_P_VALUE), above=False)))  # fmt: skip
+
+
+EXPECTATION = Expectation(
+    "When the gradient is almost zero, what kind of critical point is it? The minimal ratio is the fraction of the "
+    "Hessian's eigenvalues that are positive.",
+    "The assignment, part 2: at low loss the ratios lie mostly between about 0.3 and 0.6 — far from 1, so not "
+    "strict minima; most eigenvalues sit near zero, so the ratio depends on the tolerance that counts an "
+    "eigenvalue as zero (Dauphin et al. 2014; Pennington & Bahri 2017).",
+    f"At least half the runs have a ratio of positive to non-zero eigenvalues in [{RATIO_BAND[0]}, {RATIO_BAND[1]}], "
+    f"and the sampled ratio rises as the loss falls (one-sided Spearman test of ρ(loss, sampled ratio) < 0 at p < "
+    f"{TREND_P_VALUE}; ρ and p of the two Hessian definitions are reported beside it), over all --runs.",
+    judge,
+    {"minimal_ratio": "minimal ratio against loss, one point per run, for both definitions."},
+    pooled=True,
+)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+                        expectation=EXPECTATION,
+                        shown=("runs", "hidden", "finisher_steps", "grad_tolerance", "zero_tolerance", "flat_tolerance",
+                               "radius"))
 main = EXPERIMENT.main
 
 

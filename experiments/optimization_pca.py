@@ -16,6 +16,7 @@ from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.analysis_figures import draw_trajectories
+from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, Runs, figure_of
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSize, LearningRate, MnistTraining, Optimizer, Sweep, Trainer, option, positive_int
 from hw1.training.builders import mnist_classifier
@@ -62,7 +63,34 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     return {"settings": settings, "results": [RunResult.of(row) for row in rows], "figures": figures}
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+def judge(_: Runs, figures: FigureData) -> Finding:
+    data = figure_of(figures, "pca_whole_model")
+    first = [series["test_acc"][0] for series in data["series"]]
+    last = [series["test_acc"][-1] for series in data["series"]]
+    rises = [b - a for a, b in zip(first, last, strict=True)]
+    explained = sum(data["explained_variance_ratio"])
+    return Finding(f"{sum(r > 0 for r in rises)} of {len(rises)} runs end with higher test accuracy than they started "
+                   f"({min(first):.3f}–{max(first):.3f} → {min(last):.3f}–{max(last):.3f}); PC1 and PC2 explain "
+                   f"{explained:.1%} of the whole model's weight variance",
+                   (Check("smallest rise in test accuracy", min(rises), 0.0, strict=True),))  # fmt: skip
+
+
+EXPECTATION = Expectation(
+    "What path do the weights take during training? Weights collected every 3 epochs of 8 runs, reduced to 2-D "
+    "with PCA, labelled with test accuracy.",
+    "The assignment, part 2: each run moves from its own start towards a minimum of its own. The figure is "
+    "descriptive — PCA of a random walk also draws smooth curves (Antognini & Sohl-Dickstein, NeurIPS 2018).",
+    "Every run's test accuracy at its last collected point is higher than at its first (over all --runs).",
+    judge,
+    {"pca_whole_model": "one path per run in the PCA plane of all weights; labels are test accuracy.",
+     "pca_first_layer": "the same for the first layer's weights alone."},
+    pooled=True,
+)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+                        expectation=EXPECTATION,
+                        shown=("runs", "hidden"))
 main = EXPERIMENT.main
 
 

@@ -16,6 +16,17 @@ from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, SweepPoints, run_sweep
 from hw1.reporting.plots import SD, Drawing, metric_against, save_figure
+from hw1.reporting.verdicts import (
+    MIN_CORRELATION,
+    Check,
+    Expectation,
+    FigureData,
+    Finding,
+    NotMeasurable,
+    Runs,
+    label_noise,
+    spearman,
+)
 from hw1.runs.console import CONSOLE
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSize, MnistSweep, fraction, option, positive_int
@@ -123,7 +134,39 @@ def error_figure(params: list[int], stats: dict, settings: Settings) -> Drawing:
     return drawing
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, size_sweep(NAME))
+def judge(runs: Runs, _: FigureData) -> Finding:
+    if label_noise(runs):
+        raise NotMeasurable(f"{label_noise(runs):.0%} of the training labels are noisy (--label-noise); this rule is "
+                            "for true labels — the double_descent rule judges noisy ones")  # fmt: skip
+    runs = sorted(runs, key=lambda run: run["params"])
+    params = [run["params"] for run in runs]
+    gaps = [run["train_acc"] - run["test_acc"] for run in runs]
+    best = max(runs, key=lambda run: run["test_acc"])
+    largest = runs[-1]
+    return Finding(f"gap {gaps[0]:+.3f} at {params[0]:,} → {gaps[-1]:+.3f} at {params[-1]:,} params over {len(runs)} "
+                   f"sizes; largest net's test accuracy {largest['test_acc']:.4f} vs best {best['test_acc']:.4f} "
+                   f"({best['params']:,} params)",
+                   (Check("ρ(parameters, train − test accuracy)", spearman(params, gaps), MIN_CORRELATION),
+                    Check("largest − best test accuracy", largest["test_acc"] - best["test_acc"], -0.01)))  # fmt: skip
+
+
+EXPECTATION = Expectation(
+    "How does generalisation change with the number of parameters?",
+    "The assignment, part 3: the train–test gap widens with size while test accuracy keeps improving or plateaus; "
+    "without label noise there is no double-descent peak (Nakkiran et al., ICLR 2020).",
+    f"Every net trained to its target or until its loss stopped falling; in every seed, Spearman ρ between "
+    f"parameter count and the train − test accuracy gap is at least {MIN_CORRELATION}, and the largest net's test "
+    "accuracy is within 0.01 of the best size's.",
+    judge,
+    {"loss": "train and test loss against parameter count (log–log).",
+     "accuracy": "train and test accuracy against parameter count: the gap between them is the point."},
+    trained_to_target=True,
+)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, size_sweep(NAME),
+                        expectation=EXPECTATION,
+                        shown=("widths", "label_noise", "hidden_layers"))
 main = EXPERIMENT.main
 
 

@@ -5,6 +5,7 @@ test loss rises.
 """
 
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import mean_band, save_figure, train_test_curves
+from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotMeasurable, Runs
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSize, MnistSweep, fraction, option, positive_int
 from hw1.training.builders import mnist_classifier
@@ -75,7 +77,39 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     return {"settings": settings, "result": results[0], "results": results}
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+CHANCE_ACCURACY = 0.1  # ten MNIST classes
+CHANCE_MARGIN = 0.05
+MEMORISED_ACCURACY = 0.99
+
+
+def judge(runs: Runs, _: FigureData) -> Finding:
+    run = runs[0]
+    if run["settings"].get("label_mode") == "true" or run["settings"].get("label_fraction", 1) < 1:
+        raise NotMeasurable("the labels were not all randomised (--label-mode true or --label-fraction < 1)")
+    return Finding(f"eval-pass train accuracy {run['train_acc']:.4f}, test accuracy {run['test_acc']:.4f}, test loss "
+                   f"{run['test_loss']:.3f} (ln 10 = 2.303 is uniform guessing) after {run['epochs']} epochs",
+                   (Check("train accuracy", run["train_acc"], MEMORISED_ACCURACY),
+                    Check("|test accuracy − chance|", abs(run["test_acc"] - CHANCE_ACCURACY), CHANCE_MARGIN, above=False),
+                    Check("test loss − ln 10", run["test_loss"] - math.log(10), 0.0, strict=True)))  # fmt: skip
+
+
+EXPECTATION = Expectation(
+    "Can a network fit MNIST with randomly shuffled training labels?",
+    "Zhang et al., ICLR 2017: standard networks reach about 100% training accuracy on random labels while test "
+    "accuracy stays at chance (10%) and the test loss rises; memorising takes longer than learning true labels.",
+    f"Trained to its training-loss target on the random labels, in every seed: eval-pass train accuracy ≥ "
+    f"{MEMORISED_ACCURACY}, test accuracy within {CHANCE_MARGIN} of chance ({CHANCE_ACCURACY}), and final test "
+    "loss above ln 10 (the loss of uniform guessing, where training starts).",
+    judge,
+    {"loss_accuracy": "train (mean over epoch) and test loss and accuracy against epoch: train climbs to 1, test "
+                      "stays near 0.1 while its loss grows."},
+    trained_to_target=True,
+)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+                        expectation=EXPECTATION,
+                        shown=("hidden", "label_mode"))
 main = EXPERIMENT.main
 
 

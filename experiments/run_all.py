@@ -5,11 +5,11 @@
     python experiments/run_all.py --report-only          # the report again from the summaries on disk
 """
 
-import importlib
 import time
 from functools import partial
 from pathlib import Path
 
+from experiments.suite import SUITE
 from hw1.cli.experiment import Experiment
 from hw1.cli.flags import OneLineErrorParser, add_options, run_cli
 from hw1.reporting.report import write_report
@@ -18,21 +18,8 @@ from hw1.runs.errors import UsageError
 from hw1.runs.results import latest_finished, latest_unfinished, read_summary
 from hw1.runs.settings import PROFILES, RUN_OPTIONS, SWEEP_OPTIONS, flag_of
 
-EXPERIMENTS = (
-    "simulate_function",
-    "train_mnist",
-    "optimization_pca",
-    "grad_norm",
-    "minimal_ratio",
-    "random_labels",
-    "params_vs_generalization",
-    "flatness_interpolation",
-    "flatness_sensitivity",
-    "sharpness",
-    "hessian_spectrum",  # reads the sharpness runs' checkpoints
-    "loss_surface",  # reads the flatness_interpolation runs' checkpoints
-    "double_descent",
-)
+RECORDS = {record.name: record for record in SUITE}
+EXPERIMENTS = tuple(RECORDS)
 
 
 def finished(out_dir: Path, experiment: str, profile: str) -> bool:
@@ -42,8 +29,8 @@ def finished(out_dir: Path, experiment: str, profile: str) -> bool:
 
 
 def experiment_record(name: str) -> Experiment:
-    """The experiment `name` as its script exports it."""
-    return importlib.import_module(f"experiments.{name}").EXPERIMENT
+    """The suite's experiment `name`."""
+    return RECORDS[name]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -76,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
         CONSOLE.in_suite = False
         CONSOLE.close_bar()
     total = clock(seconds)
-    markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({args['profile']} profile)",
+    markdown, page = write_report(out_dir, [RECORDS[e] for e in chosen], f"Homework 1 report ({args['profile']} profile)",
                                   f"{total} ({len(ran)} experiments trained, {len(skipped)} skipped as finished)")
     print(f"all {len(chosen)} experiments done in {total} ({len(skipped)} skipped as finished)\nreport: {page}\n"
           f"        {markdown}\nTensorBoard: tensorboard --logdir {out_dir}")  # fmt: skip
@@ -123,7 +110,7 @@ def report_only(out_dir: Path, chosen: list[str]) -> dict:
     if not folders:
         raise UsageError(f"no finished experiment in {out_dir}; run them first, or point --out-dir at their folder")
     profiles = sorted({str(read_summary(folder)["settings"].get("profile")) for folder in folders})
-    markdown, page = write_report(out_dir, chosen, f"Homework 1 report ({', '.join(profiles)} profile)")
+    markdown, page = write_report(out_dir, [RECORDS[e] for e in chosen], f"Homework 1 report ({', '.join(profiles)} profile)")
     print(f"report of {len(folders)} finished experiments (of {len(chosen)}), nothing trained: {page}\n        {markdown}")
     return {"ran": [], "skipped": [], "report": page, "markdown": markdown}
 

@@ -18,6 +18,7 @@ from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, SweepPoints, batch_size_runs, run_sweep
 from hw1.reporting.plots import SD, metric_against, save_figure
+from hw1.reporting.verdicts import MIN_CORRELATION, Check, Expectation, FigureData, Finding, Runs, against_batch_size, spearman
 from hw1.runs.console import CONSOLE
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSizeSweep, option, positive_float, positive_int
@@ -103,7 +104,31 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     return {"settings": settings, "rows": rows}
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+def judge(runs: Runs, _: FigureData) -> Finding:
+    runs, batch, rho = against_batch_size(runs, "sharpness")
+    rho_test = spearman(batch, [run["test_acc"] for run in runs])
+    return Finding(f"over {len(runs)} batch sizes: sharpness {runs[0]['sharpness']:.3g} at batch {batch[0]} → "
+                   f"{runs[-1]['sharpness']:.3g} at {batch[-1]}; ρ(batch size, test accuracy) = {rho_test:.2f} (test "
+                   f"accuracy {runs[0]['test_acc']:.4f} → {runs[-1]['test_acc']:.4f})",
+                   (Check("ρ(batch size, sharpness)", rho, MIN_CORRELATION),))  # fmt: skip
+
+
+EXPECTATION = Expectation(
+    "Do larger batches find sharper minima?",
+    "Keskar et al., ICLR 2017: large-batch training converges to sharper minima (ε-sharpness) and tests a little "
+    "worse. Sharpness is not scale invariant (Dinh et al., ICML 2017), so read it beside test accuracy.",
+    f"Every net trained to its training-loss target; in every seed, Spearman ρ between batch size and sharpness "
+    f"is at least {MIN_CORRELATION}.",
+    judge,
+    {"sharpness": "sharpness by projected ascent and its Hessian approximation against batch size (log–log), "
+                  "test accuracy on the right."},
+    trained_to_target=True,
+)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+                        expectation=EXPECTATION,
+                        shown=("hidden", "batch_sizes", "epsilon"))
 main = EXPERIMENT.main
 
 

@@ -7,6 +7,7 @@ The default activation is ELU: with ReLU the 7-layer net (widths 5 to 10) often 
 
 
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 from hw1.cli.experiment import Announce, Experiment
@@ -14,6 +15,7 @@ from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.logs import read_scalars
 from hw1.reporting.plots import function_fits, loss_curves, mean_band, save_figure
+from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotMeasurable, Runs
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSize, LearningRate, Optimizer, Repeats, Sweep, Trainer, finite_float, option, positive_int
 from hw1.training.builders import function_regressor
@@ -118,7 +120,36 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], widths: dict[
     return {"settings": settings, "results": results, "figures": figures}
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+def judge(runs: Runs, _: FigureData) -> Finding:
+    parts, checks = [], []
+    for function, group in groupby(sorted(runs, key=lambda r: r["settings"]["function"]), lambda r: r["settings"]["function"]):
+        by_depth = sorted(group, key=lambda r: len(r["settings"]["net_config"]["hidden"]))
+        shallow, deep = by_depth[0], by_depth[-1]
+        depth = [len(run["settings"]["net_config"]["hidden"]) for run in (shallow, deep)]
+        if depth[0] == depth[1]:
+            raise NotMeasurable(f"{function}: every net has {depth[0]} hidden layers; the rule compares depths")
+        checks.append(Check(f"{function}: shallow ÷ deep grid MSE", shallow["test_loss"] / deep["test_loss"], 1.0,
+                            strict=True))
+        parts.append(f"{function}: grid MSE {shallow['test_loss']:.3g} ({depth[0]} hidden, {shallow['params']} params) vs "
+                     f"{deep['test_loss']:.3g} ({depth[1]} hidden, {deep['params']} params)")  # fmt: skip
+    return Finding("; ".join(parts), tuple(checks))
+
+
+EXPECTATION = Expectation(
+    "At an equal parameter budget, does a deeper network fit a 1-D function better than a shallow one?",
+    "The assignment (MLDS 2018 HW1, part 1): nets of 571–572 parameters with 1, 4 and 7 hidden layers; the deeper "
+    "nets reach a lower loss, most visibly on the non-smooth sgn(sin 5πx) — depth buys expressiveness per parameter.",
+    "For every function, the deepest net's final MSE on the evaluation grid is below the shallowest net's (their "
+    "ratio > 1), in every seed.",
+    judge,
+    {"loss_": "training loss against full-batch step, one line per net: the deeper nets should end lower.",
+     "fit_": "each net's prediction over the ground truth: look at the kinks and the ends of the interval."},
+)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+                        expectation=EXPECTATION,
+                        shown=("functions", "nets"))
 main = EXPERIMENT.main
 
 

@@ -6,12 +6,14 @@ The `convnet` nets have 1, 2 and 4 conv blocks (by default) and are sized to LeN
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import COMPARISON_PANELS, mean_band, model_comparison, save_figure
+from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotMeasurable, Runs
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSize, MnistSweep, option, positive_int
 from hw1.training.builders import mnist_classifier
@@ -81,7 +83,44 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], model_of: dic
     return {"settings": settings, "results": results}
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run)
+MNIST_FLOOR = 0.95  # a sanity check that the nets learned MNIST at all (LeNet-5 reaches ~0.99 on all 60,000 images)
+
+
+def _conv_depth(run: dict[str, Any]) -> int | None:
+    settings = run["settings"]
+    return len(settings["net_config"]["channels"]) if settings.get("net") == "convnet" else None
+
+
+def judge(runs: Runs, _: FigureData) -> Finding:
+    convnets = sorted((run for run in runs if _conv_depth(run) is not None), key=lambda run: _conv_depth(run) or 0)
+    if len({_conv_depth(run) for run in convnets}) < 2:
+        raise NotMeasurable("fewer than two depths of equal-budget convnets (--depths); the rule compares depths")
+    shallow, deep = convnets[0], convnets[-1]
+    best = max(runs, key=lambda run: run["test_acc"])
+    trained = ", ".join(f"{run['name']} {run['params']:,} params: test acc {run['test_acc']:.4f}, target after "
+                        f"{run.get('target_step')} steps" for run in convnets)  # fmt: skip
+    return Finding(f"{trained}; best of all {best['name']} {best['test_acc']:.4f}",
+                   (Check(f"test accuracy convnet{_conv_depth(deep)} − convnet{_conv_depth(shallow)}",
+                          deep["test_acc"] - shallow["test_acc"], 0.0, strict=True),
+                    Check("best test accuracy", best["test_acc"], MNIST_FLOOR)))  # fmt: skip
+
+
+EXPECTATION = Expectation(
+    "At an equal parameter budget, does a deeper CNN learn MNIST better than a shallow one?",
+    "The assignment, part 1: at an equal number of parameters the deeper nets do better; LeNet-5-style CNNs reach "
+    "about 99% test accuracy on MNIST in about 10 epochs.",
+    f"Every net trained to its training-loss target; the deepest equal-budget convnet's test accuracy is higher than "
+    f"the shallowest's, in every seed; and, as a sanity check, the best net's test accuracy is at least "
+    f"{MNIST_FLOOR}.",
+    judge,
+    {"curves": "train loss and accuracy (mean over each epoch) and test loss and accuracy per net, against epoch."},
+    trained_to_target=True,
+)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+                        expectation=EXPECTATION,
+                        shown=("nets", "depths"))
 main = EXPERIMENT.main
 
 

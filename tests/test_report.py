@@ -13,11 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from hw1.reporting.verdicts import MIXED, NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED, verdict
+from experiments import run_all
+from hw1.reporting.verdicts import MIXED, NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED, Verdict, judge_summary
 
 SEEDS = (0, 1, 2)
 TRAINED = {"target_loss": 0.05, "plateau_epochs": 0, "target_reached": True, "target_epoch": 3, "target_step": 30,
            "stopped_by": "target"}  # fmt: skip
+
+
+def verdict(experiment: str, summary: dict, figures: dict) -> Verdict:
+    """The suite's experiment's rule, judged on a summary and figure data as the report judges it."""
+    expectation = run_all.experiment_record(experiment).expectation
+    assert expectation is not None
+    return judge_summary(expectation, summary, figures)
 
 
 def run(name: str, **numbers) -> dict:
@@ -329,7 +337,7 @@ def test_seeds_give_mean_and_spread_in_figures_report_and_verdict(tiny_mnist: Pa
     curves = mean with a min–max band, one report row of mean ± sd, and a verdict judged per seed."""
     from statistics import pstdev
 
-    from experiments import random_labels, run_all, sharpness
+    from experiments import random_labels, sharpness
 
     rows = sharpness.main(smoke_flags(tiny_mnist, tmp_path, "--seeds", "2", "--batch-sizes", "16", "64", "128"))["rows"]
     assert [row["name"] for row in rows] == ["bs16-seed0", "bs16-seed1", "bs64-seed0", "bs64-seed1", "bs128-seed0",

@@ -1,4 +1,5 @@
-"""An experiment as its entry point, run_all.py and the report see it: a name, a settings class, profiles, a run."""
+"""An experiment's whole contract as its entry point, run_all.py and the report see it: a name, a settings class,
+profiles, a run, its question and rule (`Expectation`) and the settings its report section shows."""
 
 from __future__ import annotations
 
@@ -7,27 +8,43 @@ from dataclasses import dataclass
 from typing import Any, Generic
 
 from hw1.cli.flags import Refuse, SettingsT, build_settings, parse_settings
-from hw1.reporting.verdicts import EXPECTATIONS, Expectation
+from hw1.reporting.verdicts import Expectation
 from hw1.runs.settings import Profiles, flag_of, refusal
 
 Announce = Callable[[str], None]  # called with each run's name as it starts (run_all.py's bar names it)
+SHARED_REPORT_SETTINGS = ("profile", "max_epochs", "batch_size", "optimizer", "lr", "lr_schedule", "momentum",
+                          "train_subset", "seed", "seeds", "data_seed", "eval_every")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Experiment(Generic[SettingsT]):
-    """One experiment: `run(settings, announce)` trains (or analyses) and writes its result folder."""
+    """One experiment: `run(settings, announce)` trains (or analyses) and writes its result folder; `expectation` is
+    what the literature expects and the rule that judges the summary (None: no verdict); `shown` the experiment's own
+    settings that its report section shows, after the shared ones it takes (`SHARED_REPORT_SETTINGS`)."""
 
     name: str
     description: str
     settings: type[SettingsT]
     profiles: Profiles
     run: Callable[[SettingsT, Announce | None], dict[str, Any]]
+    expectation: Expectation | None = None
+    shown: tuple[str, ...] = ()
     refuse: Refuse | None = None  # options that the other values make pointless (e.g. MNIST flags for a 1-D task)
 
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.shown if name not in self.option_names]
+        if unknown:
+            raise ValueError(f"experiment {self.name}: shown names {', '.join(unknown)}, which its settings class "
+                             f"{self.settings.__name__} has no option for")  # fmt: skip
+
     @property
-    def expectation(self) -> Expectation | None:
-        """What the literature expects and the rule that judges it (None: the experiment has no verdict)."""
-        return EXPECTATIONS.get(self.name)
+    def option_names(self) -> tuple[str, ...]:
+        return tuple(option.dest for option in self.settings.options())
+
+    @property
+    def report_settings(self) -> tuple[str, ...]:
+        """The settings the report's section shows (those the summary records a value for)."""
+        return (*(name for name in SHARED_REPORT_SETTINGS if name in self.option_names), *self.shown)
 
     def parse(self, argv: Sequence[str] | None = None) -> SettingsT:
         return parse_settings(self.settings, self.description, self.profiles, argv, self.refuse)
@@ -39,7 +56,7 @@ class Experiment(Generic[SettingsT]):
     def settings_for(self, given: Mapping[str, Any]) -> tuple[SettingsT, dict[str, str]]:
         """Settings from values (e.g. run_all.py's flags) instead of a command line: those this experiment takes, and
         each of the others given with why it does not take it."""
-        taken = {option.dest for option in self.settings.options()}
+        taken = set(self.option_names)
         left_out = {dest: str(refusal(self.settings, dest)) for dest, value in given.items()
                     if dest not in taken and value is not None}  # fmt: skip
         values = {dest: value for dest, value in given.items() if dest in taken}

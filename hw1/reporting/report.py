@@ -1,6 +1,7 @@
-"""A readable report of every experiment's summary.json, Markdown and HTML from one outline: per experiment the
-question, the literature's expectation, the rule and its verdict (`hw1.reporting.verdicts`), settings, run numbers (mean ± sd
-over seeds), and the figures with what to look at and their data files."""
+"""A readable report of every experiment's summary.json, built once as a `Report` and written as Markdown and as HTML
+(a jinja2 template): per experiment the question, the literature's expectation, the rule and its verdict, settings, run
+numbers (mean ± sd over seeds), and the figures with what to look at and their data files. The experiments come from the
+caller as records (`Reported`: name, expectation, settings shown); this layer never imports them."""
 
 from __future__ import annotations
 
@@ -8,22 +9,17 @@ import html
 import json
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean, pstdev
-from typing import Any
+from typing import Any, Protocol
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from hw1.reporting.plots import data_path
-from hw1.reporting.verdicts import (
-    EXPECTATIONS,
-    MIXED,
-    NOT_MEASURABLE,
-    NOT_SUPPORTED,
-    SUPPORTED,
-    Verdict,
-    caption,
-    verdict,
-)
+from hw1.reporting.verdicts import Expectation, Verdict, judge_summary
 from hw1.runs.console import seconds_text
 from hw1.runs.files import write_json_atomically, write_text_atomically
 from hw1.runs.results import latest_finished, read_summary
@@ -31,11 +27,6 @@ from hw1.runs.results import latest_finished, read_summary
 HIDDEN_COLUMNS = {"checkpoint", "log_dir"}
 SUITE_SUMMARY = "summary.json"  # the report folder's: each experiment's runs, jobs at once and wall seconds
 SEED_SETTINGS = {"init_seed", "order_seed", "steps_per_chunk"}  # differ between the seeds of one run
-KEY_SETTINGS = ("profile", "max_epochs", "batch_size", "optimizer", "lr", "lr_schedule", "momentum", "train_subset", "seed",
-                "seeds", "data_seed", "runs", "hidden", "widths", "batch_sizes", "functions", "nets", "depths", "label_mode",
-                "epsilon", "finisher_steps", "grad_tolerance", "zero_tolerance", "flat_tolerance", "label_noise",
-                "hidden_layers", "eval_every", "source", "checkpoints", "top_k", "lanczos_steps", "slq_runs", "probes",
-                "hessian_samples", "points", "radius", "margin", "train_samples", "test_samples")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,6 +37,76 @@ class Link:
 
 Inline = str | Link
 Cell = Inline | list[Inline]
+Table = tuple[list[str], list[list[Cell]]]  # column names, rows
+
+
+class Reported(Protocol):
+    """What the report needs of an experiment: its name, its rule (None: no verdict) and the settings it shows."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def expectation(self) -> Expectation | None: ...
+
+    @property
+    def report_settings(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class Figure:
+    image: str  # relative to the report folder
+    alt: str
+    caption: list[Inline]
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    link: Link
+    verdict: Verdict | None  # None: the experiment has no finished result folder
+
+    @property
+    def outcome(self) -> str:
+        return self.verdict.outcome if self.verdict else "not run"
+
+    @property
+    def measured(self) -> str:
+        return self.verdict.measured if self.verdict else "no finished result folder"
+
+
+@dataclass(frozen=True)
+class Section:
+    """One experiment's part of the report; `results` is None when it has no finished result folder."""
+
+    name: str
+    expectation: Expectation | None = None
+    verdict: Verdict | None = None
+    results: list[Inline] | None = None
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    not_run: str = "Not run (no finished result folder)."
+
+    @property
+    def ran(self) -> bool:
+        return self.results is not None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything the report shows, in order, with links relative to `<out_dir>/report/`."""
+
+    title: str
+    facts: list[list[Cell]]
+    tensorboard: list[Inline]
+    verdicts: list[VerdictRow]
+    times: list[list[Cell]]
+    sections: list[Section]
+    verdicts_note: str = ("Each verdict is a rule over the numbers in the experiment's summary.json and figure data, "
+                          "stated in its section; with several seeds the rule is applied to each seed's runs.")
+    verdict_columns: tuple[str, ...] = ("experiment", "verdict", "measured (each seed's numbers: in its section)")
+    times_note: str = ("Each experiment's invocation, from claiming its result folder to writing its summary "
+                       "(with `--resume`, that invocation's time only):")
+    time_columns: tuple[str, ...] = ("experiment", "runs", "jobs at once", "wall time")
 
 
 def _cell(value: Any) -> str:
@@ -164,67 +225,58 @@ def _jobs_cell(jobs: int | None) -> str:
     return "–" if jobs is None else str(jobs)
 
 
-def judged(summaries: dict[str, dict], drawn: dict[str, dict[str, dict]]) -> dict[str, Verdict]:
+def judged(records: Sequence[Reported], summaries: dict[str, dict], drawn: dict[str, dict[str, dict]]) -> dict[str, Verdict]:
     """The verdict of every finished experiment that has a stated expectation, from its summary and figure data."""
-    return {experiment: verdict(experiment, summary, drawn[experiment])
-            for experiment, summary in summaries.items() if experiment in EXPECTATIONS}  # fmt: skip
+    return {record.name: judge_summary(record.expectation, summaries[record.name], drawn[record.name])
+            for record in records if record.expectation is not None and record.name in summaries}  # fmt: skip
 
 
-def outline(out_dir: Path, experiments: list[str], title: str, wall_time: str | None) -> tuple[list[tuple], list[dict]]:
-    """The report as blocks — ("h1"|"h2"|"h3", text), ("p", [inline]), ("table", header, rows), ("figure", image,
-    alt, [caption inline])) — with links relative to `<out_dir>/report/`, and its time per experiment (`timing_rows`)."""
+def section(record: Reported, summary: dict, verdict: Verdict | None, result_dir: Path, report_dir: Path,
+            figures: list[Path], drawn: dict[str, dict]) -> Section:  # fmt: skip
+    """One finished experiment's section: its rule and verdict, result folder, settings, runs and figures."""
+    settings: list[list[Cell]] = [[key, _cell(summary["settings"][key])] for key in record.report_settings
+                if summary["settings"].get(key) is not None]  # fmt: skip
+    tables: list[Table] = [(["setting", "value"], settings)]
+    if summary["runs"]:
+        tables.append(run_table(summary["runs"], result_dir, report_dir))
+    shown = []
+    for figure in figures:
+        stem, data_file = Path(figure).stem, data_path(figure)
+        words = record.expectation.caption(stem) if record.expectation else ""
+        runs = [part for run in drawn_runs(summary["runs"], stem, drawn.get(stem, {}))
+                for part in (", ", run_link(run, result_dir, report_dir))]  # fmt: skip
+        shown.append(Figure(_relative(figure, report_dir), stem,
+                            [f"{Path(figure).name}: {words} " if words else f"{Path(figure).name} — ", "Data: ",
+                             Link(data_file.name, _relative(data_file, report_dir)),
+                             *([". Runs: ", *runs[1:]] if runs else [])]))  # fmt: skip
+    results: list[Inline] = ["Results: ", Link(str(result_dir), _relative(result_dir, report_dir)),
+                             f" — curves: `tensorboard --logdir {result_dir}`"]  # fmt: skip
+    return Section(record.name, record.expectation, verdict, results, tables, shown)
+
+
+def build_report(out_dir: Path, records: Sequence[Reported], title: str, wall_time: str | None) -> tuple[Report, list[dict]]:
+    """The report of the latest finished result folder of each experiment, and its time per experiment
+    (`timing_rows`)."""
     report_dir = out_dir / "report"
-    folders = {experiment: folder for experiment in experiments if (folder := latest_finished(out_dir, experiment)) is not None}
-    summaries = {experiment: read_summary(folder) for experiment, folder in folders.items()}
-    figures = {experiment: figure_paths(summary, folders[experiment]) for experiment, summary in summaries.items()}
-    drawn = {experiment: figure_data(paths) for experiment, paths in figures.items()}
-    verdicts = judged(summaries, drawn)
-    facts = [list(fact) for fact in header(list(summaries.values()), wall_time)]
+    names = [record.name for record in records]
+    folders = {name: folder for name in names if (folder := latest_finished(out_dir, name)) is not None}
+    summaries = {name: read_summary(folder) for name, folder in folders.items()}
+    figures = {name: figure_paths(summary, folders[name]) for name, summary in summaries.items()}
+    drawn = {name: figure_data(paths) for name, paths in figures.items()}
+    verdicts = judged(records, summaries, drawn)
     timing = timing_rows(summaries)
-    times = [[Link(row["experiment"], f"#{row['experiment']}"), str(row["runs"]), _jobs_cell(row["jobs"]),
-              seconds_text(row["seconds"]) if row["seconds"] is not None else "not timed (collected)"]
-             for row in timing]  # fmt: skip
-    blocks: list[tuple] = [("h1", title), ("table", ["", ""], facts),
-                           ("p", ["Open every run in TensorBoard: ", f"`tensorboard --logdir {out_dir}`",
-                                  " and http://localhost:6006."]),
-                           ("h2", "Verdicts"),
-                           ("p", ["Each verdict is a rule over the numbers in the experiment's summary.json and figure data, "
-                                  "stated in its section; with several seeds the rule is applied to each seed's runs."]),
-                           ("table", ["experiment", "verdict", "measured (each seed's numbers: in its section)"],
-                            [[Link(e, f"#{e}"), *((verdicts[e].outcome, verdicts[e].text.split(" — ")[0])
-                                                  if e in verdicts else ("not run", "no finished result folder"))]
-                             for e in experiments if e in EXPECTATIONS]),
-                           ("h2", "Time per experiment"),
-                           ("p", ["Each experiment's invocation, from claiming its result folder to writing its summary "
-                                  "(with `--resume`, that invocation's time only):"]),
-                           ("table", ["experiment", "runs", "jobs at once", "wall time"], times)]  # fmt: skip
-    for experiment in experiments:
-        blocks.append(("h2", experiment))
-        if experiment not in summaries:
-            blocks.append(("p", ["Not run (no finished result folder)."]))
-            continue
-        summary, result_dir = summaries[experiment], folders[experiment]
-        if experiment in EXPECTATIONS:
-            expectation, judgement = EXPECTATIONS[experiment], verdicts[experiment]
-            blocks += [("p", ["**Question.** ", expectation.question]), ("p", ["**Expected.** ", expectation.expected]),
-                       ("p", ["**Rule.** ", expectation.rule]),
-                       ("p", [f"**Verdict: {judgement.outcome}.** ", judgement.text])]  # fmt: skip
-        blocks.append(("p", ["Results: ", Link(str(result_dir), _relative(result_dir, report_dir)),
-                             f" — curves: `tensorboard --logdir {result_dir}`"]))  # fmt: skip
-        settings = [[key, _cell(summary["settings"][key])] for key in KEY_SETTINGS if summary["settings"].get(key) is not None]
-        blocks.append(("table", ["setting", "value"], settings))
-        if summary["runs"]:
-            blocks.append(("table", *run_table(summary["runs"], result_dir, report_dir)))
-        for figure in figures[experiment]:
-            stem, data_file = Path(figure).stem, data_path(figure)
-            words = caption(experiment, stem)
-            runs = [part for run in drawn_runs(summary["runs"], stem, drawn[experiment].get(stem, {}))
-                    for part in (", ", run_link(run, result_dir, report_dir))]
-            blocks.append(("figure", _relative(figure, report_dir), stem,
-                           [f"{Path(figure).name}: {words} " if words else f"{Path(figure).name} — ", "Data: ",
-                            Link(data_file.name, _relative(data_file, report_dir)),
-                            *([". Runs: ", *runs[1:]] if runs else [])]))  # fmt: skip
-    return blocks, timing
+    times: list[list[Cell]] = [[Link(row["experiment"], f"#{row['experiment']}"), str(row["runs"]), _jobs_cell(row["jobs"]),
+                                seconds_text(row["seconds"]) if row["seconds"] is not None else "not timed (collected)"]
+                               for row in timing]  # fmt: skip
+    sections = [section(record, summaries[record.name], verdicts.get(record.name), folders[record.name], report_dir,
+                        figures[record.name], drawn[record.name]) if record.name in summaries else Section(record.name)
+                for record in records]  # fmt: skip
+    report = Report(title, [list(fact) for fact in header(list(summaries.values()), wall_time)],
+                    ["Open every run in TensorBoard: ", f"`tensorboard --logdir {out_dir}`", " and http://localhost:6006."],
+                    [VerdictRow(Link(record.name, f"#{record.name}"), verdicts.get(record.name))
+                     for record in records if record.expectation is not None],
+                    times, sections)  # fmt: skip
+    return report, timing
 
 
 def drawn_runs(runs: list[dict], stem: str, data: dict) -> list[dict]:
@@ -242,9 +294,36 @@ def _markdown_inline(part: Inline) -> str:
     return f"[{part.text}]({part.href})" if isinstance(part, Link) else part
 
 
-def _markdown_cell(cell: Cell) -> str:
-    parts = cell if isinstance(cell, list) else [cell]
-    return "".join(_markdown_inline(part) for part in parts).replace("|", "\\|")
+def _markdown_line(parts: Cell) -> str:
+    return "".join(_markdown_inline(part) for part in (parts if isinstance(parts, list) else [parts]))
+
+
+def _markdown_table(names: Sequence[str], rows: list[list[Cell]]) -> list[str]:
+    cells = [[_markdown_line(cell).replace("|", "\\|") for cell in row] for row in rows]
+    return ["| " + " | ".join(names) + " |", "|" + " --- |" * len(names), *["| " + " | ".join(row) + " |" for row in cells], ""]
+
+
+def to_markdown(report: Report) -> str:
+    lines = [f"# {report.title}", "", *_markdown_table(["", ""], report.facts), _markdown_line(report.tensorboard), "",
+             "## Verdicts", "", report.verdicts_note, "",
+             *_markdown_table(report.verdict_columns, [[row.link, row.outcome, row.measured] for row in report.verdicts]),
+             "## Time per experiment", "", report.times_note, "",
+             *_markdown_table(report.time_columns, report.times)]  # fmt: skip
+    for part in report.sections:
+        lines += [f"## {part.name}", ""]
+        if part.results is None:
+            lines += [part.not_run, ""]
+            continue
+        if part.expectation is not None and part.verdict is not None:
+            lines += [f"**Question.** {part.expectation.question}", "", f"**Expected.** {part.expectation.expected}", "",
+                      f"**Rule.** {part.expectation.rule}", "", f"**Verdict: {part.verdict.outcome}.** {part.verdict.text}",
+                      ""]  # fmt: skip
+        lines += [_markdown_line(part.results), ""]
+        for names, rows in part.tables:
+            lines += _markdown_table(names, rows)
+        for figure in part.figures:
+            lines += [f"![{figure.alt}]({figure.image})", "", _markdown_line(figure.caption), ""]
+    return "\n".join(lines) + "\n"
 
 
 def _html_inline(part: Inline) -> str:
@@ -255,137 +334,50 @@ def _html_inline(part: Inline) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
-def _html_cell(cell: Cell) -> str:
-    return "".join(_html_inline(part) for part in (cell if isinstance(cell, list) else [cell]))
+def _html_cell(cell: Cell) -> Markup:
+    """Text and links as HTML: **bold** and `code` marked, everything else escaped."""
+    return Markup("".join(_html_inline(part) for part in (cell if isinstance(cell, list) else [cell])))
 
 
-def to_markdown(blocks: list[tuple]) -> str:
-    lines: list[str] = []
-    for kind, *content in blocks:
-        if kind in ("h1", "h2", "h3"):
-            lines += ["#" * int(kind[1]) + " " + content[0], ""]
-        elif kind == "p":
-            lines += ["".join(_markdown_inline(part) for part in content[0]), ""]
-        elif kind == "table":
-            names, rows = content
-            lines += ["| " + " | ".join(names) + " |", "|" + " --- |" * len(names),
-                      *["| " + " | ".join(_markdown_cell(cell) for cell in row) + " |" for row in rows], ""]  # fmt: skip
-        elif kind == "figure":
-            image, alt, words = content
-            lines += [f"![{alt}]({image})", "", "".join(_markdown_inline(part) for part in words), ""]
-    return "\n".join(lines) + "\n"
-
-
-STYLE = """
-:root{--ink:#1f2328;--muted:#59636e;--line:#d1d9e0;--soft:#f6f8fa;--accent:#0969da}
-*{box-sizing:border-box}
-body{margin:0;color:var(--ink);background:#fff;font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,
-"Helvetica Neue",Arial,sans-serif}
-main{max-width:1440px;margin:0 auto;padding:24px 32px 64px}
-h1{font-size:28px;margin:0 0 12px}
-h2{font-size:22px;margin:40px 0 8px;padding-top:12px;border-top:1px solid var(--line)}
-h3{font-size:17px;margin:24px 0 6px}
-p{margin:6px 0 10px;max-width:110ch}
-a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
-code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--soft);padding:1px 4px;
-border-radius:4px;overflow-wrap:anywhere}
-.table{max-width:100%;overflow-x:auto;margin:8px 0 16px}
-table{border-collapse:collapse;font-size:13.5px}
-th,td{border:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
-td{overflow-wrap:anywhere}td:first-child{min-width:8em}
-th{background:var(--soft);font-weight:600}
-tr:nth-child(even) td{background:#fbfcfd}
-.verdict{display:inline-block;padding:1px 9px;border-radius:999px;font-weight:600;font-size:13px;white-space:nowrap;
-border:1px solid}
-.supported{background:#dafbe1;color:#116329;border-color:#4ac26b}
-.mixed{background:#fff8c5;color:#7d4e00;border-color:#d4a72c}
-.not-supported{background:#ffebe9;color:#a40e26;border-color:#ff8182}
-.not-measurable{background:#eaeef2;color:#424a53;border-color:#afb8c1}
-.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,520px),1fr));gap:20px;margin:12px 0}
-figure{margin:0;padding:12px;border:1px solid var(--line);border-radius:8px;background:#fff;min-width:0}
-figure img{display:block;width:100%;height:auto}
-figcaption{font-size:13px;color:var(--muted);margin-top:8px;overflow-wrap:anywhere}
-"""
-VERDICT_WORDS = (SUPPORTED, MIXED, NOT_SUPPORTED, NOT_MEASURABLE)
-
-
-def _verdict_badge(outcome: str) -> str:
-    """A verdict marked by colour and by its word."""
-    return f"<span class='verdict {outcome.replace(' ', '-')}'>{html.escape(outcome)}</span>"
-
-
-def _html_cell_marked(cell: Cell) -> str:
-    """A table cell; a verdict word (the verdict table's second column) becomes its badge."""
-    return _verdict_badge(cell) if isinstance(cell, str) and cell in VERDICT_WORDS else _html_cell(cell)
-
-
-def _html_paragraph(parts: list[Inline]) -> str:
-    first = parts[0] if parts else ""
-    verdict = re.fullmatch(r"\*\*Verdict: (.+)\.\*\* ", first) if isinstance(first, str) else None
-    if verdict is not None and verdict.group(1) in VERDICT_WORDS:
-        return f"<p><strong>Verdict:</strong> {_verdict_badge(verdict.group(1))} " + "".join(
-            _html_inline(part) for part in parts[1:]) + "</p>"
-    return "<p>" + "".join(_html_inline(part) for part in parts) + "</p>"
+def _html_header(name: str) -> Markup:
+    """A column name that may break after each underscore."""
+    return Markup(html.escape(name).replace("_", "_<wbr>"))
 
 
 MAX_COLUMNS = 9  # a wider table is shown as several, each with the first column again, so that it fits the page
 
 
-def _column_groups(names: list[str], rows: list[list[Cell]]) -> list[tuple[list[str], list[list[Cell]]]]:
+def column_groups(names: Sequence[str], rows: list[list[Cell]]) -> list[Table]:
     """The table as tables of at most `MAX_COLUMNS` columns, each led by the first column."""
     if len(names) <= MAX_COLUMNS:
-        return [(names, rows)]
+        return [(list(names), rows)]
     step = MAX_COLUMNS - 1
     return [([names[0], *names[start:start + step]], [[row[0], *row[start:start + step]] for row in rows])
             for start in range(1, len(names), step)]  # fmt: skip
 
 
-def _html_table(names: list[str], rows: list[list[Cell]]) -> str:
-    head = "<tr>" + "".join(f"<th>{html.escape(name).replace('_', '_<wbr>')}</th>" for name in names) + "</tr>"
-    return ("<div class='table'><table>" + (head if any(names) else "")
-            + "".join("<tr>" + "".join(f"<td>{_html_cell_marked(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-            + "</table></div>")  # fmt: skip
+PAGES = Environment(loader=PackageLoader("hw1.reporting", "templates"), autoescape=select_autoescape(["j2"]),
+                    trim_blocks=True, lstrip_blocks=True)  # fmt: skip
+PAGES.filters |= {"cell": _html_cell, "header": _html_header}
+PAGES.globals["column_groups"] = column_groups
 
 
-def to_html(blocks: list[tuple], title: str) -> str:
-    """One static page (its stylesheet inside, no scripts): consecutive figures two to a row where the width allows."""
-    body: list[str] = []
-    figures: list[str] = []
-    for kind, *content in blocks:
-        if kind != "figure" and figures:
-            body.append("<div class='figures'>" + "".join(figures) + "</div>")
-            figures = []
-        if kind in ("h1", "h2", "h3"):
-            anchor = f" id='{html.escape(content[0])}'" if kind == "h2" else ""
-            body.append(f"<{kind}{anchor}>{html.escape(content[0])}</{kind}>")
-        elif kind == "p":
-            body.append(_html_paragraph(content[0]))
-        elif kind == "table":
-            body += [_html_table(*part) for part in _column_groups(*content)]
-        elif kind == "figure":
-            image, alt, words = content
-            figures.append(f"<figure><a href='{html.escape(image)}'><img src='{html.escape(image)}' "
-                           f"alt='{html.escape(alt)}'></a><figcaption>"
-                           + "".join(_html_inline(part) for part in words) + "</figcaption></figure>")  # fmt: skip
-    if figures:
-        body.append("<div class='figures'>" + "".join(figures) + "</div>")
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
-            f"content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
-            f"<link rel='icon' href='data:,'><style>{STYLE}</style></head><body><main>{''.join(body)}</main></body>"
-            f"</html>\n")  # fmt: skip
+def to_html(report: Report) -> str:
+    """One static page (its stylesheet inside, no scripts): figures two to a row where the width allows."""
+    return PAGES.get_template("report.html.j2").render(report=report) + "\n"
 
 
 def write_report(
-    out_dir: Path, experiments: list[str], title: str = "Homework 1 report", wall_time: str | None = None
+    out_dir: Path, records: Sequence[Reported], title: str = "Homework 1 report", wall_time: str | None = None
 ) -> tuple[Path, Path]:
     """Write `<out_dir>/report/report.md` and `index.html` from the latest finished result folder of each experiment,
     under a header naming what they ran on (`header`; `wall_time` is the suite's, when it was just run), and
     `summary.json` beside them: the table of each experiment's runs, jobs and wall seconds (`timing_rows`)."""
     report_dir = out_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
-    blocks, timing = outline(out_dir, experiments, title, wall_time)
+    report, timing = build_report(out_dir, records, title, wall_time)
     write_json_atomically({"title": title, "wall_time": wall_time, "experiments": timing}, report_dir / SUITE_SUMMARY)
     markdown_path, html_path = report_dir / "report.md", report_dir / "index.html"
-    write_text_atomically(to_markdown(blocks), markdown_path)
-    write_text_atomically(to_html(blocks, title), html_path)
+    write_text_atomically(to_markdown(report), markdown_path)
+    write_text_atomically(to_html(report), html_path)
     return markdown_path, html_path
