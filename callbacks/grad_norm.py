@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from hw1.training.step_scalars import BufferedStepScalars
+from hw1.training.trainer_callbacks import BufferedStepScalars
 
 
 class GradNormLogger(BufferedStepScalars):

@@ -28,7 +28,7 @@ from hw1.runs.settings import (
 from hw1.training.builders import function_regressor, mnist_classifier
 from hw1.training.data import MNISTDataModule
 from hw1.training.fit import RunResult, train_run
-from hw1.training.functions import REFERENCE_NETS, FunctionDataModule
+from hw1.training.function_data import REFERENCE_NETS, FunctionDataModule
 from hw1.training.modules import Classifier, Regressor
 
 NAME = "grad_norm"

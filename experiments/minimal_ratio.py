@@ -46,7 +46,7 @@ from hw1.training.builders import seed_everything
 from hw1.training.checkpoints import read_checkpoint
 from hw1.training.event_files import write_hparams
 from hw1.training.fit import start_experiment, torch_device
-from hw1.training.functions import FunctionDataModule
+from hw1.training.function_data import FunctionDataModule
 from hw1.training.nets import ACTIVATIONS, build_net
 
 NAME = "minimal_ratio"

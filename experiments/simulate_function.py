@@ -20,7 +20,7 @@ from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSize, LearningRate, Optimizer, Repeats, Sweep, Trainer, finite_float, option, positive_int
 from hw1.training.builders import function_regressor
 from hw1.training.fit import RunResult, train_run
-from hw1.training.functions import REFERENCE_NETS, TARGETS, FunctionDataModule
+from hw1.training.function_data import REFERENCE_NETS, TARGETS, FunctionDataModule
 from hw1.training.modules import Regressor
 from hw1.training.nets import ACTIVATIONS, widths_for_budget
 

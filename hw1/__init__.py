@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from callbacks.sensitivity import SensitivityLogger
     from callbacks.weights import WeightRecorder
     from hw1.training.data import MNISTDataModule
-    from hw1.training.functions import FunctionDataModule
+    from hw1.training.function_data import FunctionDataModule
     from hw1.training.modules import Classifier, Regressor
     from hw1.training.nets import NETS, build_net
 
@@ -28,7 +28,7 @@ EXPORTS = {  # what a user loads, by name, from where it lives (imported when fi
     "Classifier": "hw1.training.modules",
     "Regressor": "hw1.training.modules",
     "MNISTDataModule": "hw1.training.data",
-    "FunctionDataModule": "hw1.training.functions",
+    "FunctionDataModule": "hw1.training.function_data",
     "NETS": "hw1.training.nets",
     "build_net": "hw1.training.nets",
     "WeightRecorder": "callbacks.weights",

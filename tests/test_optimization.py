@@ -27,7 +27,7 @@ from hw1.analysis.minimal_ratio import (
 from hw1.analysis.pca import first_layer_mask, project_trajectories
 from hw1.reporting.logs import read_scalars
 from hw1.training.builders import seed_everything
-from hw1.training.functions import FunctionDataModule
+from hw1.training.function_data import FunctionDataModule
 from hw1.training.modules import Regressor
 from hw1.training.nets import build_net
 from hw1.training.snapshots import read_snapshots

@@ -4,6 +4,7 @@ settings and captions all live in the file, and run_all.py and the report find t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -87,3 +88,22 @@ def test_an_experiment_is_one_file_and_one_entry_in_the_suite(tmp_path: Path) ->
 def test_a_shown_setting_the_experiment_has_no_option_for_fails_at_construction() -> None:
     with pytest.raises(ValueError, match="hiden"):
         replace(random_labels.EXPERIMENT, shown=("hiden",))
+
+
+@pytest.mark.parametrize(("profile", "message"), [
+    ({"hiden": [64]}, "profile smoke sets hiden, which the settings have no option for"),
+    ({"hidden": [64, 0]}, "profile smoke sets --hidden to 0: must be a positive integer"),
+    ({"lr": "1e-3"}, "profile smoke sets --lr to '1e-3', where the flag gives 0.001"),
+    ({"max_epochs": 2.0}, "profile smoke sets --max-epochs to 2.0"),
+    ({"label_mode": "shufle"}, "profile smoke sets --label-mode to 'shufle', not one of"),
+    ({"hidden": 64}, "profile smoke sets --hidden to 64, not a list"),
+])  # fmt: skip
+def test_a_profile_with_a_typo_or_a_value_its_flag_cannot_give_fails_at_construction(profile: dict, message: str) -> None:
+    profiles = {**random_labels.PROFILES, "smoke": {**random_labels.PROFILES["smoke"], **profile}}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        replace(random_labels.EXPERIMENT, profiles=profiles)
+
+
+def test_a_profile_outside_full_quick_and_smoke_fails_at_construction() -> None:
+    with pytest.raises(ValueError, match="profile 'fast' is not one of full, quick, smoke"):
+        replace(random_labels.EXPERIMENT, profiles={**random_labels.PROFILES, "fast": {}})

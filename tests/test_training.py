@@ -18,9 +18,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from experiments import random_labels
 from hw1.reporting.logs import epoch_curves, read_scalars
-from hw1.training.chunking import ChunkSize
 from hw1.training.data import MNISTDataModule
 from hw1.training.modules import Classifier
+from hw1.training.trainer_callbacks import ChunkSize
 
 EPOCH_TAGS = ["train/loss_mean", "train/acc_mean", "test/loss", "test/acc"]
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
 
-from hw1.cli.flags import Refuse, SettingsT, build_settings, parse_settings
+from hw1.cli.flags import Refuse, SettingsT, build_settings, check_profiles, parse_settings
 from hw1.reporting.verdicts import Expectation
 from hw1.runs.settings import Profiles, flag_of, refusal
 
@@ -32,6 +32,7 @@ class Experiment(Generic[SettingsT]):
     refuse: Refuse | None = None  # options that the other values make pointless (e.g. MNIST flags for a 1-D task)
 
     def __post_init__(self) -> None:
+        check_profiles(self.settings, self.profiles)
         unknown = [name for name in self.shown if name not in self.option_names]
         if unknown:
             raise ValueError(f"experiment {self.name}: shown names {', '.join(unknown)}, which its settings class "

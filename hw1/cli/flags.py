@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from hw1.runs.errors import RunFailed, TrainingDiverged, UsageError
-from hw1.runs.settings import RUN_OPTIONS, Option, Profiles, Settings, flag_of, refusal
+from hw1.runs.settings import PROFILES, RUN_OPTIONS, Option, Profiles, Settings, flag_of, refusal
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -82,6 +82,21 @@ def parse_settings(
     except UsageError as error:
         parser.error(str(error))
         raise
+
+
+def check_profiles(settings_class: type[Settings], profiles: Profiles) -> None:
+    """A profile that is not one of `PROFILES`, names an option the settings class lacks, or sets a value its flag
+    could not give (wrong type, out of range, not a choice) is a ValueError, raised where the experiment is defined."""
+    owner = f"{settings_class.__module__}.{settings_class.__qualname__}"
+    options = {option.dest: option for option in settings_class.options()}
+    for profile, values in profiles.items():
+        if profile not in PROFILES:
+            raise ValueError(f"{owner}: profile {profile!r} is not one of {', '.join(PROFILES)}")
+        for dest, value in values.items():
+            if dest not in options:
+                raise ValueError(f"{owner}: profile {profile} sets {dest}, which the settings have no option for")
+            if (problem := options[dest].problem(value)) is not None:
+                raise ValueError(f"{owner}: profile {profile} sets {flag_of(dest)} to {problem}")
 
 
 def build_settings(

@@ -119,6 +119,30 @@ class Option:
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
 
+    def problem(self, value: Any) -> str | None:
+        """Why `value` (from a profile) is not one this flag could give, else None: the same type check and choices
+        as the command line's. None (e.g. full-batch training where the flag's default is a batch size) passes."""
+        if value is None:
+            return None
+        if self.switch:
+            return None if isinstance(value, bool) else f"{value!r}, not True or False"
+        if self.nargs is not None:
+            if not isinstance(value, list):
+                return f"{value!r}, not a list"
+            return next((found for item in value if (found := self._item_problem(item)) is not None), None)
+        return self._item_problem(value)
+
+    def _item_problem(self, value: Any) -> str | None:
+        if self.choices is not None and value not in self.choices:
+            return f"{value!r}, not one of {', '.join(map(str, self.choices))}"
+        if self.type is None:
+            return None if isinstance(value, str) else f"{value!r}, not a string"
+        try:
+            parsed = self.type(str(value))
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as error:
+            return f"{value!r}: {error}"
+        return None if parsed == value and type(parsed) is type(value) else f"{value!r}, where the flag gives {parsed!r}"
+
 
 def option(flag: str, help: str, default: Any = None, **details: Any) -> Any:
     """A settings field that is also a command-line flag (`Option`): its default, help, type and choices."""

@@ -10,7 +10,7 @@ import lightning as L
 from hw1.runs.errors import UsageError
 from hw1.runs.settings import RunSettings
 from hw1.training.data import MNISTDataModule
-from hw1.training.functions import FunctionDataModule
+from hw1.training.function_data import FunctionDataModule
 from hw1.training.modules import Classifier, Regressor
 
 

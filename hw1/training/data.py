@@ -315,7 +315,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.save_hyperparameters(ignore=["download"])
         self.data_dir = resolve_data_dir(data_dir)
         self.download = download
-        self.steps_per_chunk: int | None = None  # None: plain batches; hw1.training.chunking.ChunkSize sets it for training
+        self.steps_per_chunk: int | None = None  # None: plain batches; trainer_callbacks.ChunkSize sets it for training
         self.train: tuple[Tensor, ...] = ()  # set up: (inputs, targets) on the training device
         self.test: tuple[Tensor, ...] = ()
 

@@ -38,15 +38,21 @@ from hw1.training.checkpoints import (
     check_resumed_settings,
     read_checkpoint,
 )
-from hw1.training.chunking import ChunkSize
 from hw1.training.data import MNISTDataModule, check_train_subset, ensure_mnist_files, load_mnist, resolve_data_dir
 from hw1.training.event_files import use_compiled_crc
-from hw1.training.fast_steps import PROGRESS_REFRESH_STEPS, NoProfiler, ProgressBar
-from hw1.training.functions import FunctionDataModule
-from hw1.training.gc_freeze import FreezeGarbageCollector
+from hw1.training.function_data import FunctionDataModule
 from hw1.training.modules import NetModule, check_optimizer_settings
-from hw1.training.step_scalars import StepLossLogger
-from hw1.training.targets import TARGET_OPTIONS, TrainToTarget, untargeted
+from hw1.training.trainer_callbacks import (
+    PROGRESS_REFRESH_STEPS,
+    TARGET_OPTIONS,
+    ChunkSize,
+    FreezeGarbageCollector,
+    NoProfiler,
+    ProgressBar,
+    StepLossLogger,
+    TrainToTarget,
+    untargeted,
+)
 from hw1.training.trainer_state import callbacks_of
 
 

@@ -14,7 +14,8 @@ from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from hw1.runs.errors import UsageError
-from hw1.training.fast_steps import ChunkedSteps, epoch_end_logging_step, fused_optimizer_devices
+from hw1.training.chunked_steps import ChunkedSteps
+from hw1.training.lightning_internals import epoch_end_logging_step, fused_optimizer_devices
 from hw1.training.nets import build_net, count_parameters
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -67,7 +68,7 @@ class NetModule(ChunkedSteps):
     Subclasses call `save_hyperparameters()` and `set_up_metrics()` in `__init__`, and define `loss` and
     `new_metrics`. Logged per epoch: `train/<metric>_mean` (means over the epoch's batches, in train mode) and
     `test/<metric>` (a full pass over the evaluation set in eval mode); the per-step loss `train/loss_step` is written
-    by `hw1.training.step_scalars.StepLossLogger`, which the training path always adds. `init_seed` draws the net's initial
+    by `hw1.training.trainer_callbacks.StepLossLogger`, which the training path always adds. `init_seed` draws the net's initial
     weights (without touching the global random state); None draws them from the global generator.
     """
 

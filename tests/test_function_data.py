@@ -12,7 +12,7 @@ import torch
 from experiments import simulate_function
 from hw1.reporting.logs import read_scalars
 from hw1.runs.errors import UsageError
-from hw1.training.functions import REFERENCE_NETS, TARGETS, FunctionDataModule
+from hw1.training.function_data import REFERENCE_NETS, TARGETS, FunctionDataModule
 from hw1.training.nets import build_net, count_parameters, mlp_parameter_count, widths_for_budget
 
 

@@ -7,113 +7,26 @@ So a training item is a chunk of consecutive minibatches (`hw1.training.data.Chu
 directly (backward, the torch optimizer's step), with only the step hooks that some callback overrides, and the train
 metrics updated once per epoch. The numbers do not depend on the chunk size.
 
-This leans on private details of Lightning and torch, listed in `PRIVATE_APIS` and checked by `check_private_apis`
-(called as training starts) and by `tests/test_fast_steps.py` against the versions in `TESTED_VERSIONS`:
-- `LightningOptimizer._on_before_step` / `_on_after_step`: the manual-optimization loop's step counting
-  (`global_step`), which a direct torch step must advance as Lightning's wrapper does;
-- `fit_loop.epoch_loop._batches_that_stepped`: the step Lightning logs at, made to count optimizer steps;
-- `TQDMProgressBar._refresh_rate`: the bar's redraw interval, set per chunk size;
-- `torch.utils._foreach_utils._get_fused_kernels_supported_devices`: where torch has fused optimizer kernels.
+The Lightning and torch internals this relies on are checked by `hw1.training.lightning_internals`.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, TQDMProgressBar
-from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
-from lightning.pytorch.core.optimizer import LightningOptimizer
-from lightning.pytorch.loops.training_epoch_loop import _TrainingEpochLoop
-from lightning.pytorch.profilers import PassThroughProfiler
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
-from torch.utils import _foreach_utils
 
 from hw1.runs.errors import TrainingDiverged
-from hw1.training.trainer_state import callbacks_of, datamodule_of
+from hw1.training.lightning_internals import check_private_apis
+from hw1.training.trainer_state import callbacks_of
 
-TESTED_VERSIONS = {"lightning": "2.6", "torch": "2.14"}  # major.minor of the releases these internals were tested with
 STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
-PROGRESS_REFRESH_STEPS = 20  # a bar redrawn every step costs about as much as a small net's step
-
-
-def private_apis_missing() -> list[str]:
-    """The private attributes this module uses that the installed Lightning and torch lack."""
-    wrapper = vars(LightningOptimizer(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)))
-    present = {
-        "LightningOptimizer._on_before_step": "_on_before_step" in wrapper,
-        "LightningOptimizer._on_after_step": "_on_after_step" in wrapper,
-        "_TrainingEpochLoop._batches_that_stepped": "_batches_that_stepped" in vars(_TrainingEpochLoop(cast(L.Trainer, None))),
-        "TQDMProgressBar._refresh_rate": "_refresh_rate" in vars(TQDMProgressBar()),
-        "torch.utils._foreach_utils._get_fused_kernels_supported_devices":
-            hasattr(_foreach_utils, "_get_fused_kernels_supported_devices"),
-    }  # fmt: skip
-    return [name for name, found in present.items() if not found]
-
-
-def check_private_apis() -> None:
-    """Fail loudly, naming the versions, when Lightning or torch lack an internal the direct steps use."""
-    missing = private_apis_missing()
-    if missing:
-        raise RuntimeError(f"lightning {L.__version__} / torch {torch.__version__} lack {', '.join(missing)}, which "
-                           f"hw1.training.fast_steps relies on (tested with lightning {TESTED_VERSIONS['lightning']}, "
-                           f"torch {TESTED_VERSIONS['torch']}); install those versions")  # fmt: skip
-
-
-def fused_optimizer_devices() -> list[str]:
-    """The device types torch has fused (one-kernel) optimizer implementations for."""
-    return _foreach_utils._get_fused_kernels_supported_devices()
-
-
-def epoch_end_logging_step(trainer: L.Trainer) -> int:
-    """The step Lightning logs epoch-end metrics at: its count of batches that stepped, less the epoch's last."""
-    return trainer.fit_loop.epoch_loop._batches_that_stepped - 1
-
-
-class NoProfiler(PassThroughProfiler):
-    """Lightning's default profiler (which measures nothing) with a shared no-op context instead of a new generator.
-
-    Lightning enters `profiler.profile(...)` for every hook of every callback: some 60 times a step.
-    """
-
-    _context = contextlib.nullcontext()
-
-    def profile(self, action_name: str) -> Any:  # a context manager, as the base class's
-        return self._context
-
-
-class ProgressBar(TQDMProgressBar):
-    """Lightning's bar counting training items (chunks of optimizer steps), showing the optimizer step as `step`,
-    without `v_num` (runs are named folders here, and the bar showed the name's last 4 letters); redrawn about every
-    `PROGRESS_REFRESH_STEPS` optimizer steps. It is cleared when the run ends (the run's line replaces it), and the
-    evaluation passes draw no bar of their own unless `evaluation_bars`."""
-
-    def __init__(self, refresh_rate: int, evaluation_bars: bool = False) -> None:
-        super().__init__(refresh_rate=refresh_rate)
-        self.evaluation_bars = evaluation_bars
-
-    def init_train_tqdm(self) -> Tqdm:
-        bar = super().init_train_tqdm()
-        bar.leave = False
-        return bar
-
-    def init_validation_tqdm(self) -> Tqdm:
-        return super().init_validation_tqdm() if self.evaluation_bars else Tqdm(disable=True)
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        steps_per_chunk = getattr(datamodule_of(trainer), "steps_per_chunk", None) or 1
-        self._refresh_rate = max(1, PROGRESS_REFRESH_STEPS // steps_per_chunk)
-        super().on_train_start(trainer, pl_module)
-
-    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
-        metrics = super().get_metrics(trainer, pl_module)
-        metrics.pop("v_num", None)
-        return {"step": trainer.global_step, **metrics}
 
 
 class ChunkedSteps(L.LightningModule):

@@ -74,7 +74,7 @@ class FunctionDataModule(L.LightningDataModule):
         if train_points < 2 or eval_points < 2 or steps_per_epoch < 1 or (batch_size is not None and batch_size < 1):
             raise UsageError("point counts must be at least 2, and steps per epoch and batch size positive")
         self.save_hyperparameters()
-        self.steps_per_chunk: int | None = None  # None: plain batches; hw1.training.chunking.ChunkSize sets it for training
+        self.steps_per_chunk: int | None = None  # None: plain batches; trainer_callbacks.ChunkSize sets it for training
         self.train: tuple[Tensor, ...] = ()  # set up: (inputs, targets) on the training device
         self.test: tuple[Tensor, ...] = ()
 
