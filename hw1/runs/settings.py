@@ -194,11 +194,8 @@ class Settings:
         return RunSettings(**{**values, **changes}, unused=self.unused)
 
     def repeats(self) -> list[tuple[str, RunSettings]]:
-        """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings, seeds --seed, --seed+1, ..."""
-        seeds = getattr(self, "seeds", None)
-        if not seeds or seeds == 1:
-            return [("", self.run_settings())]
-        return [(seed_suffix(self.seed + index), self.run_settings(seed=self.seed + index)) for index in range(seeds)]
+        """Each repeat's run-name suffix and settings: one, unsuffixed, for settings that do not repeat (`Repeats`)."""
+        return [("", self.run_settings())]
 
     def recorded(self) -> dict[str, Any]:
         """The settings as summary.json records them: every option the experiment uses, by name."""
@@ -286,6 +283,12 @@ class Repeats(Settings):
     seeds: int = option("--seeds", "repeat every run with the seeds --seed, --seed+1, ... of its initial weights and"
                         " batch order (the data seed stays); figures draw the mean with a band or error bars, the"
                         " report gives mean ± sd and judges each seed", 1, type=positive_int)
+
+    def repeats(self) -> list[tuple[str, RunSettings]]:
+        """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings, seeds --seed, --seed+1, ..."""
+        if not self.seeds or self.seeds == 1:  # None in a RunSettings whose experiment does not repeat
+            return [("", self.run_settings())]
+        return [(seed_suffix(self.seed + index), self.run_settings(seed=self.seed + index)) for index in range(self.seeds)]
 
 
 @dataclass(frozen=True)
