@@ -45,7 +45,8 @@ class Experiment(Generic[SettingsT]):
     @property
     def report_settings(self) -> tuple[str, ...]:
         """The settings the report's section shows (those the summary records a value for)."""
-        return (*(name for name in SHARED_REPORT_SETTINGS if name in self.option_names), *self.shown)
+        taken = self.option_names
+        return (*(name for name in SHARED_REPORT_SETTINGS if name in taken), *self.shown)
 
     def parse(self, argv: Sequence[str] | None = None) -> SettingsT:
         return parse_settings(self.settings, self.description, self.profiles, argv, self.refuse)

@@ -104,12 +104,10 @@ def build_settings(
 ) -> SettingsT:
     """Settings = option defaults, overridden by the chosen profile (`given["profile"]`, default full), overridden by
     the values given (None: not given). Options `refuse` names for these values hold None; giving one is a UsageError.
+    The profiles were checked once, when the experiment's record was built (`check_profiles`).
     """
     options = settings_class.options()
     profile = given.get("profile") or "full"
-    stray = set(profiles.get(profile, {})) - {option.dest for option in options}
-    if stray:
-        raise ValueError(f"profile {profile} of {settings_class.__qualname__} sets options it lacks: {sorted(stray)}")
     values: dict[str, Any] = {option.dest: option.default for option in options}
     values.update(profiles.get(profile, {}))
     values.update({key: value for key, value in given.items() if value is not None})

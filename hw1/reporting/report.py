@@ -235,7 +235,7 @@ def section(record: Reported, summary: dict, verdict: Verdict | None, result_dir
             figures: list[Path], drawn: dict[str, dict]) -> Section:  # fmt: skip
     """One finished experiment's section: its rule and verdict, result folder, settings, runs and figures."""
     settings: list[list[Cell]] = [[key, _cell(summary["settings"][key])] for key in record.report_settings
-                if summary["settings"].get(key) is not None]  # fmt: skip
+                                  if summary["settings"].get(key) is not None]  # fmt: skip
     tables: list[Table] = [(["setting", "value"], settings)]
     if summary["runs"]:
         tables.append(run_table(summary["runs"], result_dir, report_dir))
