@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from hw1.runs.settings import RunSettings
+from hw1.runs.settings import TrainerConfig
 from hw1.training.builders import seed_everything
 from hw1.training.data import MNISTDataModule, TensorBatches
 from hw1.training.fit import build_trainer, check_accelerator, torch_device
@@ -128,15 +128,14 @@ def project_epoch(
     case: Case, args: argparse.Namespace, steps_per_chunk: int | None, seed: int, out: Path
 ) -> tuple[float, int]:
     seed_everything(seed)
-    settings = RunSettings(accelerator=args.accelerator, devices="1", max_epochs=1, batch_size=case.batch_size,
-                           steps_per_chunk=steps_per_chunk, checkpoint_every=0,
-                           log_every_n_steps=args.log_every_n_steps)  # fmt: skip
+    settings = TrainerConfig(devices="1", max_epochs=1, steps_per_chunk=steps_per_chunk, checkpoint_every=0,
+                             log_every_n_steps=args.log_every_n_steps)
     datamodule = MNISTDataModule(args.data_dir, case.batch_size, train_subset=args.train_subset, data_seed=seed,
                                  order_seed=seed)
     module = Classifier(case.net, case.config, optimizer=case.optimizer, lr=case.lr, momentum=case.momentum)
     timer = EpochTimer()
     logger = TensorBoardLogger(out, name="bench", default_hp_metric=False)
-    trainer = build_trainer(settings, Path(logger.log_dir), logger, [timer])
+    trainer = build_trainer(settings, args.accelerator, None, Path(logger.log_dir), logger, [timer])
     with contextlib.redirect_stdout(io.StringIO()):  # the progress bar is drawn (it is part of the path), not shown
         trainer.fit(module, datamodule=datamodule)
     return timer.seconds, timer.steps_per_chunk

@@ -17,16 +17,14 @@ from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotM
 from hw1.training.data import MNIST_TRAIN_IMAGES, NUM_CLASSES
 
 NAME = "double_descent"
-PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "batch_size": 256, "max_epochs": 600, "eval_every": 50,
-             "train_subset": 4000, "label_noise": 0.2, "hidden_layers": 1, "checkpoint_every": 0, "seeds": 3,
-             "widths": [4, 8, 16, 24, 32, 40, 44, 48, 52, 56, 64, 80, 128, 256, 512, 1024]},
-    "quick": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "max_epochs": 300, "eval_every": 50,
-              "train_subset": 1000, "label_noise": 0.2, "hidden_layers": 1, "checkpoint_every": 0,
-              "widths": [2, 4, 8, 10, 12, 16, 32, 128]},
-    "smoke": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 2, "train_subset": 200,
-              "label_noise": 0.2, "hidden_layers": 1, "checkpoint_every": 0, "widths": [1, 2, 4, 8]},
-}  # fmt: skip
+FULL = Settings.preset("full", optimizer="adam", lr=0.001, batch_size=256, max_epochs=600, eval_every=50,
+                       train_subset=4000, label_noise=0.2, hidden_layers=1, checkpoint_every=0, seeds=3,
+                       widths=[4, 8, 16, 24, 32, 40, 44, 48, 52, 56, 64, 80, 128, 256, 512, 1024])
+QUICK = Settings.preset("quick", optimizer="adam", lr=0.001, batch_size=128, max_epochs=300, eval_every=50,
+                        train_subset=1000, label_noise=0.2, hidden_layers=1, checkpoint_every=0,
+                        widths=[2, 4, 8, 10, 12, 16, 32, 128])
+SMOKE = Settings.preset("smoke", optimizer="adam", lr=0.001, batch_size=64, max_epochs=2, train_subset=200,
+                        label_noise=0.2, hidden_layers=1, checkpoint_every=0, widths=[1, 2, 4, 8])
 
 
 PEAK_RISE = 0.01  # a double-descent peak: test error this far above the best size on each side
@@ -83,7 +81,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, size_sweep(NAME),
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), size_sweep(NAME),
                         expectation=EXPECTATION,
                         shown=("widths", "label_noise", "hidden_layers"))
 main = EXPERIMENT.main

@@ -21,32 +21,15 @@ from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.analysis_figures import draw_interpolation
 from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotMeasurable, Runs, figure_of
 from hw1.runs.results import write_summary
-from hw1.runs.settings import (
-    MnistTraining,
-    Optimizer,
-    Repeats,
-    Sweep,
-    Target,
-    Trainer,
-    option,
-    positive_float,
-    positive_int,
-)
-from hw1.training.builders import mnist_classifier
+from hw1.runs.settings import MnistSweep, option, positive_float, positive_int
+from hw1.training.builders import sweep_classifier
 from hw1.training.fit import RunResult, torch_device, train_run
 
 NAME = "flatness_interpolation"
-PROFILES = {
-    "full": {"optimizer": "adam", "target_loss": 0.01, "max_epochs": 200, "checkpoint_every": 0, "seeds": 3},
-    "quick": {"optimizer": "adam", "target_loss": 0.01, "max_epochs": 200, "eval_every": 10, "train_subset": 4096,
-              "checkpoint_every": 0, "seeds": 3},
-    "smoke": {"optimizer": "adam", "max_epochs": 1, "train_subset": 256, "points": 7, "checkpoint_every": 0,
-              "large_batch": 128},
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Settings(Trainer, Target, Optimizer, Repeats, MnistTraining, Sweep):
+class Settings(MnistSweep):
     """The shared settings and this experiment's own options."""
 
     REFUSED: ClassVar[Mapping[str, str]] = {
@@ -69,31 +52,38 @@ class Settings(Trainer, Target, Optimizer, Repeats, MnistTraining, Sweep):
                              " --data-seed)", False, switch=True)
 
 
+FULL = Settings.preset("full", optimizer="adam", target_loss=0.01, max_epochs=200, checkpoint_every=0, seeds=3)
+QUICK = Settings.preset("quick", optimizer="adam", target_loss=0.01, max_epochs=200, eval_every=10, train_subset=4096,
+                        checkpoint_every=0, seeds=3)
+SMOKE = Settings.preset("smoke", optimizer="adam", max_epochs=1, train_subset=256, points=7, checkpoint_every=0,
+                        large_batch=128)
+
+
 def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
     run starts."""
     device = torch_device(settings.accelerator)
 
-    def train(result_dir: Path, run: PlannedRun) -> dict:
-        return vars(train_run(result_dir, run.name, *mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden}),
+    def train(result_dir: Path, run: PlannedRun[Settings]) -> dict:
+        return vars(train_run(result_dir, run.name, *sweep_classifier(run.settings, "mlp", {"hidden": settings.hidden}),
                               run.settings, announce=announce))  # fmt: skip
 
     return run_sweep(NAME, settings, planned_runs(settings), train,
                      lambda folder, rows: finish(folder, settings, rows, device))  # fmt: skip
 
 
-def planned_runs(settings: Settings) -> list[PlannedRun]:
+def planned_runs(settings: Settings) -> list[PlannedRun[Settings]]:
     """Per seed (`seed_group`): the small-batch model, the large-batch one and the large-lr one (their `role`)."""
     plan = []
     small, large = settings.small_batch, settings.large_batch
-    for _, repeat in settings.repeats():
+    for _, repeat in settings.repeated(settings.repeat.seeds):
         other_seed = repeat.seed + (0 if settings.same_init else 1)
         variants = {
             "small_batch": {"batch_size": small, "lr": settings.small_lr, "seed": repeat.seed},
             "large_batch": {"batch_size": large, "lr": settings.small_lr, "seed": other_seed},
             "large_lr": {"batch_size": small, "lr": settings.large_lr, "seed": other_seed},
         }
-        plan += [PlannedRun(f"bs{v['batch_size']}-lr{v['lr']:g}-seed{v['seed']}", settings.run_settings(**v),
+        plan += [PlannedRun(f"bs{v['batch_size']}-lr{v['lr']:g}-seed{v['seed']}", settings.with_values(**v),
                             {"role": role, "seed_group": repeat.seed})
                  for role, v in variants.items()]  # fmt: skip
     return plan
@@ -103,11 +93,11 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], device: torch
     """Both interpolation figures (small batch to large batch, small batch to large lr) per seed, and summary.json."""
     alphas = alpha_grid(settings.points)
     figures, results = [], {}
-    for suffix, repeat in settings.repeats():
+    for suffix, repeat in settings.repeated(settings.repeat.seeds):
         results = {row["role"]: RunResult.of(row) for row in rows if row["seed_group"] == repeat.seed}
         figures += [
-            draw_interpolation(results[a].checkpoint, results[b].checkpoint, alphas, settings.data_dir, device,
-                 result_dir / "figures" / f"interpolation_{a}_to_{b}{suffix}.png", settings.download)
+            draw_interpolation(results[a].checkpoint, results[b].checkpoint, alphas, settings.data.data_dir, device,
+                 result_dir / "figures" / f"interpolation_{a}_to_{b}{suffix}.png", settings.data.download)
             for a, b in (("small_batch", "large_batch"), ("small_batch", "large_lr"))
         ]  # fmt: skip
     write_summary(result_dir, NAME, settings, rows, figures)
@@ -161,7 +151,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION,
                         shown=("hidden", "points"))
 main = EXPERIMENT.main

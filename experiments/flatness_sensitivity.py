@@ -20,17 +20,10 @@ from hw1.reporting.verdicts import MIN_CORRELATION, Check, Expectation, FigureDa
 from hw1.runs.console import CONSOLE
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSizeSweep, option, positive_int
-from hw1.training.builders import mnist_classifier
+from hw1.training.builders import sweep_classifier
 from hw1.training.fit import train_run
 
 NAME = "flatness_sensitivity"
-PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 200, "checkpoint_every": 0, "seeds": 3},
-    "quick": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 300, "eval_every": 10,
-              "train_subset": 4096, "checkpoint_every": 0, "batch_sizes": [16, 64, 256, 1024, 2048], "seeds": 3},
-    "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 1, "train_subset": 256, "checkpoint_every": 0,
-              "batch_sizes": [8, 16, 32, 64, 128], "sensitivity_samples": 16},
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,6 +35,14 @@ class Settings(BatchSizeSweep):
                                       type=positive_int)
 
 
+FULL = Settings.preset("full", optimizer="adam", lr=0.001, target_loss=0.01, max_epochs=200, checkpoint_every=0,
+                       seeds=3)
+QUICK = Settings.preset("quick", optimizer="adam", lr=0.001, target_loss=0.01, max_epochs=300, eval_every=10,
+                        train_subset=4096, checkpoint_every=0, batch_sizes=[16, 64, 256, 1024, 2048], seeds=3)
+SMOKE = Settings.preset("smoke", optimizer="adam", lr=0.001, max_epochs=1, train_subset=256, checkpoint_every=0,
+                        batch_sizes=[8, 16, 32, 64, 128], sensitivity_samples=16)
+
+
 SENSITIVITIES = ("jacobian", "loss_gradient")
 
 
@@ -49,8 +50,8 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
     run starts."""
 
-    def train(result_dir: Path, run: PlannedRun) -> dict:
-        module, datamodule = mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden})
+    def train(result_dir: Path, run: PlannedRun[Settings]) -> dict:
+        module, datamodule = sweep_classifier(run.settings, "mlp", {"hidden": settings.hidden})
         logger = SensitivityLogger(*datamodule.test_sample(settings.sensitivity_samples, datamodule.hparams["data_seed"]))
         result = train_run(result_dir, run.name, module, datamodule, run.settings, [logger], announce=announce)
         logged = epoch_curves(result.log_dir, [f"sensitivity/{name}" for name in SENSITIVITIES])
@@ -63,7 +64,7 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
 def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     """The figures and summary.json from the runs' rows."""
     sweep = SweepPoints(rows, "batch_size")
-    right = ("sensitivity", {f"{label} (mean over seeds)" if settings.seeds > 1 else label: sweep.mean_sd(key)[0]
+    right = ("sensitivity", {f"{label} (mean over seeds)" if settings.repeat.seeds > 1 else label: sweep.mean_sd(key)[0]
                              for label, key in (("‖∂softmax/∂x‖_F (Novak)", "sensitivity_jacobian"),
                                                 ("‖∂loss/∂x‖_F", "sensitivity_loss_gradient"))})  # fmt: skip
 
@@ -111,7 +112,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION,
                         shown=("hidden", "batch_sizes"))
 main = EXPERIMENT.main

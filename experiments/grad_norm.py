@@ -1,7 +1,7 @@
 """Gradient norm during training: √(Σ‖∇p‖²) and the loss at every iteration, on sin(5πx)/(5πx) or on MNIST."""
 
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import quantiles
 
@@ -14,17 +14,17 @@ from hw1.reporting.plots import save_figure, stacked_series
 from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotMeasurable, Runs, figure_of
 from hw1.runs.results import write_summary
 from hw1.runs.settings import (
-    BatchSize,
-    LearningRate,
     MnistTraining,
-    Optimizer,
+    OptimizerConfig,
     Repeats,
-    RunSettings,
-    Sweep,
-    Trainer,
+    SweepConfig,
+    TrainerConfig,
+    batch_size_option,
     option,
     positive_int,
+    sub_config,
 )
+from hw1.runs.settings import Settings as Shared
 from hw1.training.builders import function_regressor, mnist_classifier
 from hw1.training.data import MNISTDataModule
 from hw1.training.fit import RunResult, train_run
@@ -32,18 +32,19 @@ from hw1.training.function_data import REFERENCE_NETS, FunctionDataModule
 from hw1.training.modules import Classifier, Regressor
 
 NAME = "grad_norm"
-PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 50, "batch_size": None, "checkpoint_every": 10, "seeds": 3},
-    "quick": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 20, "batch_size": None, "checkpoint_every": 10, "seeds": 3},
-    "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 2, "batch_size": None, "steps_per_epoch": 10,
-              "train_subset": 256},
-}  # fmt: skip
+MNIST_BATCH_SIZE = 64
 
 
 @dataclass(frozen=True)
-class Settings(Trainer, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining, Sweep):
-    """The shared settings and this experiment's own options."""
+class Settings(Shared):
+    """The shared settings, the groups this experiment holds and its own options."""
 
+    trainer: TrainerConfig = sub_config(TrainerConfig)
+    optim: OptimizerConfig = sub_config(OptimizerConfig)
+    repeat: Repeats = sub_config(Repeats)
+    data: MnistTraining = sub_config(MnistTraining)
+    sweep: SweepConfig = sub_config(SweepConfig)
+    batch_size: int | None = batch_size_option(None, f"sinc: full batch; mnist: {MNIST_BATCH_SIZE}")
     task: str = option("--task",
                        "sinc: full-batch regression of sin(5πx)/(5πx); mnist: classification (batch 64 unless set)",
                        "sinc", choices=("sinc", "mnist"))
@@ -54,6 +55,11 @@ class Settings(Trainer, Optimizer, LearningRate, BatchSize, Repeats, MnistTraini
                                   type=positive_int)
 
 
+FULL = Settings.preset("full", optimizer="adam", lr=0.001, max_epochs=50, checkpoint_every=10, seeds=3)
+QUICK = Settings.preset("quick", optimizer="adam", lr=0.001, max_epochs=20, checkpoint_every=10, seeds=3)
+SMOKE = Settings.preset("smoke", optimizer="adam", lr=0.001, max_epochs=2, steps_per_epoch=10, train_subset=256)
+
+
 def refused_flags(values: dict) -> dict[str, str]:
     """The flags the chosen task has no use for, from the other values."""
     if values["task"] == "mnist":
@@ -62,25 +68,25 @@ def refused_flags(values: dict) -> dict[str, str]:
             for name in ("data_dir", "download", "train_subset", "data_seed")}  # fmt: skip
 
 
-def build(settings: Settings, run: RunSettings) -> tuple[Regressor | Classifier, FunctionDataModule | MNISTDataModule]:
+def build(run: Settings) -> tuple[Regressor | Classifier, FunctionDataModule | MNISTDataModule]:
     """The module and datamodule of the chosen task, for one run."""
-    if settings.task == "sinc":
-        hidden = settings.hidden or REFERENCE_NETS["medium"]
+    if run.task == "sinc":
+        hidden = run.hidden or REFERENCE_NETS["medium"]
         config = {"hidden": hidden, "in_features": 1, "out_features": 1, "activation": "elu"}
-        return function_regressor(run, "sinc", config, steps_per_epoch=settings.steps_per_epoch)
-    return mnist_classifier(replace(run, batch_size=run.batch_size or 64), "mlp",
-                            {"hidden": settings.hidden or [10, 20]})  # fmt: skip
+        return function_regressor(run.optim, run.batch_size, run.seed, "sinc", config, steps_per_epoch=run.steps_per_epoch)
+    return mnist_classifier(run.data, run.batch_size or MNIST_BATCH_SIZE, run.optim, run.seed, "mlp",
+                            {"hidden": run.hidden or [10, 20]})  # fmt: skip
 
 
 def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
     run starts."""
-    plan = [PlannedRun(settings.task + suffix, run_settings) for suffix, run_settings in settings.repeats()]
+    plan = [PlannedRun(settings.task + suffix, repeat) for suffix, repeat in settings.repeated(settings.repeat.seeds)]
 
-    def train(result_dir: Path, run: PlannedRun) -> dict:
-        module, datamodule = build(settings, run.settings)
+    def train(result_dir: Path, run: PlannedRun[Settings]) -> dict:
+        module, datamodule = build(run.settings)
         result = train_run(result_dir, run.name, module, datamodule, run.settings,
-                           [GradNormLogger(settings.log_every_n_steps)], announce=announce)  # fmt: skip
+                           [GradNormLogger(settings.trainer.log_every_n_steps)], announce=announce)  # fmt: skip
         return vars(result)
 
     return run_sweep(NAME, settings, plan, train, lambda folder, rows: finish(folder, settings, rows))
@@ -134,7 +140,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION, refuse=refused_flags)
 main = EXPERIMENT.main
 

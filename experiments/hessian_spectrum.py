@@ -24,7 +24,8 @@ from hw1.reporting.plots import SD, Drawing, metric_against, save_figure, spectr
 from hw1.reporting.verdicts import MIN_CORRELATION, Check, Expectation, FigureData, Finding, Runs, against_batch_size, spearman
 from hw1.runs.console import CONSOLE
 from hw1.runs.results import read_summary, write_summary
-from hw1.runs.settings import MnistFiles, option, positive_float, positive_int
+from hw1.runs.settings import MnistFiles, option, positive_float, positive_int, sub_config
+from hw1.runs.settings import Settings as Shared
 from hw1.training.data import Draw, seeded_subset
 from hw1.training.event_files import write_hparams
 from hw1.training.fit import start_experiment, torch_device
@@ -32,19 +33,15 @@ from hw1.training.minima import classifier_of, read_classifiers, training_data_o
 
 NAME = "hessian_spectrum"
 SOURCE = "sharpness"
-PROFILES = {
-    "full": {},
-    "quick": {"hessian_samples": 1024, "lanczos_steps": 20, "slq_runs": 1, "probes": 10},
-    "smoke": {"hessian_samples": 64, "lanczos_steps": 8, "slq_runs": 2, "probes": 2, "top_k": 3},
-}
 
 
 @dataclass(frozen=True)
-class Settings(MnistFiles):
-    """The shared settings and this experiment's own options."""
+class Settings(Shared):
+    """The shared settings, the MNIST files and this experiment's own options."""
 
     REASON: ClassVar[str] = f"this experiment trains nothing; it analyses the checkpoints of {SOURCE} as they were trained"
 
+    files: MnistFiles = sub_config(MnistFiles)
     source: str | None = option("--source", "finished sharpness result folder whose runs' minima are analysed (default:"
                                 " the latest in --out-dir/sharpness)")  # fmt: skip
     top_k: int = option("--top-k", "largest eigenvalues reported (Ritz values of the first Lanczos run)", 10,
@@ -60,6 +57,11 @@ class Settings(MnistFiles):
     density_sigma: float = option("--density-sigma", "width of each node's Gaussian in the density, as a fraction of"
                                   " the spectrum's range", 0.01, type=positive_float)  # fmt: skip
     density_points: int = option("--density-points", "points of the density's grid", 2000, type=positive_int)
+
+
+FULL = Settings.preset("full")
+QUICK = Settings.preset("quick", hessian_samples=1024, lanczos_steps=20, slq_runs=1, probes=10)
+SMOKE = Settings.preset("smoke", hessian_samples=64, lanczos_steps=8, slq_runs=2, probes=2, top_k=3)
 
 
 def run(settings: Settings, announce: Announce | None = None) -> dict:
@@ -99,7 +101,7 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
 def analyse(run: dict, checkpoint: dict, settings: Settings, device: torch.device) -> tuple[dict, Spectrum]:
     """One minimum's spectrum; its row is the source run's with the measured numbers added."""
     module = classifier_of(checkpoint, device)
-    datamodule, data_hparams = training_data_of(checkpoint, settings.data_dir, device, settings.download)
+    datamodule, data_hparams = training_data_of(checkpoint, settings.files.data_dir, device, settings.files.download)
     images, labels = seeded_subset(datamodule.train, settings.hessian_samples, data_hparams.get("data_seed", 0),
                                    Draw.HESSIAN_SAMPLES)  # fmt: skip
     batches = list(zip(images.split(settings.hvp_batch_size), labels.split(settings.hvp_batch_size), strict=True))
@@ -155,7 +157,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION,
                         shown=("source", "top_k", "lanczos_steps", "slq_runs", "probes", "hessian_samples"))
 main = EXPERIMENT.main

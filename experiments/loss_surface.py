@@ -31,7 +31,8 @@ from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, Runs
 from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.results import read_summary, write_summary
-from hw1.runs.settings import MnistFiles, non_negative_float, option, positive_float, positive_int, seed_suffix
+from hw1.runs.settings import MnistFiles, non_negative_float, option, positive_float, positive_int, seed_suffix, sub_config
+from hw1.runs.settings import Settings as Shared
 from hw1.training.data import Draw, seeded_subset
 from hw1.training.fit import start_experiment, torch_device
 from hw1.training.minima import check_one_architecture, classifier_of, read_classifiers, training_data_of
@@ -39,11 +40,6 @@ from hw1.training.minima import check_one_architecture, classifier_of, read_clas
 NAME = "loss_surface"
 SOURCE = "flatness_interpolation"
 SAMPLE_DRAWS = {"train": Draw.SURFACE_TRAIN_SAMPLES, "test": Draw.SURFACE_TEST_SAMPLES}  # the fixed images evaluated
-PROFILES = {
-    "full": {},
-    "quick": {"points": 21, "train_samples": 1000, "test_samples": 1000},
-    "smoke": {"points": 11, "train_samples": 200, "test_samples": 100},
-}
 DIRECTIONS = {
     1: "two filter-normalised Gaussian directions (biases 0)",
     2: "θ2 − θ1, and a filter-normalised Gaussian direction made orthogonal to it and given its length",
@@ -52,12 +48,13 @@ DIRECTIONS = {
 
 
 @dataclass(frozen=True)
-class Settings(MnistFiles):
-    """The shared settings and this experiment's own options."""
+class Settings(Shared):
+    """The shared settings, the MNIST files and this experiment's own options."""
 
     REASON: ClassVar[str] = ("this experiment trains nothing; it analyses the checkpoints given (or --source) as they "
                              "were trained")
 
+    files: MnistFiles = sub_config(MnistFiles)
     checkpoints: list[str] = option("checkpoints", "one to three .ckpt files of one architecture: around the first, or"
                                     " the plane through them (none: the minima of --source)", [], nargs="*")  # fmt: skip
     source: str | None = option("--source", "finished flatness_interpolation folder whose minima are drawn when no"
@@ -73,6 +70,11 @@ class Settings(MnistFiles):
                                       type=positive_int)
     grid_chunk: int = option("--grid-chunk", "grid points evaluated at once by one vmapped call (memory only)", 8,
                              type=positive_int)
+
+
+FULL = Settings.preset("full")
+QUICK = Settings.preset("quick", points=21, train_samples=1000, test_samples=1000)
+SMOKE = Settings.preset("smoke", points=11, train_samples=200, test_samples=100)
 
 
 def run(settings: Settings, announce: Announce | None = None) -> dict:
@@ -131,8 +133,8 @@ def draw_surface(result_dir: Path, label: str, checkpoints: dict[str, dict], min
     """Evaluate one surface through the minima (name → checkpoint read, and name → its path) and save its figure (with
     the grids in the data file), on the first minimum's training data."""
     modules = [classifier_of(checkpoint, device) for checkpoint in checkpoints.values()]
-    datamodule, data_hparams = training_data_of(next(iter(checkpoints.values())), settings.data_dir, device,
-                                                settings.download)  # fmt: skip
+    datamodule, data_hparams = training_data_of(next(iter(checkpoints.values())), settings.files.data_dir, device,
+                                                settings.files.download)  # fmt: skip
     model = FlatModel.of(modules[0].net)
     thetas = [model.flatten(module.net) for module in modules]
     generator = torch.Generator().manual_seed(settings.seed)
@@ -220,7 +222,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION,
                         shown=("source", "checkpoints", "points", "radius", "margin", "train_samples", "test_samples"))
 main = EXPERIMENT.main

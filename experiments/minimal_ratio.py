@@ -41,7 +41,8 @@ from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.files import save_atomically
 from hw1.runs.results import write_summary
-from hw1.runs.settings import LearningRate, Resumable, non_negative_int, option, positive_float, positive_int
+from hw1.runs.settings import Settings as Shared
+from hw1.runs.settings import lr_option, non_negative_int, option, positive_float, positive_int, resume_option
 from hw1.training.builders import seed_everything
 from hw1.training.checkpoints import read_checkpoint
 from hw1.training.event_files import write_hparams
@@ -50,21 +51,17 @@ from hw1.training.function_data import FunctionDataModule
 from hw1.training.nets import ACTIVATIONS, build_net
 
 NAME = "minimal_ratio"
-PROFILES = {
-    "full": {"runs": 100, "lr": 1e-3, "train_steps": 3000, "gradnorm_steps": 3000, "finisher_steps": 50},
-    "quick": {"runs": 60, "lr": 1e-3, "train_steps": 1500, "gradnorm_steps": 1500, "finisher_steps": 10},
-    "smoke": {"runs": 3, "lr": 1e-3, "train_steps": 30, "gradnorm_steps": 20, "finisher_steps": 2, "train_points": 50,
-              "samples": 50},
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Settings(Resumable, LearningRate):
+class Settings(Shared):
     """The shared settings and this experiment's own options."""
 
     REASON: ClassVar[str] = ("it trains all its nets at once as one full-batch Adam ensemble in float64 on sinc, outside "
                              "Lightning; set its length with --train-steps, --gradnorm-steps and --finisher-steps")
 
+    resume: bool = resume_option()
+    lr: float = lr_option()
     runs: int = option("--runs", "independent nets (initial weights from seeds --seed, --seed+1, ...)", 100,
                        type=positive_int)
     hidden: list[int] = option("--hidden", "hidden widths of the small 1-input MLP", [16, 16],
@@ -91,6 +88,12 @@ class Settings(Resumable, LearningRate):
     samples: int = option("--samples", "definition 2: random points per run", 1000, type=positive_int)
     radius: float = option("--radius", "definition 2: radius of the ball they are drawn from", 1e-3,
                            type=positive_float)
+
+
+FULL = Settings.preset("full", runs=100, lr=0.001, train_steps=3000, gradnorm_steps=3000, finisher_steps=50)
+QUICK = Settings.preset("quick", runs=60, lr=0.001, train_steps=1500, gradnorm_steps=1500, finisher_steps=10)
+SMOKE = Settings.preset("smoke", runs=3, lr=0.001, train_steps=30, gradnorm_steps=20, finisher_steps=2, train_points=50,
+                        samples=50)
 
 
 PROGRESS_FILE = "progress.pt"
@@ -193,7 +196,7 @@ def draw(runs: list[dict], settings: Settings, params: int) -> Drawing:
 def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment; `announce` is called once, as the nets start training together."""
     device = torch_device(settings.accelerator)
-    result_dir = start_experiment(NAME, settings)
+    result_dir = start_experiment(NAME, settings, settings.resume)
     data = FunctionDataModule("sinc", train_points=settings.train_points)
     x, y = (t.to(device, torch.float64) for t in data.samples(settings.train_points))
     config = {"hidden": settings.hidden, "in_features": 1, "out_features": 1, "activation": settings.activation}
@@ -305,7 +308,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION,
                         shown=("runs", "hidden", "finisher_steps", "grad_tolerance", "zero_tolerance", "flat_tolerance",
                                "radius"))

@@ -18,23 +18,35 @@ from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.analysis_figures import draw_trajectories
 from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, Runs, figure_of
 from hw1.runs.results import write_summary
-from hw1.runs.settings import BatchSize, LearningRate, MnistTraining, Optimizer, Sweep, Trainer, option, positive_int
+from hw1.runs.settings import (
+    BatchSize,
+    MnistTraining,
+    OptimizerConfig,
+    SweepConfig,
+    TrainerConfig,
+    option,
+    positive_int,
+    sub_config,
+)
+from hw1.runs.settings import Settings as Shared
 from hw1.training.builders import mnist_classifier
 from hw1.training.fit import RunResult, train_run
 
 NAME = "optimization_pca"
 SEED_SETTING = {"optimizer": "adam", "lr": 4e-4, "batch_size": 1000, "checkpoint_every": 0}
-PROFILES = {
-    "full": {**SEED_SETTING, "max_epochs": 45},
-    "quick": {**SEED_SETTING, "max_epochs": 24, "train_subset": 10000},
-    "smoke": {**SEED_SETTING, "max_epochs": 6, "train_subset": 256, "batch_size": 64, "runs": 2},
-}
+
+
 @dataclass(frozen=True)
-class Settings(Trainer, Optimizer, LearningRate, BatchSize, MnistTraining, Sweep):
+class Settings(Shared):
     """The shared settings and this experiment's own options."""
 
     REFUSED: ClassVar[Mapping[str, str]] = {"seeds": "its --runs trainings already take the seeds --seed, --seed+1, ..."}
 
+    trainer: TrainerConfig = sub_config(TrainerConfig)
+    optim: OptimizerConfig = sub_config(OptimizerConfig)
+    batch: BatchSize = sub_config(BatchSize)
+    data: MnistTraining = sub_config(MnistTraining)
+    sweep: SweepConfig = sub_config(SweepConfig)
     runs: int = option("--runs", "independent trainings (seeds --seed, --seed+1, ...)", 8, type=positive_int)
     hidden: list[int] = option("--hidden", "hidden layer widths of the mlp", [10, 20], type=positive_int,
                                nargs="+")
@@ -42,14 +54,20 @@ class Settings(Trainer, Optimizer, LearningRate, BatchSize, MnistTraining, Sweep
                                type=positive_int)
 
 
+FULL = Settings.preset("full", **SEED_SETTING, max_epochs=45)
+QUICK = Settings.preset("quick", **SEED_SETTING, max_epochs=24, train_subset=10000)
+SMOKE = Settings.preset("smoke", **{**SEED_SETTING, "batch_size": 64}, max_epochs=6, train_subset=256, runs=2)
+
+
 def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
     run starts."""
-    plan = [PlannedRun(f"seed{settings.seed + index}", settings.run_settings(seed=settings.seed + index))
+    plan = [PlannedRun(f"seed{settings.seed + index}", settings.with_values(seed=settings.seed + index))
             for index in range(settings.runs)]  # fmt: skip
 
-    def train(result_dir: Path, run: PlannedRun) -> dict:
-        module, datamodule = mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden})
+    def train(result_dir: Path, run: PlannedRun[Settings]) -> dict:
+        module, datamodule = mnist_classifier(run.settings.data, run.settings.batch.batch_size, run.settings.optim,
+                                              run.settings.seed, "mlp", {"hidden": settings.hidden})  # fmt: skip
         return vars(train_run(result_dir, run.name, module, datamodule, run.settings,
                               [WeightRecorder(settings.record_every)], announce=announce))  # fmt: skip
 
@@ -88,7 +106,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION,
                         shown=("runs", "hidden"))
 main = EXPERIMENT.main

@@ -29,26 +29,17 @@ from hw1.reporting.verdicts import (
 )
 from hw1.runs.console import CONSOLE
 from hw1.runs.results import write_summary
-from hw1.runs.settings import BatchSize, MnistSweep, fraction, option, positive_int
-from hw1.training.builders import mnist_classifier
+from hw1.runs.settings import MnistSweep, fraction, option, positive_int
+from hw1.training.builders import sweep_classifier
 from hw1.training.data import MNIST_TRAIN_IMAGES, NUM_CLASSES
 from hw1.training.fit import RunResult, train_run
 from hw1.training.modules import CLASSIFIER_LOSSES
 
 NAME = "params_vs_generalization"
-PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "target_loss": 0.01, "plateau_epochs": 5,
-             "max_epochs": 100, "checkpoint_every": 0, "seeds": 3},
-    "quick": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "target_loss": 0.01, "plateau_epochs": 5,
-              "max_epochs": 100, "eval_every": 10, "train_subset": 4096, "widths": [2, 32, 64, 128, 512],
-              "checkpoint_every": 0, "seeds": 3},
-    "smoke": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 1, "train_subset": 256,
-              "widths": [2, 8, 32], "checkpoint_every": 0},
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Settings(MnistSweep, BatchSize):
+class Settings(MnistSweep):
     """The shared settings and this experiment's own options."""
 
     widths: list[int] = option("--widths",
@@ -61,14 +52,23 @@ class Settings(MnistSweep, BatchSize):
                                 " (drawn by --data-seed, the same for every size)", 0.0, type=fraction)  # fmt: skip
 
 
+FULL = Settings.preset("full", optimizer="adam", lr=0.001, batch_size=128, target_loss=0.01, plateau_epochs=5,
+                       max_epochs=100, checkpoint_every=0, seeds=3)
+QUICK = Settings.preset("quick", optimizer="adam", lr=0.001, batch_size=128, target_loss=0.01, plateau_epochs=5,
+                        max_epochs=100, eval_every=10, train_subset=4096, widths=[2, 32, 64, 128, 512],
+                        checkpoint_every=0, seeds=3)
+SMOKE = Settings.preset("smoke", optimizer="adam", lr=0.001, batch_size=64, max_epochs=1, train_subset=256,
+                        widths=[2, 8, 32], checkpoint_every=0)
+
+
 METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
 LOSS_LABELS = {"cross_entropy": "cross-entropy", "mse": "squared error to one-hot labels"}
 
 
-def planned_runs(settings: Settings) -> list[PlannedRun]:
+def planned_runs(settings: Settings) -> list[PlannedRun[Settings]]:
     """One run per width and seed."""
-    return [PlannedRun(f"w{width}-seed{run_settings.seed}", run_settings, {"width": width})
-            for width in settings.widths for _, run_settings in settings.repeats()]  # fmt: skip
+    return [PlannedRun(f"w{width}-seed{repeat.seed}", repeat, {"width": width})
+            for width in settings.widths for _, repeat in settings.repeated(settings.repeat.seeds)]  # fmt: skip
 
 
 def size_sweep(experiment: str) -> Callable[[Settings, Announce | None], dict]:
@@ -83,13 +83,13 @@ def size_sweep(experiment: str) -> Callable[[Settings, Announce | None], dict]:
     return run
 
 
-def trainer(settings: Settings, announce: Announce | None) -> Callable[[Path, PlannedRun], dict]:
+def trainer(settings: Settings, announce: Announce | None) -> Callable[[Path, PlannedRun[Settings]], dict]:
     """Trains one planned run of the sweep into its result folder and gives its row."""
 
-    def train(result_dir: Path, run: PlannedRun) -> dict:
+    def train(result_dir: Path, run: PlannedRun[Settings]) -> dict:
         net_config = {"hidden": [run.details["width"]] * settings.hidden_layers}
         noise: dict[str, Any] = {"label_mode": "uniform", "label_fraction": settings.label_noise} if settings.label_noise else {}
-        module, datamodule = mnist_classifier(run.settings, "mlp", net_config, loss_function=settings.loss_function, **noise)
+        module, datamodule = sweep_classifier(run.settings, "mlp", net_config, loss_function=settings.loss_function, **noise)
         return vars(train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce))
 
     return train
@@ -121,7 +121,7 @@ def finish(experiment: str, result_dir: Path, settings: Settings, rows: list[dic
 
 def error_figure(params: list[int], stats: dict, settings: Settings) -> Drawing:
     """Train and test error (1 − accuracy) against parameters, with the interpolation threshold n·classes marked."""
-    images = settings.train_subset or MNIST_TRAIN_IMAGES
+    images = settings.data.train_subset or MNIST_TRAIN_IMAGES
     threshold = images * NUM_CLASSES
     errors = {split: ([1 - acc for acc in stats[f"{split}_acc"][0]], stats[f"{split}_acc"][1]) for split in ("train", "test")}
     drawing = metric_against(params, errors, "parameters", "error (1 − accuracy)",
@@ -164,7 +164,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, size_sweep(NAME),
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), size_sweep(NAME),
                         expectation=EXPECTATION,
                         shown=("widths", "label_noise", "hidden_layers"))
 main = EXPERIMENT.main

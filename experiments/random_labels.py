@@ -16,25 +16,17 @@ from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import mean_band, save_figure, train_test_curves
 from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotMeasurable, Runs
 from hw1.runs.results import write_summary
-from hw1.runs.settings import BatchSize, MnistSweep, fraction, option, positive_int
-from hw1.training.builders import mnist_classifier
+from hw1.runs.settings import MnistSweep, fraction, option, positive_int
+from hw1.training.builders import sweep_classifier
 from hw1.training.data import LABEL_MODES
 from hw1.training.fit import RunResult, train_run
 from hw1.training.nets import NETS
 
 NAME = "random_labels"
-PROFILES = {
-    "full": {"net": "mlp", "hidden": [2048, 2048], "optimizer": "adam", "lr": 2e-4, "lr_schedule": "cosine",
-             "batch_size": 128, "target_loss": 0.01, "max_epochs": 100, "seeds": 3},
-    "quick": {"net": "mlp", "hidden": [512, 512], "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "target_loss": 0.01,
-              "max_epochs": 150, "eval_every": 5, "train_subset": 1000, "seeds": 3},
-    "smoke": {"net": "mlp", "hidden": [64], "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "max_epochs": 2,
-              "train_subset": 256, "checkpoint_every": 1},
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Settings(MnistSweep, BatchSize):
+class Settings(MnistSweep):
     """The shared settings and this experiment's own options."""
 
     net: str = option("--net", "network from the registry", "mlp", choices=sorted(NETS))
@@ -45,6 +37,14 @@ class Settings(MnistSweep, BatchSize):
     label_fraction: float = option("--label-fraction", "fraction of training labels randomised", 1.0, type=fraction)
 
 
+FULL = Settings.preset("full", net="mlp", hidden=[2048, 2048], optimizer="adam", lr=2e-4, lr_schedule="cosine",
+                       batch_size=128, target_loss=0.01, max_epochs=100, seeds=3)
+QUICK = Settings.preset("quick", net="mlp", hidden=[512, 512], optimizer="adam", lr=1e-3, batch_size=64,
+                        target_loss=0.01, max_epochs=150, eval_every=5, train_subset=1000, seeds=3)
+SMOKE = Settings.preset("smoke", net="mlp", hidden=[64], optimizer="adam", lr=1e-3, batch_size=64, max_epochs=2,
+                        train_subset=256, checkpoint_every=1)
+
+
 TAGS = ["train/loss_mean", "test/loss", "train/acc_mean", "test/acc"]
 
 
@@ -52,12 +52,12 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
     """Run the experiment (or the runs chosen by --run-index, or --collect them); `announce(run)` is called as each
     run starts."""
     name = f"{settings.net}-{settings.label_mode}"
-    plan = [PlannedRun(name + suffix, run_settings) for suffix, run_settings in settings.repeats()]
+    plan = [PlannedRun(name + suffix, repeat) for suffix, repeat in settings.repeated(settings.repeat.seeds)]
     net_config = {"hidden": settings.hidden} if settings.net == "mlp" else {}
 
-    def train(result_dir: Path, run: PlannedRun) -> dict:
-        module, datamodule = mnist_classifier(run.settings, settings.net, net_config, settings.label_mode,
-                                              settings.label_fraction)  # fmt: skip
+    def train(result_dir: Path, run: PlannedRun[Settings]) -> dict:
+        module, datamodule = sweep_classifier(run.settings, settings.net, net_config, label_mode=settings.label_mode,
+                                              label_fraction=settings.label_fraction)  # fmt: skip
         result = train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce)
         return vars(result)
 
@@ -107,7 +107,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION,
                         shown=("hidden", "label_mode"))
 main = EXPERIMENT.main

@@ -22,23 +22,13 @@ from hw1.reporting.verdicts import MIN_CORRELATION, Check, Expectation, FigureDa
 from hw1.runs.console import CONSOLE
 from hw1.runs.results import write_summary
 from hw1.runs.settings import BatchSizeSweep, option, positive_float, positive_int
-from hw1.training.builders import mnist_classifier
+from hw1.training.builders import sweep_classifier
 from hw1.training.data import Draw, seeded_subset
 from hw1.training.fit import torch_device, train_run
 from hw1.training.minima import classifier_of, read_classifiers, training_data_of
 
 NAME = "sharpness"
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
-PROFILES = {
-    "full": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 200, "checkpoint_every": 0, "seeds": 3,
-             "batch_sizes": BATCH_SIZES},
-    "quick": {"optimizer": "adam", "lr": 1e-3, "target_loss": 0.01, "max_epochs": 300, "eval_every": 10,
-              "train_subset": 4096, "checkpoint_every": 0, "batch_sizes": [16, 64, 256, 1024, 2048], "seeds": 3},
-    "smoke": {"optimizer": "adam", "lr": 1e-3, "max_epochs": 1, "train_subset": 256, "checkpoint_every": 0,
-              "batch_sizes": [8, 16, 32, 64, 128], "sharpness_samples": 64, "ascent_steps": 3, "power_iterations": 5},
-}  # fmt: skip
-
-
 @dataclass(frozen=True)
 class Settings(BatchSizeSweep):
     """The shared settings and this experiment's own options."""
@@ -52,11 +42,19 @@ class Settings(BatchSizeSweep):
     power_iterations: int = option("--power-iterations", "Hessian-vector products for λmax", 50, type=positive_int)
 
 
+FULL = Settings.preset("full", optimizer="adam", lr=1e-3, target_loss=0.01, max_epochs=200, checkpoint_every=0, seeds=3,
+                       batch_sizes=BATCH_SIZES)
+QUICK = Settings.preset("quick", optimizer="adam", lr=1e-3, target_loss=0.01, max_epochs=300, eval_every=10,
+                        train_subset=4096, checkpoint_every=0, batch_sizes=[16, 64, 256, 1024, 2048], seeds=3)
+SMOKE = Settings.preset("smoke", optimizer="adam", lr=1e-3, max_epochs=1, train_subset=256, checkpoint_every=0,
+                        batch_sizes=[8, 16, 32, 64, 128], sharpness_samples=64, ascent_steps=3, power_iterations=5)
+
+
 def measure(checkpoint: str, settings: Settings, seed: int, device: torch.device) -> dict[str, float]:
     """Sharpness and its Hessian approximation for one trained model, on the fixed training subset."""
     state = read_classifiers([checkpoint])[0]
     module = classifier_of(state, device)
-    datamodule, data_hparams = training_data_of(state, settings.data_dir, device, settings.download)
+    datamodule, data_hparams = training_data_of(state, settings.data.data_dir, device, settings.data.download)
     images, labels = seeded_subset(datamodule.train, settings.sharpness_samples, data_hparams["data_seed"],
                                    Draw.SHARPNESS_SAMPLES)  # fmt: skip
     model = FlatModel.of(module.net)
@@ -78,8 +76,8 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
     run starts."""
     device = torch_device(settings.accelerator)
 
-    def train(result_dir: Path, run: PlannedRun) -> dict:
-        module, datamodule = mnist_classifier(run.settings, "mlp", {"hidden": settings.hidden})
+    def train(result_dir: Path, run: PlannedRun[Settings]) -> dict:
+        module, datamodule = sweep_classifier(run.settings, "mlp", {"hidden": settings.hidden})
         result = train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce)
         return {**vars(result), **measure(result.checkpoint, settings, run.settings.seed, device)}
 
@@ -92,7 +90,7 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict]) -> dict:
     sweep = SweepPoints(rows, "batch_size")
     series = {name: sweep.mean_sd(key) for name, key in (("sharpness (projected ascent)", "sharpness"),
                                                       ("λmax·ε²/(2(1+L))", "sharpness_hessian"))}  # fmt: skip
-    accuracy = "test accuracy (mean over seeds)" if settings.seeds > 1 else "test accuracy"
+    accuracy = "test accuracy (mean over seeds)" if settings.repeat.seeds > 1 else "test accuracy"
     right = ("test accuracy", {accuracy: sweep.mean_sd("test_acc")[0]})
     figure = save_figure(metric_against(sweep.points, series, "batch size", f"sharpness (ε = {settings.epsilon:g})",
                                         "Sharpness against batch size", log_y=True, right=right, spread_label=SD),
@@ -126,7 +124,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION,
                         shown=("hidden", "batch_sizes", "epsilon"))
 main = EXPERIMENT.main

@@ -17,7 +17,18 @@ from hw1.reporting.logs import read_scalars
 from hw1.reporting.plots import function_fits, loss_curves, mean_band, save_figure
 from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotMeasurable, Runs
 from hw1.runs.results import write_summary
-from hw1.runs.settings import BatchSize, LearningRate, Optimizer, Repeats, Sweep, Trainer, finite_float, option, positive_int
+from hw1.runs.settings import (
+    OptimizerConfig,
+    Repeats,
+    SweepConfig,
+    TrainerConfig,
+    batch_size_option,
+    finite_float,
+    option,
+    positive_int,
+    sub_config,
+)
+from hw1.runs.settings import Settings as Shared
 from hw1.training.builders import function_regressor
 from hw1.training.fit import RunResult, train_run
 from hw1.training.function_data import REFERENCE_NETS, TARGETS, FunctionDataModule
@@ -25,18 +36,17 @@ from hw1.training.modules import Regressor
 from hw1.training.nets import ACTIVATIONS, widths_for_budget
 
 NAME = "simulate_function"
-PROFILES = {
-    "full": {"max_epochs": 200, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None, "seeds": 3},
-    "quick": {"max_epochs": 15, "steps_per_epoch": 100, "optimizer": "adam", "lr": 1e-3, "batch_size": None,
-              "train_points": 500, "seeds": 3},
-    "smoke": {"max_epochs": 2, "steps_per_epoch": 10, "optimizer": "adam", "lr": 1e-3, "batch_size": None,
-              "train_points": 200, "eval_points": 400},
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Settings(Trainer, Optimizer, LearningRate, BatchSize, Repeats, Sweep):
-    """The shared settings and this experiment's own options."""
+class Settings(Shared):
+    """The shared settings, the groups this experiment holds and its own options."""
+
+    trainer: TrainerConfig = sub_config(TrainerConfig)
+    optim: OptimizerConfig = sub_config(OptimizerConfig)
+    repeat: Repeats = sub_config(Repeats)
+    sweep: SweepConfig = sub_config(SweepConfig)
+    batch_size: int | None = batch_size_option(None, "full batch")
 
     functions: list[str] = option("--functions", "target functions", ["sinc", "sgn_sin"], choices=sorted(TARGETS),
                                   nargs="+")
@@ -55,6 +65,13 @@ class Settings(Trainer, Optimizer, LearningRate, BatchSize, Repeats, Sweep):
                                   " happen once per epoch)", 100, type=positive_int)
 
 
+FULL = Settings.preset("full", max_epochs=200, steps_per_epoch=100, optimizer="adam", lr=0.001, seeds=3)
+QUICK = Settings.preset("quick", max_epochs=15, steps_per_epoch=100, optimizer="adam", lr=0.001, train_points=500,
+                        seeds=3)
+SMOKE = Settings.preset("smoke", max_epochs=2, steps_per_epoch=10, optimizer="adam", lr=0.001, train_points=200,
+                        eval_points=400)
+
+
 def net_widths(settings: Settings) -> dict[str, list[int]]:
     """Hidden widths per net name: the reference nets, or nets sized to the budget for each depth."""
     if settings.depths:
@@ -69,14 +86,14 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
     plan, fit_of = [], {}
     for function in settings.functions:
         for name in widths:
-            for suffix, run_settings in settings.repeats():
-                plan.append(PlannedRun(f"{function}-{name}{suffix}", run_settings))
+            for suffix, repeat in settings.repeated(settings.repeat.seeds):
+                plan.append(PlannedRun(f"{function}-{name}{suffix}", repeat))
                 fit_of[plan[-1].name] = (function, name)
 
-    def train(result_dir: Path, run: PlannedRun) -> dict:
+    def train(result_dir: Path, run: PlannedRun[Settings]) -> dict:
         function, name = fit_of[run.name]
-        module, datamodule = function_regressor(run.settings, function, net_config(settings, widths[name]),
-                                                **data_options(settings))  # fmt: skip
+        module, datamodule = function_regressor(run.settings.optim, run.settings.batch_size, run.settings.seed, function,
+                                                net_config(settings, widths[name]), **data_options(settings))  # fmt: skip
         result = train_run(result_dir, run.name, module, datamodule, run.settings, announce=announce)
         return vars(result)
 
@@ -147,7 +164,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION,
                         shown=("functions", "nets"))
 main = EXPERIMENT.main

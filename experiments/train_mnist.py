@@ -15,21 +15,16 @@ from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import COMPARISON_PANELS, mean_band, model_comparison, save_figure
 from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotMeasurable, Runs
 from hw1.runs.results import write_summary
-from hw1.runs.settings import BatchSize, MnistSweep, option, positive_int
-from hw1.training.builders import mnist_classifier
+from hw1.runs.settings import MnistSweep, option, positive_int
+from hw1.training.builders import sweep_classifier
 from hw1.training.fit import RunResult, train_run
 from hw1.training.nets import convnet_parameter_count, widths_for_budget
 
 NAME = "train_mnist"
-SEED_SETTING = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 64}
-PROFILES = {
-    "full": {**SEED_SETTING, "target_loss": 0.01, "max_epochs": 30, "seeds": 3},
-    "quick": {**SEED_SETTING, "lr": 0.02, "nets": [], "target_loss": 0.05, "max_epochs": 40, "eval_every": 3,
-              "train_subset": 2048, "seeds": 3},
-    "smoke": {**SEED_SETTING, "max_epochs": 1, "train_subset": 256, "budget": 6000},
-}
+
+
 @dataclass(frozen=True)
-class Settings(MnistSweep, BatchSize):
+class Settings(MnistSweep):
     """The shared settings and this experiment's own options."""
 
     nets: list[str] = option("--nets", "fixed nets from the registry to train as well", ["lenet", "cnn"],
@@ -38,6 +33,13 @@ class Settings(MnistSweep, BatchSize):
                                type=positive_int, nargs="*")
     budget: int = option("--budget", "parameter budget of the `convnet` nets (each within 5%)", 44426,
                          type=positive_int)
+
+
+SEED_SETTING = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 64}
+FULL = Settings.preset("full", **SEED_SETTING, target_loss=0.01, max_epochs=30, seeds=3)
+QUICK = Settings.preset("quick", **{**SEED_SETTING, "lr": 0.02}, nets=[], target_loss=0.05, max_epochs=40, eval_every=3,
+                        train_subset=2048, seeds=3)
+SMOKE = Settings.preset("smoke", **SEED_SETTING, max_epochs=1, train_subset=256, budget=6000)
 
 
 def models(settings: Settings) -> dict[str, tuple[str, dict]]:
@@ -55,13 +57,13 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
     nets = models(settings)
     plan, model_of = [], {}
     for model in nets:
-        for suffix, run_settings in settings.repeats():
-            plan.append(PlannedRun(model + suffix, run_settings))
+        for suffix, repeat in settings.repeated(settings.repeat.seeds):
+            plan.append(PlannedRun(model + suffix, repeat))
             model_of[model + suffix] = model
 
-    def train(result_dir: Path, run: PlannedRun) -> dict:
+    def train(result_dir: Path, run: PlannedRun[Settings]) -> dict:
         net, config = nets[model_of[run.name]]
-        result = train_run(result_dir, run.name, *mnist_classifier(run.settings, net, config), run.settings,
+        result = train_run(result_dir, run.name, *sweep_classifier(run.settings, net, config), run.settings,
                            announce=announce)  # fmt: skip
         return vars(result)
 
@@ -77,7 +79,7 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], model_of: dic
         repeats = [result for result in results if model_of[result.name] == model]
         logged = [epoch_curves(result.log_dir, tags) for result in repeats]
         curves[f"{model} ({repeats[0].params:,} params)"] = {tag: mean_band([c[tag] for c in logged]) for tag in tags}
-    seeds = f", {settings.seeds} seeds" if settings.seeds > 1 else ""
+    seeds = f", {settings.repeat.seeds} seeds" if settings.repeat.seeds > 1 else ""
     figure = save_figure(model_comparison(curves, f"MNIST: CNNs of different depth{seeds}"), result_dir, "curves")
     write_summary(result_dir, NAME, settings, rows, [figure])
     return {"settings": settings, "results": results}
@@ -118,7 +120,7 @@ EXPECTATION = Expectation(
 )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, PROFILES, run,
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION,
                         shown=("nets", "depths"))
 main = EXPERIMENT.main

@@ -6,7 +6,7 @@ import importlib
 import os
 import subprocess
 import sys
-from dataclasses import FrozenInstanceError, replace
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -14,11 +14,11 @@ import torch
 
 from experiments import run_all
 from hw1.cli.flags import parse_settings
-from hw1.runs.settings import RUN_OPTIONS, RunSettings, refusal
+from hw1.runs.settings import RUN_OPTIONS, BatchSize, MnistSweep, OptimizerConfig, refusal
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "random_labels.py"
-PROFILES = {"full": {"max_epochs": 50}, "quick": {"max_epochs": 5}, "smoke": {"max_epochs": 1}}
+PROFILES = {name: MnistSweep.preset(name, max_epochs=epochs) for name, epochs in (("full", 50), ("quick", 5), ("smoke", 1))}
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -37,15 +37,21 @@ def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> 
 
 
 def test_profile_then_explicit_flags_override_defaults() -> None:
-    assert parse_settings(RunSettings, "x", PROFILES, argv=[]).max_epochs == 50
-    assert parse_settings(RunSettings, "x", PROFILES, argv=["--profile", "smoke"]).max_epochs == 1
-    settings = parse_settings(RunSettings, "x", PROFILES, argv=["--profile", "smoke", "--max-epochs", "3"])
-    assert settings.max_epochs == 3 and settings.profile == "smoke" and settings.data_seed == settings.seed == 0
-    assert settings.batch_size == RunSettings().batch_size == next(o.default for o in RUN_OPTIONS if o.dest == "batch_size")
+    assert parse_settings(MnistSweep, "x", PROFILES, argv=[]).trainer.max_epochs == 50
+    assert parse_settings(MnistSweep, "x", PROFILES, argv=["--profile", "smoke"]).trainer.max_epochs == 1
+    settings = parse_settings(MnistSweep, "x", PROFILES, argv=["--profile", "smoke", "--max-epochs", "3", "--lr", "0.5"])
+    assert settings.trainer.max_epochs == 3 and settings.profile == "smoke" and settings.data.data_seed == settings.seed == 0
+    assert settings.optim == OptimizerConfig(lr=0.5)  # --lr reaches the optimizer's sub-config under its own name
+    assert settings.batch == BatchSize() and settings.batch.batch_size == 64
     with pytest.raises(FrozenInstanceError):
-        settings.lr = 1.0  # type: ignore[misc]
-    variant = replace(settings, batch_size=8)
-    assert (variant.batch_size, settings.batch_size, variant.max_epochs) == (8, 64, 3)
+        settings.optim.lr = 1.0  # type: ignore[misc]
+    variant = settings.with_values(batch_size=8, seed=5)
+    assert (variant.batch.batch_size, settings.batch.batch_size, variant.trainer.max_epochs) == (8, 64, 3)
+    assert variant.data.data_seed == 0  # the data seed was fixed when the settings were built; a repeat keeps it
+    assert parse_settings(MnistSweep, "x", PROFILES, argv=["--seed", "4"]).data.data_seed == 4
+    assert parse_settings(MnistSweep, "x", PROFILES, argv=["--seed", "4", "--data-seed", "9"]).data.data_seed == 9
+    with pytest.raises(ValueError, match="holds no option widths"):
+        settings.with_values(widths=[2])
 
 
 def test_help_documents_every_shared_flag_with_its_default() -> None:
@@ -57,6 +63,8 @@ def test_help_documents_every_shared_flag_with_its_default() -> None:
     assert ("--max-epochs MAX_EPOCHS epochs to train (with --target-loss: at most) (default: full profile: 100; quick: 150;"
             " smoke: 2)") in text  # fmt: skip
     assert "--target-loss TARGET_LOSS train until the training loss (an eval-mode pass" in text
+    # each profile's default is the value that profile trains with (quick and smoke do not inherit full's schedule)
+    assert "cosine decay to 0 over --max-epochs (default: full profile: cosine; quick: constant; smoke: constant)" in text
     assert "--label-fraction" in text and "--label-mode" in text
 
 

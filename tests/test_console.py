@@ -23,7 +23,7 @@ import hw1
 from experiments import run_all
 from hw1.cli.sweeps import concurrent_jobs
 from hw1.runs.console import run_line
-from hw1.runs.settings import RunSettings
+from hw1.runs.settings import SweepConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOSING_LINES = 4  # run_all's: "all N experiments done …", the report's page, its markdown, the TensorBoard command
@@ -182,16 +182,16 @@ def test_run_line_says_how_far_a_run_trained_and_why_it_stopped() -> None:
 
 
 def test_jobs_auto_trains_a_run_per_two_threads_on_a_cpu_and_one_at_a_time_in_smoke(monkeypatch: pytest.MonkeyPatch) -> None:
-    quick = RunSettings(profile="quick", accelerator="cpu", jobs="auto")
+    auto = SweepConfig(jobs="auto")
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    assert concurrent_jobs(quick, 9) == 1  # this machine's two cores: one process with both threads
+    assert concurrent_jobs(auto, "quick", "cpu", 9) == 1  # this machine's two cores: one process with both threads
     monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
-    assert concurrent_jobs(quick, 9) == 8 and concurrent_jobs(quick, 3) == 3 and concurrent_jobs(quick, 0) == 1
-    assert concurrent_jobs(RunSettings(profile="smoke", accelerator="cpu", jobs="auto"), 9) == 1
-    assert concurrent_jobs(RunSettings(profile="quick", accelerator="cpu", jobs=2), 9) == 2
-    assert concurrent_jobs(RunSettings(profile="quick", accelerator="cpu", jobs=8), 3) == 3
+    assert [concurrent_jobs(auto, "quick", "cpu", runs) for runs in (9, 3, 0)] == [8, 3, 1]
+    assert concurrent_jobs(auto, "smoke", "cpu", 9) == 1
+    assert concurrent_jobs(SweepConfig(jobs=2), "quick", "cpu", 9) == 2
+    assert concurrent_jobs(SweepConfig(jobs=8), "quick", "cpu", 3) == 3
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert concurrent_jobs(RunSettings(profile="quick", accelerator="auto", jobs="auto"), 9) == 1  # one GPU: unmeasured
+    assert concurrent_jobs(auto, "quick", "auto", 9) == 1  # one GPU: unmeasured
 
 
 def test_what_users_load_is_importable_from_hw1() -> None:

@@ -16,7 +16,7 @@ from hw1.analysis.sensitivity import classifier_sensitivity, jacobian_frobenius
 from hw1.analysis.sharpness import ascent_sharpness as sharpness_of
 from hw1.runs.errors import UsageError
 from hw1.runs.results import claim_result_dir
-from hw1.training.builders import mnist_classifier
+from hw1.training.builders import sweep_classifier
 from hw1.training.data import MNISTDataModule
 from hw1.training.fit import train_run
 from hw1.training.minima import load_classifier_pair
@@ -54,9 +54,9 @@ def test_interpolation_endpoints_reproduce_the_two_models(interpolation_runs: di
 def test_interpolation_refuses_two_architectures_and_corrupt_files(
     interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path
 ) -> None:
-    settings = interpolation_runs["settings"].run_settings(out_dir=str(tmp_path), batch_size=64, lr=1e-3)
+    settings = interpolation_runs["settings"].with_values(out_dir=str(tmp_path), batch_size=64, lr=1e-3)
     other = train_run(claim_result_dir(tmp_path, "other", False), "wide",
-                      *mnist_classifier(settings, "mlp", {"hidden": [16]}), settings)  # fmt: skip
+                      *sweep_classifier(settings, "mlp", {"hidden": [16]}), settings)  # fmt: skip
     first = interpolation_runs["results"]["small_batch"].checkpoint
     with pytest.raises(UsageError, match="one architecture"):
         load_classifier_pair(first, other.checkpoint, torch.device("cpu"))
@@ -127,9 +127,9 @@ def test_sharpness_sweep(tiny_mnist: Path, tmp_path: Path) -> None:
 def test_interpolating_models_of_two_training_sets_says_so(
     interpolation_runs: dict, tiny_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    settings = interpolation_runs["settings"].run_settings(out_dir=str(tmp_path), data_seed=7, batch_size=64, lr=1e-3)
+    settings = interpolation_runs["settings"].with_values(out_dir=str(tmp_path), data_seed=7, batch_size=64, lr=1e-3)
     other = train_run(claim_result_dir(tmp_path, "other", False), "data7",
-                      *mnist_classifier(settings, "mlp", {"hidden": [32]}), settings)  # fmt: skip
+                      *sweep_classifier(settings, "mlp", {"hidden": [32]}), settings)  # fmt: skip
     first = interpolation_runs["results"]["small_batch"]
     curves = interpolate(first.checkpoint, other.checkpoint, [0.0, 1.0], str(tiny_mnist), torch.device("cpu"))
     assert curves["same_training_set"] is False and curves["training_set"]["data_seed"] == 0

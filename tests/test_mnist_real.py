@@ -36,7 +36,7 @@ def test_quick_profile_memorises_1000_shuffled_labels(real_mnist: Path, tmp_path
                                   "--out-dir", str(tmp_path), "--checkpoint-every", "0", "--seeds", "1"])  # fmt: skip
     result = outcome["result"]
     assert result.target_reached and result.train_loss < 0.01
-    assert outcome["settings"].train_subset == 1000 and outcome["settings"].label_mode == "shuffle"
+    assert outcome["settings"].data.train_subset == 1000 and outcome["settings"].label_mode == "shuffle"
     assert result.train_acc >= 0.99
     assert 0.05 < result.test_acc < 0.15
     curves = epoch_curves(result.log_dir, ["test/loss"])

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from hw1.runs.errors import UsageError
-from hw1.training.modules import build_optimizer
+from hw1.runs.settings import OptimizerConfig
+from hw1.training.modules import Classifier, build_optimizer
 from hw1.training.nets import build_net, count_parameters
 
 
@@ -30,11 +31,13 @@ def test_unknown_names_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="bad options for net 'lenet'"):
         build_net("lenet", hidden=[3])
     with pytest.raises(UsageError, match="unknown optimizer"):
-        build_optimizer("lbfgs", [torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        Classifier("mlp", {"hidden": [4]}, optimizer="lbfgs", lr=0.1)
     with pytest.raises(UsageError, match="learning rate must be positive"):
-        build_optimizer("sgd", [torch.nn.Parameter(torch.zeros(1))], lr=0.0)
+        Classifier("mlp", {"hidden": [4]}, optimizer="sgd", lr=0.0)
     with pytest.raises(UsageError, match="--momentum applies to sgd and rmsprop"):
-        build_optimizer("adam", [torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+        Classifier("mlp", {"hidden": [4]}, optimizer="adam", lr=0.1, momentum=0.9)
+    with pytest.raises(UsageError, match="--momentum applies to sgd and rmsprop, not adam"):
+        OptimizerConfig(optimizer="adam", momentum=0.9)
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])

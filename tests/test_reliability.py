@@ -162,8 +162,8 @@ def test_kills_at_random_points_and_during_a_checkpoint_write(tiny_mnist: Path, 
 def test_a_process_ended_right_after_its_checkpoint_keeps_every_epochs_points(tiny_mnist: Path, tmp_path: Path) -> None:
     """last.ckpt is written after the epoch's train/*_mean and test/* points are flushed to TensorBoard: a process
     ended the instant the epoch-2 checkpoint is on disk, then resumed, has a point for every epoch."""
-    from hw1.runs.settings import RunSettings
-    from hw1.training.builders import mnist_classifier
+    from hw1.runs.settings import MnistSweep
+    from hw1.training.builders import sweep_classifier
     from hw1.training.fit import train_run
 
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -172,9 +172,10 @@ def test_a_process_ended_right_after_its_checkpoint_keeps_every_epochs_points(ti
     assert ended.returncode == 9, ended.stderr[-2000:]
     run_dir = tmp_path / "exit" / "version_0" / "mlp"
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 2
-    settings = RunSettings(accelerator="cpu", data_dir=str(tiny_mnist), out_dir=str(tmp_path), max_epochs=5, batch_size=32,
-                           optimizer="adam", lr=1e-3, data_seed=0, checkpoint_every=0, resume=True)  # fmt: skip
-    train_run(run_dir.parent, "mlp", *mnist_classifier(settings, "mlp", {"hidden": [32]}), settings)
+    settings = MnistSweep().with_values(accelerator="cpu", data_dir=str(tiny_mnist), out_dir=str(tmp_path), max_epochs=5,
+                                        batch_size=32, optimizer="adam", lr=1e-3, data_seed=0, checkpoint_every=0,
+                                        resume=True)  # fmt: skip
+    train_run(run_dir.parent, "mlp", *sweep_classifier(settings, "mlp", {"hidden": [32]}), settings)
     curves = epoch_curves(run_dir, ["train/loss_mean", "train/acc_mean", "test/loss", "test/acc"])
     assert all(epochs == [1, 2, 3, 4, 5] for epochs, _ in curves.values()), curves
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments import random_labels
+from experiments import random_labels, sharpness
+from hw1.runs.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = '''"""Toy: do the drawn values stay at or above zero?"""
@@ -28,12 +29,14 @@ from hw1.runs.settings import option, positive_int
 from hw1.training.fit import start_experiment
 
 NAME = "toy"
-PROFILES = {"full": {"draws": 5}, "quick": {"draws": 4}, "smoke": {"draws": 3}}
 
 
 @dataclass(frozen=True)
 class Settings(Shared):
     draws: int = option("--draws", "how many values to draw", 5, type=positive_int)
+
+
+PRESETS = (Settings.preset("full", draws=5), Settings.preset("quick", draws=4), Settings.preset("smoke", draws=3))
 
 
 def run(settings: Settings, announce: Announce | None = None) -> dict:
@@ -50,7 +53,7 @@ def judge(runs: Runs, _: FigureData) -> Finding:
 
 EXPECTATION = Expectation("Do the values stay at or above zero?", "They start at --seed and count up.",
                           "Every drawn value is at least 0.", judge, pooled=True)
-EXPERIMENT = Experiment(NAME, __doc__, Settings, PROFILES, run, expectation=EXPECTATION, shown=("draws",))
+EXPERIMENT = Experiment(NAME, __doc__, Settings, PRESETS, run, expectation=EXPECTATION, shown=("draws",))
 '''
 
 
@@ -99,11 +102,30 @@ def test_a_shown_setting_the_experiment_has_no_option_for_fails_at_construction(
     ({"hidden": 64}, "profile smoke sets --hidden to 64, not a list"),
 ])  # fmt: skip
 def test_a_profile_with_a_typo_or_a_value_its_flag_cannot_give_fails_at_construction(profile: dict, message: str) -> None:
-    profiles = {**random_labels.PROFILES, "smoke": {**random_labels.PROFILES["smoke"], **profile}}
-    with pytest.raises(ValueError, match=re.escape(message)):
-        replace(random_labels.EXPERIMENT, profiles=profiles)
+    with pytest.raises(ValueError, match=re.escape(f"experiments.random_labels.Settings: {message}")):
+        random_labels.Settings.preset("smoke", **{"net": "mlp", "max_epochs": 2, **profile})
 
 
 def test_a_profile_outside_full_quick_and_smoke_fails_at_construction() -> None:
     with pytest.raises(ValueError, match="profile 'fast' is not one of full, quick, smoke"):
-        replace(random_labels.EXPERIMENT, profiles={**random_labels.PROFILES, "fast": {}})
+        random_labels.Settings.preset("fast")
+
+
+def test_a_profile_whose_sub_config_refuses_its_values_fails_at_construction() -> None:
+    with pytest.raises(UsageError, match="--momentum applies to sgd and rmsprop, not adam"):
+        random_labels.Settings.preset("quick", optimizer="adam", momentum=0.9)
+
+
+def test_a_profile_set_per_run_is_refused_as_a_flag_and_in_a_profile() -> None:
+    with pytest.raises(ValueError, match="profile smoke sets batch_size, which the settings have no option for"):
+        sharpness.Settings.preset("smoke", batch_size=64)
+    assert sharpness.SMOKE.with_values(batch_size=16).batch.batch_size == 16  # a run's variant may set it
+
+
+def test_presets_are_the_experiments_settings_one_per_profile() -> None:
+    wrong = "a preset is an instance of experiments.sharpness.Settings, not its settings class experiments.random_labels"
+    with pytest.raises(ValueError, match=wrong):
+        replace(random_labels.EXPERIMENT, presets=(sharpness.FULL,))
+    with pytest.raises(ValueError, match="two presets of one profile"):
+        replace(random_labels.EXPERIMENT, presets=(random_labels.FULL, random_labels.FULL))
+    assert random_labels.EXPERIMENT.profiles["quick"] is random_labels.QUICK

@@ -4,12 +4,12 @@ profiles, a run, its question and rule (`Expectation`) and the settings its repo
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic
 
-from hw1.cli.flags import Refuse, SettingsT, build_settings, check_profiles, parse_settings
+from hw1.cli.flags import Profiles, Refuse, SettingsT, build_settings, parse_settings
 from hw1.reporting.verdicts import Expectation
-from hw1.runs.settings import Profiles, flag_of, refusal
+from hw1.runs.settings import flag_of, refusal
 
 Announce = Callable[[str], None]  # called with each run's name as it starts (run_all.py's bar names it)
 SHARED_REPORT_SETTINGS = ("profile", "max_epochs", "batch_size", "optimizer", "lr", "lr_schedule", "momentum",
@@ -18,21 +18,36 @@ SHARED_REPORT_SETTINGS = ("profile", "max_epochs", "batch_size", "optimizer", "l
 
 @dataclass(frozen=True)
 class Experiment(Generic[SettingsT]):
-    """One experiment: `run(settings, announce)` trains (or analyses) and writes its result folder; `expectation` is
+    """One experiment: `presets` are its profiles (`Settings.preset`, one per profile name); `run(settings,
+    announce)` trains (or analyses) and writes its result folder; `expectation` is
     what the literature expects and the rule that judges the summary (None: no verdict); `shown` the experiment's own
     settings that its report section shows, after the shared ones it takes (`SHARED_REPORT_SETTINGS`)."""
 
     name: str
     description: str
     settings: type[SettingsT]
-    profiles: Profiles
+    presets: Sequence[SettingsT]
     run: Callable[[SettingsT, Announce | None], dict[str, Any]]
     expectation: Expectation | None = None
     shown: tuple[str, ...] = ()
     refuse: Refuse | None = None  # options that the other values make pointless (e.g. MNIST flags for a 1-D task)
+    profiles: Profiles = field(init=False)
 
     def __post_init__(self) -> None:
-        check_profiles(self.settings, self.profiles)
+        dests = [option.dest for option in self.settings.held_options()]
+        twice = sorted({dest for dest in dests if dests.count(dest) > 1})
+        if twice:
+            raise ValueError(f"experiment {self.name}: {self.settings.__qualname__} holds {', '.join(twice)} twice (in "
+                             "two sub-configs, or in one and as its own option)")  # fmt: skip
+        wrong = [preset for preset in self.presets if type(preset) is not self.settings]
+        if wrong:
+            kind, own = type(wrong[0]), self.settings
+            raise ValueError(f"experiment {self.name}: a preset is an instance of {kind.__module__}.{kind.__qualname__},"
+                             f" not its settings class {own.__module__}.{own.__qualname__}")  # fmt: skip
+        names = [preset.profile for preset in self.presets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"experiment {self.name}: two presets of one profile ({', '.join(names)})")
+        object.__setattr__(self, "profiles", {preset.profile: preset for preset in self.presets})
         unknown = [name for name in self.shown if name not in self.option_names]
         if unknown:
             raise ValueError(f"experiment {self.name}: shown names {', '.join(unknown)}, which its settings class "

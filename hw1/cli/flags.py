@@ -8,7 +8,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from hw1.runs.errors import RunFailed, TrainingDiverged, UsageError
-from hw1.runs.settings import PROFILES, RUN_OPTIONS, Option, Profiles, Settings, flag_of, refusal
+from hw1.runs.settings import RUN_OPTIONS, Option, Settings, flag_of, refusal
+
+Profiles = Mapping[str, Settings]  # an experiment's presets by profile name (`Settings.preset`)
+
+
+class FlagRefused(UsageError):
+    """A flag given that these settings take but the other values make pointless."""
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -19,10 +25,10 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def _describe_default(option: Option, profiles: Profiles) -> str:
-    full = profiles.get("full", {}).get(option.dest, option.default)
+    full = profiles["full"].values()[option.dest] if "full" in profiles else option.default
     parts = [_format(full)]
     for name in ("quick", "smoke"):
-        value = profiles.get(name, {}).get(option.dest, full)
+        value = profiles[name].values()[option.dest] if name in profiles else full
         if value != full:
             parts.append(f"{name}: {_format(value)}")
     return "; ".join(parts)
@@ -44,7 +50,7 @@ def add_options(
     for option in options:
         help_text = argparse.SUPPRESS if hidden else option.help.replace("%", "%%")  # argparse %-formats help
         if profiles is not None and not hidden and (
-            option.default is not None or any(option.dest in preset for preset in profiles.values())
+            option.default is not None or any(preset.values()[option.dest] is not None for preset in profiles.values())
         ):
             prefix = "full profile: " if option.dest != "profile" else ""
             help_text += f" (default: {prefix}{_describe_default(option, profiles)})"
@@ -79,47 +85,31 @@ def parse_settings(
             parser.error(f"{flag_of(dest)} has no effect here: {refusal(settings_class, dest)}")
     try:
         return build_settings(settings_class, profiles, {dest: args[dest] for dest in taken}, refuse)
-    except UsageError as error:
+    except FlagRefused as error:
         parser.error(str(error))
         raise
-
-
-def check_profiles(settings_class: type[Settings], profiles: Profiles) -> None:
-    """A profile that is not one of `PROFILES`, names an option the settings class lacks, or sets a value its flag
-    could not give (wrong type, out of range, not a choice) is a ValueError, raised where the experiment is defined."""
-    owner = f"{settings_class.__module__}.{settings_class.__qualname__}"
-    options = {option.dest: option for option in settings_class.options()}
-    for profile, values in profiles.items():
-        if profile not in PROFILES:
-            raise ValueError(f"{owner}: profile {profile!r} is not one of {', '.join(PROFILES)}")
-        for dest, value in values.items():
-            if dest not in options:
-                raise ValueError(f"{owner}: profile {profile} sets {dest}, which the settings have no option for")
-            if (problem := options[dest].problem(value)) is not None:
-                raise ValueError(f"{owner}: profile {profile} sets {flag_of(dest)} to {problem}")
 
 
 def build_settings(
     settings_class: type[SettingsT], profiles: Profiles, given: Mapping[str, Any], refuse: Refuse | None = None
 ) -> SettingsT:
-    """Settings = option defaults, overridden by the chosen profile (`given["profile"]`, default full), overridden by
-    the values given (None: not given). Options `refuse` names for these values hold None; giving one is a UsageError.
-    The profiles were checked once, when the experiment's record was built (`check_profiles`).
+    """Settings = the chosen profile's preset (`given["profile"]`, default full; the defaults where the experiment has
+    none of that name), overridden by the values given (None: not given); an option declared to default from another
+    (`Option.default_from`) takes that one's value when neither sets it. Options `refuse` names for these values are
+    not recorded; giving one is a `FlagRefused`. A sub-config that refuses its values raises its UsageError.
     """
-    options = settings_class.options()
     profile = given.get("profile") or "full"
-    values: dict[str, Any] = {option.dest: option.default for option in options}
-    values.update(profiles.get(profile, {}))
+    preset = profiles[profile] if profile in profiles else settings_class().with_values(profile=profile)
+    values = preset.values()
     values.update({key: value for key, value in given.items() if value is not None})
-    values["profile"] = profile
-    if "data_seed" in values and values["data_seed"] is None:
-        values["data_seed"] = values["seed"]
+    for option in settings_class.held_options():
+        if option.default_from is not None and values[option.dest] is None:
+            values[option.dest] = values[option.default_from]
     refused = dict(refuse(values)) if refuse is not None else {}
     for dest, why in refused.items():
         if given.get(dest) is not None:
-            raise UsageError(f"{flag_of(dest)} has no effect here: {why}")
-        values[dest] = None
-    return settings_class(**values, unused=frozenset(refused))
+            raise FlagRefused(f"{flag_of(dest)} has no effect here: {why}")
+    return settings_class.from_values(values, unused=frozenset(refused))
 
 
 def run_cli(main: Callable[[], object]) -> None:

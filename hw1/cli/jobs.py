@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ import torch
 from hw1.runs.console import CONSOLE, run_line
 from hw1.runs.errors import RunFailed
 from hw1.runs.results import ROW_FILE
-from hw1.runs.settings import Sweep
+from hw1.runs.settings import Settings
 
 JOBS_FOLDER = ".jobs"
 POLL_SECONDS = 0.2
@@ -38,7 +38,7 @@ def child_threads(jobs: int) -> int:
     return max(1, torch.get_num_threads() // jobs)
 
 
-def run_concurrently(experiment: str, settings: Sweep, jobs: int, runs: list[tuple[int, str]], result_dir: Path) -> None:
+def run_concurrently(experiment: str, settings: Settings, jobs: int, runs: list[tuple[int, str]], result_dir: Path) -> None:
     """Train `runs` ((plan position, run name)) of `experiment`'s sweep into `result_dir` with `jobs` children, each
     taking every N-th run (one process start each: importing torch and Lightning costs seconds); each run's line is
     printed here as its row appears."""
@@ -95,10 +95,10 @@ def trained_since(row_file: Path, started: float) -> bool:
     return row_file.is_file() and row_file.stat().st_mtime >= started
 
 
-def start_child(experiment: str, settings: Sweep, indices: list[int], job: str, result_dir: Path, threads: int
+def start_child(experiment: str, settings: Settings, indices: list[int], job: str, result_dir: Path, threads: int
                 ) -> subprocess.Popen:  # fmt: skip
     """One child training the runs at `indices` of the plan into `result_dir` (a job-array task of this invocation)."""
-    task = replace(settings, run_index=indices, name=result_dir.name, jobs=1)
+    task = settings.with_values(run_index=indices, name=result_dir.name, jobs=1)
     task_file = result_dir / JOBS_FOLDER / f"{job}.settings"
     task_file.write_bytes(pickle.dumps((experiment, {f.name: getattr(task, f.name) for f in fields(task)})))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

@@ -12,10 +12,10 @@ import json
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
@@ -27,27 +27,32 @@ from hw1.runs.errors import UsageError
 from hw1.runs.files import write_json_atomically
 from hw1.runs.launch import global_rank, on_gpu
 from hw1.runs.results import ROW_FILE, note_jobs
-from hw1.runs.settings import AUTO, BatchSizeSweep, RunSettings, Sweep
+from hw1.runs.settings import AUTO, BatchSizeSweep, Settings, SweepConfig
 from hw1.training.event_files import write_hparams
 from hw1.training.fit import start_experiment
 
 CLAIMS = ".claims"
 
 
+SettingsT = TypeVar("SettingsT", bound=Settings)
+BatchSweepT = TypeVar("BatchSweepT", bound=BatchSizeSweep)
+
+
 @dataclass(frozen=True)
-class PlannedRun:
-    """One run of a sweep: its folder name, the settings it trains with and what distinguishes it (batch size, width,
-    role), which goes into its row."""
+class PlannedRun(Generic[SettingsT]):
+    """One run of a sweep: its folder name, the experiment's settings as this run trains with them (its seed, batch
+    size, learning rate) and what distinguishes it (batch size, width, role), which goes into its row."""
 
     name: str
-    settings: RunSettings
+    settings: SettingsT
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def batch_size_runs(settings: BatchSizeSweep) -> list[PlannedRun]:
+def batch_size_runs(settings: BatchSweepT) -> list[PlannedRun[BatchSweepT]]:
     """A batch-size sweep: one run per batch size (ascending) and seed, named `bs<B>` (`bs<B>-seed<s>`)."""
-    return [PlannedRun(f"bs{batch}{suffix}", replace(seed_settings, batch_size=batch), {"batch_size": batch})
-            for batch in sorted(set(settings.batch_sizes)) for suffix, seed_settings in settings.repeats()]  # fmt: skip
+    return [PlannedRun(f"bs{batch}{suffix}", seed_settings.with_values(batch_size=batch), {"batch_size": batch})
+            for batch in sorted(set(settings.batch_sizes))
+            for suffix, seed_settings in settings.repeated(settings.repeat.seeds)]  # fmt: skip
 
 
 class SweepPoints:
@@ -63,45 +68,54 @@ class SweepPoints:
         return mean_sd([[row[column] for row in group] for group in self.groups])
 
 
-Train = Callable[[Path, PlannedRun], dict[str, Any]]
 Finish = Callable[[Path, list[dict[str, Any]]], dict[str, Any]]
 
 
-def run_sweep(experiment: str, settings: Sweep, plan: list[PlannedRun], train: Train, finish: Finish) -> dict[str, Any]:
+def run_sweep(
+    experiment: str,
+    settings: SettingsT,
+    plan: list[PlannedRun[SettingsT]],
+    train: Callable[[Path, PlannedRun[SettingsT]], dict[str, Any]],
+    finish: Finish,
+) -> dict[str, Any]:
     """Train the chosen runs of `plan` with `train(result_dir, run) -> row`, then, unless only some were asked for,
-    `finish(result_dir, rows)` (figures and summary.json, from the rows as run.json holds them)."""
-    if settings.list_runs:
+    `finish(result_dir, rows)` (figures and summary.json, from the rows as run.json holds them). The settings hold
+    the sweep's flags (`SweepConfig`)."""
+    sweep = settings.holding(SweepConfig)
+    if sweep is None:
+        raise TypeError(f"{type(settings).__qualname__} holds no SweepConfig to run a sweep with")
+    if sweep.list_runs:
         for index, run in enumerate(plan):
             details = "  ".join(f"{key}={value}" for key, value in run.details.items())
             CONSOLE.say(f"{index:>4}  {run.name}  {details}".rstrip())
         return {"settings": settings, "plan": plan}
-    chosen = check_sweep_flags(settings, plan)
-    if settings.collect:
-        result_dir = Path(settings.out_dir) / experiment / str(settings.name)
+    chosen = check_sweep_flags(sweep, plan)
+    if sweep.collect:
+        result_dir = Path(settings.out_dir) / experiment / str(sweep.name)
         if not result_dir.is_dir():
-            raise UsageError(f"no sweep named {settings.name} in {result_dir.parent}; train its runs with --name "
-                             f"{settings.name} --run-index I first")  # fmt: skip
+            raise UsageError(f"no sweep named {sweep.name} in {result_dir.parent}; train its runs with --name "
+                             f"{sweep.name} --run-index I first")  # fmt: skip
         return finish(result_dir, collected_rows(result_dir, plan))
-    result_dir = start_experiment(experiment, settings)
-    jobs = concurrent_jobs(settings, len(chosen))
+    result_dir = start_experiment(experiment, settings, sweep.resume, sweep.name)
+    jobs = concurrent_jobs(sweep, settings.profile, settings.accelerator, len(chosen))
     note_jobs(result_dir, jobs)
     if jobs > 1:
         run_concurrently(experiment, settings, jobs, [(plan.index(run), run.name) for run in chosen], result_dir)
-        if settings.run_index is not None:
+        if sweep.run_index is not None:
             return {"settings": settings, "trained": collected_rows(result_dir, chosen)}
         return finish(result_dir, collected_rows(result_dir, plan))
     rows = []
     for run in chosen:
-        claim_run(result_dir, run.name, settings.resume)
+        claim_run(result_dir, run.name, sweep.resume)
         row = json.loads(json.dumps({**train(result_dir, run), **run.details}, default=str))
         if global_rank() == 0:
             write_hparams(Path(row["log_dir"]), row, run.details)
             write_json_atomically(row, result_dir / run.name / ROW_FILE)
             CONSOLE.run_finished(run_line(row))
         rows.append(row)
-    if settings.run_index is not None:
+    if sweep.run_index is not None:
         rank_zero_only(CONSOLE.detail)(f"trained {', '.join(run.name for run in chosen)} of sweep {result_dir}; when "
-                                       f"every run is trained: --collect --name {settings.name}")  # fmt: skip
+                                       f"every run is trained: --collect --name {sweep.name}")  # fmt: skip
         return {"settings": settings, "trained": rows}
     return finish(result_dir, rows)
 
@@ -109,18 +123,18 @@ def run_sweep(experiment: str, settings: Sweep, plan: list[PlannedRun], train: T
 THREADS_PER_JOB = 2  # on 2 cores, one process with 2 threads trained a sweep as fast as 2 of 1 (docs/scaling-out.md)
 
 
-def concurrent_jobs(settings: Sweep, runs: int) -> int:
+def concurrent_jobs(sweep: SweepConfig, profile: str, accelerator: str, runs: int) -> int:
     """How many of `runs` train at once: --jobs N, or for `auto` one job per `THREADS_PER_JOB` torch threads of this
     process when the runs train on a CPU, and 1 on a GPU (unmeasured there) or in the smoke profile (whose runs last
     less than a child's start-up); never more than `runs`."""
-    if settings.jobs != AUTO:
-        return min(int(settings.jobs), max(runs, 1))
-    if settings.profile == "smoke" or on_gpu(settings.accelerator):
+    if sweep.jobs != AUTO:
+        return min(int(sweep.jobs), max(runs, 1))
+    if profile == "smoke" or on_gpu(accelerator):
         return 1
     return max(1, min(torch.get_num_threads() // THREADS_PER_JOB, runs))
 
 
-def check_sweep_flags(settings: Sweep, plan: list[PlannedRun]) -> list[PlannedRun]:
+def check_sweep_flags(settings: SweepConfig, plan: list[PlannedRun[SettingsT]]) -> list[PlannedRun[SettingsT]]:
     """The runs this invocation trains; a --run-index out of range, or one without --name, is a UsageError."""
     if settings.collect and settings.run_index is not None:
         raise UsageError("--collect trains nothing; leave out --run-index (collect after every run is trained)")
@@ -156,7 +170,7 @@ def claim_run(result_dir: Path, run: str, resume: bool) -> None:
                          "each run trains once — pass --resume to continue it after that invocation stopped") from None
 
 
-def collected_rows(result_dir: Path, plan: list[PlannedRun]) -> list[dict[str, Any]]:
+def collected_rows(result_dir: Path, plan: list[PlannedRun[SettingsT]]) -> list[dict[str, Any]]:
     """Every planned run's row from its run.json, in plan order; missing runs, or runs trained with other settings
     than this invocation plans, are a UsageError naming them."""
     missing = [f"{index} ({run.name})" for index, run in enumerate(plan) if not (result_dir / run.name / ROW_FILE).is_file()]
@@ -165,7 +179,7 @@ def collected_rows(result_dir: Path, plan: list[PlannedRun]) -> list[dict[str, A
                          f"them with --name {result_dir.name} --run-index {' '.join(m.split()[0] for m in missing)}")  # fmt: skip
     rows = [json.loads((result_dir / run.name / ROW_FILE).read_text()) for run in plan]
     for run, row in zip(plan, rows, strict=True):
-        planned = run.settings.recorded()
+        planned = run.settings.trained_with()
         for key, value in row.get("settings", {}).items():
             if key in planned and key != "steps_per_chunk" and json.dumps(planned[key]) != json.dumps(value):
                 raise UsageError(f"run {run.name} trained with {key}={value}, this invocation plans {key}={planned[key]};"

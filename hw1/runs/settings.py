@@ -1,5 +1,5 @@
-"""The settings every experiment shares, as a frozen dataclass whose fields are also command-line flags (`Option`),
-with the flag value checkers and the profile names."""
+"""An experiment's settings: a frozen dataclass of the options every invocation takes, the sub-configs (`Group`) it
+holds as fields and its own options; every option is also a command-line flag (`Option`), under its own name."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, TypeVar
+
+from hw1.runs.errors import UsageError
 
 PROFILES = ("full", "quick", "smoke")
-
-
-Profiles = Mapping[str, Mapping[str, Any]]
 
 
 MAX_SEED = 2**31 - 1  # numpy takes seeds below 2**32; multi-run experiments add the run's index
@@ -114,6 +113,7 @@ class Option:
     choices: Sequence[Any] | None = None
     nargs: str | None = None
     switch: bool = False
+    default_from: str | None = None  # an option whose value this one takes when neither a profile nor a flag sets it
 
     @property
     def dest(self) -> str:
@@ -157,64 +157,50 @@ def seed_suffix(seed: int) -> str:
     return f"-seed{seed}"
 
 
+def lr_option() -> Any:
+    return option("--lr", "learning rate", 0.01, type=positive_float)
+
+
+def batch_size_option(default: int | None, unset: str = "") -> Any:
+    """--batch-size; `unset` says what a run does without one (default None)."""
+    return option("--batch-size", "training minibatch size" + (f" (default: {unset})" if unset else ""), default,
+                  type=positive_int)
+
+
+def batch_sizes_option() -> Any:
+    return option("--batch-sizes", "one run per batch size", [16, 64, 256, 1024, 4096], type=positive_int, nargs="+")
+
+
+def resume_option() -> Any:
+    return option("--resume", "continue the latest unfinished result folder (else the latest), each run from its"
+                  " last.ckpt, up to --max-epochs; refused under other settings than the checkpoint's (--max-epochs,"
+                  " --eval-every and --data-dir may change)", False, switch=True)  # fmt: skip
+
+
+def data_dir_option() -> Any:
+    return option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
+
+
+def download_option() -> Any:
+    return option("--download", "download MNIST through torchvision when its files are missing", True, switch=True)
+
+
 @dataclass(frozen=True)
-class Settings:
-    """What every invocation takes; an experiment's settings class composes the groups below that it takes and adds
-    its own options as fields.
+class Group:
+    """A sub-config: options that reach one part of the code together, validated once, when it is built."""
 
-    Built by `hw1.cli.flags.parse_settings` (defaults, then the profile, then the flags given). A flag of a group the
-    class does not compose is refused with the group's `REASON` (or the class's `REASON`, or `REFUSED[flag]`); `unused`
-    names options the class has but the other values make pointless (e.g. MNIST flags with `--task sinc`), which hold
-    None and are not recorded. `run_settings()` gives one run's settings (`RunSettings`).
-    """
-
-    REASON: ClassVar[str] = ""  # why this class's experiment takes none of the groups it does not compose
-    REFUSED: ClassVar[Mapping[str, str]] = {}  # why it takes no --<flag>, where more can be said than the group says
-
-    profile: str = option("--profile", "named preset: full = the assignment's settings, quick = CPU-sized, smoke = seconds",
-                          "full", choices=PROFILES)
-    accelerator: str = option("--accelerator", "hardware, as Lightning's Trainer", "auto",
-                              choices=("cpu", "gpu", "cuda", "mps", "auto"))
-    seed: int = option("--seed", "seed of the initial weights and the batch order (multi-run experiments: --seed,"
-                       " --seed+1, ...)", 0, type=seed_value)
-    out_dir: str = option("--out-dir", "output folder for logs, checkpoints, figures and summary.json", "lightning_logs")
-    verbose: bool = option("--verbose", "print everything: Lightning's start-up lines, model summaries and evaluation"
-                           " bars, third-party warnings, and the experiment's details inside run_all.py (default: one"
-                           " line per finished run)", False, switch=True)
-    unused: frozenset[str] = frozenset()
+    REASON: ClassVar[str] = ""  # why an experiment that holds no such group takes none of its flags
 
     @classmethod
     def options(cls) -> tuple[Option, ...]:
-        """The command-line flags of these settings."""
         return tuple(f.metadata["option"] for f in fields(cls) if "option" in f.metadata)
 
-    def run_settings(self, **changes: Any) -> RunSettings:
-        """One run's settings: these, with `changes`; the options of groups this class does not compose hold None."""
-        values = {f.name: getattr(self, f.name, None) for f in fields(RunSettings) if f.name != "unused"}
-        return RunSettings(**{**values, **changes}, unused=self.unused)
-
-    def repeats(self) -> list[tuple[str, RunSettings]]:
-        """Each repeat's run-name suffix and settings: one, unsuffixed, for settings that do not repeat (`Repeats`)."""
-        return [("", self.run_settings())]
-
-    def recorded(self) -> dict[str, Any]:
-        """The settings as summary.json records them: every option the experiment uses, by name."""
-        return {option.dest: getattr(self, option.dest) for option in self.options()
-                if option.dest not in self.unused and option.dest not in NOT_RECORDED}  # fmt: skip
-
 
 @dataclass(frozen=True)
-class Resumable(Settings):
-    """Continuing an interrupted invocation from its checkpoints."""
-
-    resume: bool = option("--resume", "continue the latest unfinished result folder (else the latest), each run from its"
-                          " last.ckpt, up to --max-epochs; refused under other settings than the checkpoint's"
-                          " (--max-epochs, --eval-every and --data-dir may change)", False, switch=True)
-
-
-@dataclass(frozen=True)
-class Trainer(Settings):
+class TrainerConfig(Group):
     """How Lightning's Trainer runs: devices, precision, epochs, evaluation, logging and checkpoints."""
+
+    REASON: ClassVar[str] = "it trains no Lightning run"
 
     devices: str = option("--devices", "devices to use, as Lightning's Trainer (a count, -1, a list like 0,1, or auto)",
                           "auto", type=devices_value)
@@ -239,81 +225,100 @@ class Trainer(Settings):
 
 
 @dataclass(frozen=True)
-class Target(Settings):
+class TargetConfig(Group):
     """Training each run to a loss target instead of a fixed length."""
+
+    REASON: ClassVar[str] = "it compares runs of a fixed length; set it with --max-epochs"
 
     target_loss: float | None = option("--target-loss", "train until the training loss (an eval-mode pass over the"
                                        " training set at the end of an epoch) is below this, with --max-epochs as the"
                                        " cap; summary.json records whether and at which epoch and step it was reached"
                                        " (default: no target)", type=positive_float)  # fmt: skip
-    plateau_epochs: int | None = option("--plateau-epochs", "with --target-loss: also stop, as trained, once the epoch's"
-                                        " mean training loss has not fallen 1% below its best for this many epochs (for"
-                                        " nets too small to reach the target; 0: off)", 0, type=non_negative_int)
+    plateau_epochs: int = option("--plateau-epochs", "with --target-loss: also stop, as trained, once the epoch's mean"
+                                 " training loss has not fallen 1% below its best for this many epochs (for nets too"
+                                 " small to reach the target; 0: off)", 0, type=non_negative_int)  # fmt: skip
+
+
+OPTIMIZERS_WITH_MOMENTUM = ("sgd", "rmsprop")
+
+
+def momentum_problem(optimizer: str, momentum: float) -> str | None:
+    """Why this optimizer cannot take this momentum, else None."""
+    if momentum and optimizer not in OPTIMIZERS_WITH_MOMENTUM:
+        return f"--momentum applies to sgd and rmsprop, not {optimizer}; leave it out or pass --momentum 0"
+    return None
 
 
 @dataclass(frozen=True)
-class Optimizer(Settings):
-    """The optimizer every run trains with (its learning rate is `LearningRate`)."""
+class OptimizerConfig(Group):
+    """The optimizer every run trains with, and its learning rate."""
+
+    REASON: ClassVar[str] = "it trains with no optimizer of its own"
 
     optimizer: str = option("--optimizer", "optimizer", "sgd", choices=("sgd", "adam", "rmsprop"))
+    lr: float = lr_option()
     lr_schedule: str = option("--lr-schedule", "learning-rate schedule: constant, or cosine decay to 0 over --max-epochs",
                               "constant", choices=("constant", "cosine"))
     momentum: float = option("--momentum", "momentum (sgd and rmsprop only)", 0.0, type=non_negative_float)
     weight_decay: float = option("--weight-decay", "L2 weight decay", 0.0, type=non_negative_float)
 
-
-@dataclass(frozen=True)
-class LearningRate(Settings):
-    """One learning rate for every run."""
-
-    lr: float = option("--lr", "learning rate", 0.01, type=positive_float)
+    def __post_init__(self) -> None:
+        if (problem := momentum_problem(self.optimizer, self.momentum)) is not None:
+            raise UsageError(problem)
 
 
 @dataclass(frozen=True)
-class BatchSize(Settings):
-    """One batch size for every run."""
+class BatchSize(Group):
+    """One minibatch size for every MNIST run."""
 
-    batch_size: int | None = option("--batch-size", "training minibatch size", 64, type=positive_int)
+    REASON: ClassVar[str] = "it sets each run's batch size itself"
+
+    batch_size: int = batch_size_option(64)
 
 
 @dataclass(frozen=True)
-class Repeats(Settings):
+class Repeats(Group):
     """Repeating every run over seeds of its initial weights and batch order."""
+
+    REASON: ClassVar[str] = "it does not repeat its runs over seeds"
 
     seeds: int = option("--seeds", "repeat every run with the seeds --seed, --seed+1, ... of its initial weights and"
                         " batch order (the data seed stays); figures draw the mean with a band or error bars, the"
                         " report gives mean ± sd and judges each seed", 1, type=positive_int)
 
-    def repeats(self) -> list[tuple[str, RunSettings]]:
-        """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings, seeds --seed, --seed+1, ..."""
-        if not self.seeds or self.seeds == 1:  # None in a RunSettings whose experiment does not repeat
-            return [("", self.run_settings())]
-        return [(seed_suffix(self.seed + index), self.run_settings(seed=self.seed + index)) for index in range(self.seeds)]
-
 
 @dataclass(frozen=True)
-class MnistFiles(Settings):
+class MnistFiles(Group):
     """Where the MNIST files are read from."""
 
-    data_dir: str | None = option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
-    download: bool = option("--download", "download MNIST through torchvision when its files are missing", True,
-                            switch=True)
+    REASON: ClassVar[str] = "it does not read MNIST"
+
+    data_dir: str | None = data_dir_option()
+    download: bool = download_option()
 
 
 @dataclass(frozen=True)
-class MnistTraining(MnistFiles):
-    """The MNIST training set a run draws: its subset and the data seed (which also corrupts labels)."""
+class MnistTraining(Group):
+    """The MNIST training set a run draws: the files, the subset and the data seed (which also corrupts labels)."""
 
+    REASON: ClassVar[str] = "it does not read MNIST"
+
+    data_dir: str | None = data_dir_option()
+    download: bool = download_option()
     data_seed: int | None = option("--data-seed", "seed of the data: the training subset and the label corruption,"
-                                   " shared by every run of an experiment (default: --seed)", None, type=seed_value)
+                                   " shared by every run of an experiment (default: --seed)", None, type=seed_value,
+                                   default_from="seed")  # fmt: skip
     train_subset: int | None = option("--train-subset", "train on a random subset of this many training images, drawn by"
                                       " --data-seed (default: all)", type=positive_int)
 
 
 @dataclass(frozen=True)
-class Sweep(Resumable):
-    """A plan of independent runs that job-array tasks can share (docs/scaling-out.md)."""
+class SweepConfig(Group):
+    """A plan of independent runs that job-array tasks can share, and resumed (docs/scaling-out.md)."""
 
+    REASON: ClassVar[str] = "it is not a sweep of independent runs"
+
+    resume: bool = resume_option()
     name: str | None = option("--name", "a result folder <out-dir>/<experiment>/NAME shared by the invocations of one"
                               " sweep (job-array tasks), instead of a new version_N", type=folder_name)
     run_index: list[int] | None = option("--run-index", "train only these runs of the sweep, by position (--list-runs"
@@ -329,10 +334,136 @@ class Sweep(Resumable):
                              " GPU and in the smoke profile (docs/scaling-out.md)", AUTO, type=jobs_value)
 
 
+GROUPS: tuple[type[Group], ...] = (TrainerConfig, TargetConfig, OptimizerConfig, BatchSize, Repeats, MnistFiles,
+                                   MnistTraining, SweepConfig)  # fmt: skip
+GroupT = TypeVar("GroupT", bound=Group)
+
+
+def sub_config(kind: type[GroupT]) -> GroupT:
+    """A settings field holding the sub-config `kind` (its options become the experiment's flags)."""
+    return field(default_factory=kind, metadata={"group": kind})
+
+
 @dataclass(frozen=True)
-class MnistSweep(Trainer, Target, Optimizer, LearningRate, Repeats, MnistTraining, Sweep):
-    """MNIST runs of one optimizer and learning rate, trained to a target, repeated over seeds, as a sweep of
-    independent runs: what most experiments take (with `BatchSize`, or `BatchSizeSweep` for one run per batch size)."""
+class Settings:
+    """What every invocation takes; an experiment's settings class adds the sub-configs it holds (`sub_config(...)`) and
+    its own options as fields.
+
+    Built by `hw1.cli.flags.parse_settings` (defaults, then the profile, then the flags given). Every option held is a
+    flag, under its own name, except those `REFUSED` names (the experiment sets them per run). A flag of a group the
+    class does not hold is refused with the class's `REASON`, else the group's `REASON`; `unused` names options the
+    class holds but the other values make pointless (e.g. MNIST flags with `--task sinc`), which are not recorded.
+    """
+
+    REASON: ClassVar[str] = ""  # why this class's experiment takes none of the groups it does not hold
+    REFUSED: ClassVar[Mapping[str, str]] = {}  # options held but set per run, not by a flag, each with why
+
+    profile: str = option("--profile", "named preset: full = the assignment's settings, quick = CPU-sized, smoke = seconds",
+                          "full", choices=PROFILES)
+    accelerator: str = option("--accelerator", "hardware, as Lightning's Trainer", "auto",
+                              choices=("cpu", "gpu", "cuda", "mps", "auto"))
+    seed: int = option("--seed", "seed of the initial weights and the batch order (multi-run experiments: --seed,"
+                       " --seed+1, ...)", 0, type=seed_value)
+    out_dir: str = option("--out-dir", "output folder for logs, checkpoints, figures and summary.json", "lightning_logs")
+    verbose: bool = option("--verbose", "print everything: Lightning's start-up lines, model summaries and evaluation"
+                           " bars, third-party warnings, and the experiment's details inside run_all.py (default: one"
+                           " line per finished run)", False, switch=True)
+    unused: frozenset[str] = frozenset()
+
+    @classmethod
+    def groups(cls) -> dict[str, type[Group]]:
+        """The sub-configs these settings hold, by field name."""
+        return {f.name: f.metadata["group"] for f in fields(cls) if "group" in f.metadata}
+
+    @classmethod
+    def held_options(cls) -> tuple[Option, ...]:
+        """Every option these settings hold a value of, their own and their groups', in field order."""
+        held: list[Option] = []
+        for f in fields(cls):
+            held += [f.metadata["option"]] if "option" in f.metadata else list(f.metadata.get("group", Group).options())
+        return tuple(held)
+
+    @classmethod
+    def options(cls) -> tuple[Option, ...]:
+        """The command-line flags of these settings: every option held but those set per run (`REFUSED`)."""
+        return tuple(option for option in cls.held_options() if option.dest not in cls.REFUSED)
+
+    def values(self) -> dict[str, Any]:
+        """Every option's value, by name (the groups' flattened)."""
+        values: dict[str, Any] = {}
+        for f in fields(self):
+            if "option" in f.metadata:
+                values[f.name] = getattr(self, f.name)
+            elif "group" in f.metadata:
+                held = getattr(self, f.name)
+                values |= {option.dest: getattr(held, option.dest) for option in held.options()}
+        return values
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], unused: frozenset[str] = frozenset()) -> Self:
+        """Settings from option values by name; each group is built (and so validated) from its options' values."""
+        own = {f.name: values[f.name] for f in fields(cls) if "option" in f.metadata and f.name in values}
+        groups: dict[str, Any] = {name: kind(**{o.dest: values[o.dest] for o in kind.options() if o.dest in values})
+                                  for name, kind in cls.groups().items()}  # fmt: skip
+        return cls(**own, **groups, unused=unused)
+
+    def with_values(self, **changes: Any) -> Self:
+        """These settings with some option values changed, by name (a run's batch size, seed or learning rate)."""
+        unknown = sorted(set(changes) - {option.dest for option in self.held_options()})
+        if unknown:
+            raise ValueError(f"{type(self).__qualname__} holds no option {', '.join(unknown)}")
+        return self.from_values({**self.values(), **changes}, self.unused)
+
+    @classmethod
+    def preset(cls, profile: str, **values: Any) -> Self:
+        """A profile: the defaults with `values`, each checked as its flag checks it, so that a profile outside
+        `PROFILES`, a flag the class does not take or a value the flag could not give is a ValueError at import."""
+        owner = f"{cls.__module__}.{cls.__qualname__}"
+        if profile not in PROFILES:
+            raise ValueError(f"{owner}: profile {profile!r} is not one of {', '.join(PROFILES)}")
+        options = {option.dest: option for option in cls.options()}
+        for dest, value in values.items():
+            if dest not in options:
+                raise ValueError(f"{owner}: profile {profile} sets {dest}, which the settings have no option for")
+            if (problem := options[dest].problem(value)) is not None:
+                raise ValueError(f"{owner}: profile {profile} sets {flag_of(dest)} to {problem}")
+        return cls().with_values(profile=profile, **values)
+
+    def holding(self, kind: type[GroupT]) -> GroupT | None:
+        """The sub-config of type `kind` these settings hold, else None."""
+        return next((getattr(self, name) for name, held in self.groups().items() if issubclass(held, kind)), None)
+
+    def repeated(self, seeds: int) -> list[tuple[str, Self]]:
+        """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings, seeds --seed, --seed+1, ..."""
+        if seeds == 1:
+            return [("", self)]
+        return [(seed_suffix(self.seed + index), self.with_values(seed=self.seed + index)) for index in range(seeds)]
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings as summary.json records them: every flag the experiment uses, by name."""
+        values = self.values()
+        return {option.dest: values[option.dest] for option in self.options()
+                if option.dest not in self.unused and option.dest not in NOT_RECORDED}  # fmt: skip
+
+    def trained_with(self) -> dict[str, Any]:
+        """What a run of these settings trains with: `recorded` and the options set per run (`REFUSED`)."""
+        values = self.values()
+        return {option.dest: values[option.dest] for option in self.held_options()
+                if option.dest not in self.unused and option.dest not in NOT_RECORDED}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MnistSweep(Settings):
+    """MNIST runs of one optimizer and batch size, trained to a target, repeated over seeds, as a sweep of independent
+    runs: what most experiments hold."""
+
+    trainer: TrainerConfig = sub_config(TrainerConfig)
+    target: TargetConfig = sub_config(TargetConfig)
+    optim: OptimizerConfig = sub_config(OptimizerConfig)
+    batch: BatchSize = sub_config(BatchSize)
+    repeat: Repeats = sub_config(Repeats)
+    data: MnistTraining = sub_config(MnistTraining)
+    sweep: SweepConfig = sub_config(SweepConfig)
 
 
 @dataclass(frozen=True)
@@ -341,34 +472,22 @@ class BatchSizeSweep(MnistSweep):
 
     REFUSED: ClassVar[Mapping[str, str]] = {"batch_size": "this experiment sweeps batch sizes; use --batch-sizes"}
 
-    batch_sizes: list[int] = option("--batch-sizes", "one run per batch size", [16, 64, 256, 1024, 4096],
-                                    type=positive_int, nargs="+")
+    batch_sizes: list[int] = batch_sizes_option()
 
 
-GROUP_REASONS: dict[type[Settings], str] = {  # why an experiment that does not compose a group takes none of its flags
-    Resumable: "it trains nothing to resume",
-    Trainer: "it trains no Lightning run",
-    Target: "it compares runs of a fixed length; set it with --max-epochs",
-    Optimizer: "it trains with no optimizer of its own",
-    LearningRate: "it sets each run's learning rate itself",
-    BatchSize: "it sets each run's batch size itself",
-    Repeats: "it does not repeat its runs over seeds",
-    MnistFiles: "it does not read MNIST",
-    MnistTraining: "it trains on no MNIST subset of its own",
-    Sweep: "it is not a sweep of independent runs",
-}
+def _shared_options() -> tuple[Option, ...]:
+    shared: dict[str, Option] = {}
+    for option in (*Settings.options(), *(option for kind in GROUPS for option in kind.options())):
+        shared.setdefault(option.dest, option)  # MnistFiles and MnistTraining share --data-dir and --download
+    return tuple(shared.values())
 
 
-@dataclass(frozen=True)
-class RunSettings(Trainer, Target, Optimizer, LearningRate, BatchSize, Repeats, MnistTraining, Sweep):
-    """One run's settings, every group's options (None where its experiment takes no such group); what the training
-    path, the builders and a sweep's planned runs use. A variant (another batch size or seed) is
-    `dataclasses.replace(run_settings, ...)`."""
+RUN_OPTIONS: tuple[Option, ...] = _shared_options()  # every flag of the base settings and the sub-configs
 
 
-def group_of(dest: str) -> type[Settings]:
-    """The group whose option `dest` is (the most specific one)."""
-    return next(group for group in GROUP_REASONS if dest in vars(group).get("__annotations__", {}))
+def group_of(dest: str) -> type[Group]:
+    """The first group (in `GROUPS`) that holds the option `dest`."""
+    return next(kind for kind in GROUPS if dest in {option.dest for option in kind.options()})
 
 
 def flag_of(dest: str) -> str:
@@ -377,15 +496,13 @@ def flag_of(dest: str) -> str:
 
 
 def refusal(settings_class: type[Settings], dest: str) -> str | None:
-    """Why `settings_class` takes no --<dest> (None: it takes it): its own words, else those of the most general group
-    of that option it lacks (MNIST files rather than the MNIST subset, say)."""
-    if dest in {f.name for f in fields(settings_class)}:
+    """Why `settings_class` takes no --<dest> (None: it takes it): the class's words for that option, else for every
+    group it does not hold, else the reason of the group that holds the option."""
+    if dest in {option.dest for option in settings_class.options()}:
         return None
-    lacking = [group for group in group_of(dest).__mro__ if group in GROUP_REASONS and not issubclass(settings_class, group)]
-    return settings_class.REFUSED.get(dest) or settings_class.REASON or GROUP_REASONS[lacking[-1]]
+    return settings_class.REFUSED.get(dest) or settings_class.REASON or group_of(dest).REASON
 
 
-RUN_OPTIONS: tuple[Option, ...] = RunSettings.options()
 SWEEP_ACTIONS = ("run_index", "collect", "list_runs")  # what an invocation does with a sweep, not how runs train
 NOT_RECORDED = (*SWEEP_ACTIONS, "jobs", "verbose")  # how one invocation runs and prints, not what its runs train with
 SWEEP_OPTIONS = ("name", *SWEEP_ACTIONS)

@@ -19,16 +19,7 @@ from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.launch import global_rank, on_gpu
 from hw1.runs.results import claim_result_dir
-from hw1.runs.settings import (
-    LearningRate,
-    MnistFiles,
-    MnistTraining,
-    Optimizer,
-    Resumable,
-    RunSettings,
-    Settings,
-    Sweep,
-)
+from hw1.runs.settings import MnistFiles, MnistTraining, Settings, SweepConfig, TargetConfig, TrainerConfig
 from hw1.training.checkpoints import (
     LAST_CHECKPOINT,
     AtomicCheckpointIO,
@@ -41,7 +32,7 @@ from hw1.training.checkpoints import (
 from hw1.training.data import MNISTDataModule, check_train_subset, ensure_mnist_files, load_mnist, resolve_data_dir
 from hw1.training.event_files import use_compiled_crc
 from hw1.training.function_data import FunctionDataModule
-from hw1.training.modules import NetModule, check_optimizer_settings
+from hw1.training.modules import NetModule
 from hw1.training.trainer_callbacks import (
     PROGRESS_REFRESH_STEPS,
     TARGET_OPTIONS,
@@ -89,10 +80,15 @@ class RunResult:
 TRAINER_SETTINGS = ("max_epochs", *TARGET_OPTIONS, "eval_every", "precision", "deterministic")
 
 
-def run_settings(module: L.LightningModule, datamodule: L.LightningDataModule, settings: RunSettings) -> dict[str, Any]:
+def run_settings(
+    module: L.LightningModule, datamodule: L.LightningDataModule, trainer: TrainerConfig, target: TargetConfig | None
+) -> dict[str, Any]:
     """Everything one run trains with: the module's and data module's hyperparameters (as its checkpoint and
-    hparams.yaml hold them) and the Trainer's epochs and precision."""
-    return {**dict(module.hparams), **dict(datamodule.hparams), **{key: getattr(settings, key) for key in TRAINER_SETTINGS}}
+    hparams.yaml hold them), the Trainer's epochs and precision and the loss target (None: trained untargeted)."""
+    targeted = {"target_loss": target.target_loss, "plateau_epochs": target.plateau_epochs} if target is not None \
+        else dict.fromkeys(TARGET_OPTIONS)
+    return {**dict(module.hparams), **dict(datamodule.hparams), "max_epochs": trainer.max_epochs, **targeted,
+            "eval_every": trainer.eval_every, "precision": trainer.precision, "deterministic": trainer.deterministic}
 
 
 def check_accelerator(accelerator: str) -> None:
@@ -100,21 +96,16 @@ def check_accelerator(accelerator: str) -> None:
         raise UsageError(f"--accelerator {accelerator} was asked for but no CUDA GPU is visible; use --accelerator cpu")
 
 
-def start_experiment(experiment: str, settings: Settings) -> Path:
-    """Check what can be checked before anything is written (the accelerator, the optimizer's settings; for MNIST
-    experiments the data files and the subset size), then claim this invocation's result folder
-    (`hw1.runs.results.claim_result_dir`)."""
+def start_experiment(experiment: str, settings: Settings, resume: bool = False, name: str | None = None) -> Path:
+    """Check what can be checked before anything is written (the accelerator; for MNIST experiments the data files
+    and the subset size), then claim this invocation's result folder, `name` or a new version (`--resume`: the one to
+    continue; `hw1.runs.results.claim_result_dir`)."""
     CONSOLE.configure(settings.verbose)
     check_accelerator(settings.accelerator)
-    if isinstance(settings, Optimizer):
-        lr = settings.lr if isinstance(settings, LearningRate) else None
-        check_optimizer_settings(settings.optimizer, lr, settings.momentum, settings.weight_decay)
-    if isinstance(settings, MnistFiles) and "data_dir" not in settings.unused:
-        images = load_mnist(ensure_mnist_files(resolve_data_dir(settings.data_dir), settings.download).resolve())
-        check_train_subset(settings.train_subset if isinstance(settings, MnistTraining) else None,
-                           len(images["train_images"]))  # fmt: skip
-    resume = isinstance(settings, Resumable) and settings.resume
-    name = settings.name if isinstance(settings, Sweep) else None
+    files = settings.holding(MnistTraining) or settings.holding(MnistFiles)
+    if files is not None and "data_dir" not in settings.unused:
+        images = load_mnist(ensure_mnist_files(resolve_data_dir(files.data_dir), files.download).resolve())
+        check_train_subset(files.train_subset if isinstance(files, MnistTraining) else None, len(images["train_images"]))
     return claim_result_dir(settings.out_dir, experiment, resume, settings.accelerator, name)
 
 
@@ -134,17 +125,25 @@ def _devices(text: str | int) -> str | int | list[int]:
     return text
 
 
-def build_trainer(settings: RunSettings, log_dir: Path, logger: TensorBoardLogger, callbacks: Sequence[Callback]) -> L.Trainer:
+def build_trainer(
+    settings: TrainerConfig,
+    accelerator: str,
+    target: TargetConfig | None,
+    log_dir: Path,
+    logger: TensorBoardLogger,
+    callbacks: Sequence[Callback],
+) -> L.Trainer:
+    """Lightning's Trainer of one run: the project's checkpoints, loss target, step chunks, logging and console."""
     checkpoint_dir = log_dir / "checkpoints"
     bars = CONSOLE.run_bars()
     checkpoints: list[Callback] = []
     if settings.checkpoint_every:
         checkpoints.append(EpochCheckpoint(checkpoint_dir, settings.checkpoint_every))
     checkpoints.append(LastCheckpoint(checkpoint_dir))  # written last of the epoch's files
-    if settings.target_loss is not None:
-        checkpoints.insert(0, TrainToTarget(settings.target_loss, settings.plateau_epochs or 0))
+    if target is not None and target.target_loss is not None:
+        checkpoints.insert(0, TrainToTarget(target.target_loss, target.plateau_epochs))
     return L.Trainer(
-        accelerator=settings.accelerator,
+        accelerator=accelerator,
         devices=_devices(settings.devices),
         num_nodes=settings.num_nodes,
         strategy=settings.strategy,
@@ -189,11 +188,12 @@ def train_run(
     run: str,
     module: NetModule,
     datamodule: MNISTDataModule | FunctionDataModule,
-    settings: RunSettings,
+    settings: Settings,
     callbacks: Sequence[Callback] = (),
     announce: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Fit `module` on `datamodule` in `<result_dir>/<run>`, continuing its last.ckpt with --resume, then evaluate it.
+    """Fit `module` on `datamodule` in `<result_dir>/<run>` with the Trainer of the run's `settings` (its trainer, its
+    loss target if it holds one, its sweep's --resume), continuing its last.ckpt with --resume, then evaluate it.
     `announce(run)` is called first (run_all.py's bar names the run in progress with it); the run's line is printed by
     whoever collects its row (`hw1.cli.sweeps`).
 
@@ -202,17 +202,22 @@ def train_run(
     """
     started = time.perf_counter()
     check_accelerator(settings.accelerator)
+    trainer_config, target = settings.holding(TrainerConfig), settings.holding(TargetConfig)
+    if trainer_config is None:
+        raise TypeError(f"{type(settings).__qualname__} holds no TrainerConfig to train a run with")
+    sweep = settings.holding(SweepConfig)
+    resume = sweep is not None and sweep.resume
     datamodule.prepare_data()  # missing data is reported before anything is written
     last = result_dir / run / "checkpoints" / LAST_CHECKPOINT
-    checkpoint = last if settings.resume and last.is_file() else None
-    used = run_settings(module, datamodule, settings)
+    checkpoint = last if resume and last.is_file() else None
+    used = run_settings(module, datamodule, trainer_config, target)
     state = read_checkpoint(checkpoint) if checkpoint is not None else None
     if state is not None:
         check_resumed_settings(state, last, used)
     purge_step = int(state["global_step"]) if state is not None else None
-    if settings.resume and checkpoint is None:
+    if resume and checkpoint is None:
         rank_zero_only(CONSOLE.say)(f"{result_dir.name}/{run}: nothing to resume yet, training it from the start")
-    if settings.resume:
+    if resume:
         wait_for_a_later_event_file_name(result_dir / run)
     use_compiled_crc()
     logger = TensorBoardLogger(
@@ -220,7 +225,7 @@ def train_run(
         name="",
         version=run,
         default_hp_metric=False,
-        purge_step=purge_step if purge_step is not None else (0 if settings.resume else None),
+        purge_step=purge_step if purge_step is not None else (0 if resume else None),
     )
     log_dir = Path(logger.log_dir)
     if global_rank() == 0:
@@ -228,7 +233,8 @@ def train_run(
     if announce is not None:
         rank_zero_only(announce)(run)
     logger.log_hyperparams({key: used[key] for key in TRAINER_SETTINGS})
-    trainer = build_trainer(settings, log_dir, logger, [*callbacks, RunSettingsInCheckpoint(used)])
+    trainer = build_trainer(trainer_config, settings.accelerator, target, log_dir, logger,
+                            [*callbacks, RunSettingsInCheckpoint(used)])  # fmt: skip
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
     except RuntimeError as error:
@@ -239,7 +245,7 @@ def train_run(
             ) from None
         raise
     used["steps_per_chunk"] = next(c.chosen for c in callbacks_of(trainer) if isinstance(c, ChunkSize))
-    target = next((c.record() for c in callbacks_of(trainer) if isinstance(c, TrainToTarget)), untargeted())
+    reached = next((c.record() for c in callbacks_of(trainer) if isinstance(c, TrainToTarget)), untargeted())
     module.to(trainer.strategy.root_device)
     train_metrics = module.evaluate(datamodule.train_eval_dataloader())
     test_metrics = module.evaluate(datamodule.test_dataloader())
@@ -254,7 +260,7 @@ def train_run(
         checkpoint=str(log_dir / "checkpoints" / LAST_CHECKPOINT),
         log_dir=str(log_dir),
         settings=used,
-        **target,
+        **reached,
         steps=trainer.global_step,
         seconds=round(time.perf_counter() - started, 2),
         threads=torch.get_num_threads(),

@@ -14,6 +14,7 @@ from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from hw1.runs.errors import UsageError
+from hw1.runs.settings import OPTIMIZERS_WITH_MOMENTUM, momentum_problem
 from hw1.training.chunked_steps import ChunkedSteps
 from hw1.training.lightning_internals import epoch_end_logging_step, fused_optimizer_devices
 from hw1.training.nets import build_net, count_parameters
@@ -24,7 +25,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "rmsprop": torch.optim.RMSprop,
 }
-_USES_MOMENTUM = ("sgd", "rmsprop")
 _FUSED = ("sgd", "adam")
 
 
@@ -37,8 +37,8 @@ def check_optimizer_settings(name: str, lr: float | None, momentum: float = 0.0,
         raise UsageError(f"learning rate must be positive and finite, got {lr}; pass e.g. --lr 0.01")
     if not (0 <= momentum < math.inf and 0 <= weight_decay < math.inf):
         raise UsageError(f"momentum and weight decay must be non-negative and finite, got {momentum} and {weight_decay}")
-    if momentum and name not in _USES_MOMENTUM:
-        raise UsageError(f"--momentum applies to sgd and rmsprop, not {name}; leave it out or pass --momentum 0")
+    if (problem := momentum_problem(name, momentum)) is not None:
+        raise UsageError(problem)
 
 
 def build_optimizer(
@@ -47,12 +47,12 @@ def build_optimizer(
     """The optimizer `name` (sgd, adam, rmsprop); momentum applies to sgd and rmsprop only.
 
     Torch's fused implementation (one kernel for all parameters) where it has one for the parameters' device
-    (sgd and adam), else its multi-tensor (foreach) one.
+    (sgd and adam), else its multi-tensor (foreach) one. The settings were checked where the module was built
+    (`NetModule.__init__`).
     """
-    check_optimizer_settings(name, lr, momentum, weight_decay)
     parameters = list(parameters)
     options: dict[str, Any] = {"lr": lr, "weight_decay": weight_decay}
-    if name in _USES_MOMENTUM:
+    if name in OPTIMIZERS_WITH_MOMENTUM:
         options["momentum"] = momentum
     device_type = parameters[0].device.type if parameters else "cpu"
     if name in _FUSED and device_type in fused_optimizer_devices():

@@ -11,8 +11,8 @@ import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 
 from hw1.runs.results import claim_result_dir
-from hw1.runs.settings import RunSettings
-from hw1.training.builders import mnist_classifier
+from hw1.runs.settings import MnistSweep
+from hw1.training.builders import sweep_classifier
 from hw1.training.fit import train_run
 
 
@@ -29,8 +29,8 @@ class ExitAfterLastCheckpoint(Checkpoint):
 
 if __name__ == "__main__":
     data_dir, out_dir, exit_epoch = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    settings = RunSettings(accelerator="cpu", data_dir=data_dir, out_dir=out_dir, max_epochs=5, batch_size=32,
-                           optimizer="adam", lr=1e-3, data_seed=0, checkpoint_every=0)  # fmt: skip
-    module, datamodule = mnist_classifier(settings, "mlp", {"hidden": [32]})
+    settings = MnistSweep().with_values(accelerator="cpu", data_dir=data_dir, out_dir=out_dir, max_epochs=5, batch_size=32,
+                                        optimizer="adam", lr=1e-3, data_seed=0, checkpoint_every=0)  # fmt: skip
+    module, datamodule = sweep_classifier(settings, "mlp", {"hidden": [32]})
     train_run(claim_result_dir(out_dir, "exit", False), "mlp", module, datamodule, settings,
               [ExitAfterLastCheckpoint(exit_epoch)])  # fmt: skip
