@@ -10,6 +10,7 @@ from experiments import (
     minimal_ratio,
     optimization_pca,
     params_vs_generalization,
+    random_features,
     random_labels,
     sharpness,
     simulate_function,
@@ -29,5 +30,6 @@ SUITE = (
     sharpness.EXPERIMENT,
     hessian_spectrum.EXPERIMENT,  # reads the sharpness runs' checkpoints
     loss_surface.EXPERIMENT,  # reads the flatness_interpolation runs' checkpoints
+    random_features.EXPERIMENT,
     double_descent.EXPERIMENT,
 )

@@ -46,7 +46,7 @@ def test_the_suite_prints_one_line_per_run_and_a_header_per_experiment(smoke_sui
     assert len(lines) == runs + len(run_all.EXPERIMENTS) + len(notes) + CLOSING_LINES
     headers = [line for line in lines if line.startswith("[experiment ") and line not in notes]
     assert [re.sub(r", \d\d:\d\d:\d\d elapsed\]$", "", line) for line in headers] == [
-        f"[experiment {i}/13 {experiment}" for i, experiment in enumerate(run_all.EXPERIMENTS, 1)]
+        f"[experiment {i}/{len(run_all.EXPERIMENTS)} {experiment}" for i, experiment in enumerate(run_all.EXPERIMENTS, 1)]
     for experiment, summary in summaries.items():
         block = [line for line in lines[lines.index(headers[run_all.EXPERIMENTS.index(experiment)]) + 1:]
                  if line not in notes][:run_lines(summary, experiment)]  # fmt: skip

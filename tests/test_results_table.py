@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import results_table
+from experiments import results_table, run_all
 from hw1.reporting.results_table import BEGIN, END, read_report
 
 
@@ -14,7 +14,7 @@ def test_the_results_table_is_written_from_reports(smoke_suite: dict, tmp_path: 
     report = smoke_suite["markdown"]
     facts, verdicts = read_report(report)
     assert facts["profile"] == "smoke" and "torch" in facts and "git commit" in facts
-    assert len(verdicts) == 13 and all(cell.startswith("**") for cell in verdicts.values())
+    assert len(verdicts) == len(run_all.EXPERIMENTS) and all(cell.startswith("**") for cell in verdicts.values())
     document = tmp_path / "results.md"
     document.write_text(f"# Results\n\nbefore\n\n{BEGIN}\nstale table\n{END}\n\nafter\n")
     results_table.main(["--report", f"first={report}", "--report", f"second={report}", "--write", str(document)])
@@ -22,7 +22,7 @@ def test_the_results_table_is_written_from_reports(smoke_suite: dict, tmp_path: 
     assert text.startswith("# Results\n\nbefore\n\n") and text.endswith(f"{END}\n\nafter\n") and "stale" not in text
     assert "- **first**: profile smoke; device " in text and "| experiment | first | second |" in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith(("| experiment", "| ---"))]
-    assert len(rows) == 13 and all(line.count(" | **") == 2 for line in rows)
+    assert len(rows) == len(run_all.EXPERIMENTS) and all(line.count(" | **") == 2 for line in rows)
     assert verdicts["sharpness"] in next(line for line in rows if line.startswith("| sharpness |"))
 
 
