@@ -24,11 +24,11 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _describe_default(option: Option, profiles: Profiles) -> str:
-    full = profiles["full"].values()[option.dest] if "full" in profiles else option.default
+def _describe_default(option: Option, presets: Mapping[str, Mapping[str, Any]]) -> str:
+    full = presets["full"][option.dest] if "full" in presets else option.default
     parts = [_format(full)]
     for name in ("quick", "smoke"):
-        value = profiles[name].values()[option.dest] if name in profiles else full
+        value = presets[name][option.dest] if name in presets else full
         if value != full:
             parts.append(f"{name}: {_format(value)}")
     return "; ".join(parts)
@@ -47,13 +47,14 @@ def add_options(
     parser: argparse.ArgumentParser, options: Sequence[Option], profiles: Profiles | None = None, hidden: bool = False
 ) -> None:
     """Add `options` to `parser`, each defaulting to None (not given); with `profiles`, the help names each default."""
+    presets = {name: preset.values() for name, preset in (profiles or {}).items()}  # each preset's values, once
     for option in options:
         help_text = argparse.SUPPRESS if hidden else option.help.replace("%", "%%")  # argparse %-formats help
         if profiles is not None and not hidden and (
-            option.default is not None or any(preset.values()[option.dest] is not None for preset in profiles.values())
+            option.default is not None or any(values[option.dest] is not None for values in presets.values())
         ):
             prefix = "full profile: " if option.dest != "profile" else ""
-            help_text += f" (default: {prefix}{_describe_default(option, profiles)})"
+            help_text += f" (default: {prefix}{_describe_default(option, presets)})"
         if option.switch:
             parser.add_argument(option.flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:

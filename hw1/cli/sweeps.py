@@ -81,9 +81,7 @@ def run_sweep(
     """Train the chosen runs of `plan` with `train(result_dir, run) -> row`, then, unless only some were asked for,
     `finish(result_dir, rows)` (figures and summary.json, from the rows as run.json holds them). The settings hold
     the sweep's flags (`SweepConfig`)."""
-    sweep = settings.holding(SweepConfig)
-    if sweep is None:
-        raise TypeError(f"{type(settings).__qualname__} holds no SweepConfig to run a sweep with")
+    sweep = settings.held(SweepConfig)
     if sweep.list_runs:
         for index, run in enumerate(plan):
             details = "  ".join(f"{key}={value}" for key, value in run.details.items())

@@ -177,14 +177,6 @@ def resume_option() -> Any:
                   " --eval-every and --data-dir may change)", False, switch=True)  # fmt: skip
 
 
-def data_dir_option() -> Any:
-    return option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
-
-
-def download_option() -> Any:
-    return option("--download", "download MNIST through torchvision when its files are missing", True, switch=True)
-
-
 @dataclass(frozen=True)
 class Group:
     """A sub-config: options that reach one part of the code together, validated once, when it is built."""
@@ -293,18 +285,15 @@ class MnistFiles(Group):
 
     REASON: ClassVar[str] = "it does not read MNIST"
 
-    data_dir: str | None = data_dir_option()
-    download: bool = download_option()
+    data_dir: str | None = option("--data-dir", "folder holding MNIST/raw/*.gz (default: $HW1_DATA_DIR, else ./data)")
+    download: bool = option("--download", "download MNIST through torchvision when its files are missing", True,
+                            switch=True)
 
 
 @dataclass(frozen=True)
-class MnistTraining(Group):
+class MnistTraining(MnistFiles):
     """The MNIST training set a run draws: the files, the subset and the data seed (which also corrupts labels)."""
 
-    REASON: ClassVar[str] = "it does not read MNIST"
-
-    data_dir: str | None = data_dir_option()
-    download: bool = download_option()
     data_seed: int | None = option("--data-seed", "seed of the data: the training subset and the label corruption,"
                                    " shared by every run of an experiment (default: --seed)", None, type=seed_value,
                                    default_from="seed")  # fmt: skip
@@ -430,8 +419,15 @@ class Settings:
         return cls().with_values(profile=profile, **values)
 
     def holding(self, kind: type[GroupT]) -> GroupT | None:
-        """The sub-config of type `kind` these settings hold, else None."""
+        """The sub-config of type `kind` (or a subclass) these settings hold, else None."""
         return next((getattr(self, name) for name, held in self.groups().items() if issubclass(held, kind)), None)
+
+    def held(self, kind: type[GroupT]) -> GroupT:
+        """The sub-config of type `kind` these settings hold; a TypeError for settings that hold none (a caller's
+        mistake, e.g. training a run of settings without a `TrainerConfig`)."""
+        if (found := self.holding(kind)) is None:
+            raise TypeError(f"{type(self).__qualname__} holds no {kind.__name__}")
+        return found
 
     def repeated(self, seeds: int) -> list[tuple[str, Self]]:
         """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings, seeds --seed, --seed+1, ..."""
@@ -441,14 +437,15 @@ class Settings:
 
     def recorded(self) -> dict[str, Any]:
         """The settings as summary.json records them: every flag the experiment uses, by name."""
-        values = self.values()
-        return {option.dest: values[option.dest] for option in self.options()
-                if option.dest not in self.unused and option.dest not in NOT_RECORDED}  # fmt: skip
+        return self._used(self.options())
 
     def trained_with(self) -> dict[str, Any]:
         """What a run of these settings trains with: `recorded` and the options set per run (`REFUSED`)."""
+        return self._used(self.held_options())
+
+    def _used(self, options: tuple[Option, ...]) -> dict[str, Any]:
         values = self.values()
-        return {option.dest: values[option.dest] for option in self.held_options()
+        return {option.dest: values[option.dest] for option in options
                 if option.dest not in self.unused and option.dest not in NOT_RECORDED}  # fmt: skip
 
 

@@ -102,7 +102,7 @@ def start_experiment(experiment: str, settings: Settings, resume: bool = False, 
     continue; `hw1.runs.results.claim_result_dir`)."""
     CONSOLE.configure(settings.verbose)
     check_accelerator(settings.accelerator)
-    files = settings.holding(MnistTraining) or settings.holding(MnistFiles)
+    files = settings.holding(MnistFiles)  # or the MnistTraining that holds them
     if files is not None and "data_dir" not in settings.unused:
         images = load_mnist(ensure_mnist_files(resolve_data_dir(files.data_dir), files.download).resolve())
         check_train_subset(files.train_subset if isinstance(files, MnistTraining) else None, len(images["train_images"]))
@@ -202,11 +202,8 @@ def train_run(
     """
     started = time.perf_counter()
     check_accelerator(settings.accelerator)
-    trainer_config, target = settings.holding(TrainerConfig), settings.holding(TargetConfig)
-    if trainer_config is None:
-        raise TypeError(f"{type(settings).__qualname__} holds no TrainerConfig to train a run with")
-    sweep = settings.holding(SweepConfig)
-    resume = sweep is not None and sweep.resume
+    trainer_config, target = settings.held(TrainerConfig), settings.holding(TargetConfig)
+    resume = settings.held(SweepConfig).resume
     datamodule.prepare_data()  # missing data is reported before anything is written
     last = result_dir / run / "checkpoints" / LAST_CHECKPOINT
     checkpoint = last if resume and last.is_file() else None
