@@ -22,12 +22,12 @@ from typing import ClassVar
 import torch
 
 from hw1.analysis.flat_model import FlatModel
-from hw1.analysis.surface import Plane, evaluate_plane, filter_normalized_direction, plane_through
+from hw1.analysis.surface import Plane, direction_curvatures, evaluate_plane, filter_normalized_direction, plane_through
 from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.posthoc import source_folder
-from hw1.reporting.plots import save_figure, surface_contours
-from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, Runs, figure_of
+from hw1.reporting.plots import metric_against, save_figure, surface_contours
+from hw1.reporting.verdicts import TREND_P_VALUE, Check, Expectation, FigureData, Finding, NotMeasurable, Runs, Trend, figure_of
 from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 from hw1.runs.results import read_summary, write_summary
@@ -70,9 +70,13 @@ class Settings(Shared):
                                       type=positive_int)
     grid_chunk: int = option("--grid-chunk", "grid points evaluated at once by one vmapped call (memory only)", 8,
                              type=positive_int)
+    basin_directions: int = option("--basin-directions", "with --source: filter-normalised random directions along "
+                                   "which each seed's small- and large-batch basins are compared", 8, type=positive_int)
+    basin_radius: float = option("--basin-radius", "with --source: the step r of the basins' second difference along "
+                                 "each direction", 0.5, type=positive_float)  # fmt: skip
 
 
-FULL = Settings.preset("full")
+FULL = Settings.preset("full", basin_directions=16)
 QUICK = Settings.preset("quick", points=21, train_samples=1000, test_samples=1000)
 SMOKE = Settings.preset("smoke", points=11, train_samples=200, test_samples=100)
 
@@ -95,8 +99,13 @@ def run(settings: Settings, announce: Announce | None = None) -> dict:
     for label, minima in surfaces.items():
         if announce is not None:
             announce(label)
+        group = next((run.get("seed_group") for run in runs if run["name"] == next(iter(minima))), None)
         figures.append(draw_surface(result_dir, label, {name: checkpoints[path] for name, path in minima.items()},
-                                    minima, settings, device))  # fmt: skip
+                                    minima, settings, direction_seed(settings, group), device))  # fmt: skip
+    if source is not None:
+        runs = [{**run, **basin_of(run, checkpoints[run["checkpoint"]], settings, device)} if run["role"] in BASIN_ROLES
+                else run for run in runs]  # fmt: skip
+        figures.append(draw_basins(result_dir, runs))
     write_summary(result_dir, NAME, settings, runs, figures)
     return {"settings": settings, "figures": figures, "runs": runs}
 
@@ -122,6 +131,48 @@ def planned_surfaces(settings: Settings) -> tuple[list[dict], dict[str, dict[str
     return runs, surfaces, str(source)
 
 
+BASIN_ROLES = ("small_batch", "large_batch")
+
+
+def direction_seed(settings: Settings, group: int | None) -> int:
+    """The seed of the random directions around a seed group's minima: --seed + the group's seed, so that each seed
+    draws its own."""
+    return settings.seed + (group or 0)
+
+
+def basin_of(run: dict, checkpoint: dict, settings: Settings, device: torch.device) -> dict:
+    """The normalised second difference of the train loss along `--basin-directions` filter-normalised random
+    directions around one minimum, on the fixed training subset the surfaces use."""
+    module = classifier_of(checkpoint, device)
+    datamodule, data_hparams = training_data_of(checkpoint, settings.files.data_dir, device, settings.files.download)
+    images, labels = seeded_subset(datamodule.train, settings.train_samples, data_hparams.get("data_seed", 0),
+                                   SAMPLE_DRAWS["train"])  # fmt: skip
+    model = FlatModel.of(module.net)
+    seed = direction_seed(settings, run.get("seed_group"))
+    generator = torch.Generator().manual_seed(seed)
+    directions = [filter_normalized_direction(module.net, generator) for _ in range(settings.basin_directions)]
+    curvatures = direction_curvatures(model, model.flatten(), directions, settings.basin_radius,
+                                      list(zip(images.split(1000), labels.split(1000), strict=True)), settings.grid_chunk)
+    CONSOLE.detail(f"{run['name']}: basin curvature along {len(curvatures)} directions {min(curvatures):.4g}–"
+                   f"{max(curvatures):.4g}")  # fmt: skip
+    return {"basin_curvatures": curvatures, "basin_radius": settings.basin_radius, "basin_direction_seed": seed}
+
+
+def draw_basins(result_dir: Path, runs: list[dict]) -> Path:
+    """Each seed's small- and large-batch basin curvatures (mean ± sd over the directions) against batch size."""
+    groups = list(dict.fromkeys(run.get("seed_group") for run in runs if "basin_curvatures" in run))
+    series, batches = {}, []
+    for group in groups:
+        pair = sorted((run for run in runs if run.get("seed_group") == group and "basin_curvatures" in run),
+                      key=lambda run: run["settings"]["batch_size"])  # fmt: skip
+        batches = [run["settings"]["batch_size"] for run in pair]
+        values = [torch.tensor(run["basin_curvatures"], dtype=torch.float64) for run in pair]
+        series[f"seed {group}"] = ([float(v.mean()) for v in values], [float(v.std(unbiased=False)) for v in values])
+    drawing = metric_against(batches, series, "batch size", "(L(θ − r·d) − 2L(θ) + L(θ + r·d)) / (1 + L(θ))",
+                             "Basin curvature along filter-normalised random directions", spread_label="sd over directions")
+    return save_figure(drawing, result_dir, "basin_curvature")
+
+
 def run_of(checkpoint: str) -> str:
     """The run a checkpoint belongs to (`<run>/checkpoints/<file>.ckpt`), else the file's name without `.ckpt`."""
     path = Path(checkpoint)
@@ -129,15 +180,15 @@ def run_of(checkpoint: str) -> str:
 
 
 def draw_surface(result_dir: Path, label: str, checkpoints: dict[str, dict], minima: dict[str, str], settings: Settings,
-                 device: torch.device) -> Path:  # fmt: skip
-    """Evaluate one surface through the minima (name → checkpoint read, and name → its path) and save its figure (with
-    the grids in the data file), on the first minimum's training data."""
+                 seed: int, device: torch.device) -> Path:  # fmt: skip
+    """Evaluate one surface through the minima (name → checkpoint read, and name → its path), its random directions
+    drawn by `seed`, and save its figure (with the grids in the data file), on the first minimum's training data."""
     modules = [classifier_of(checkpoint, device) for checkpoint in checkpoints.values()]
     datamodule, data_hparams = training_data_of(next(iter(checkpoints.values())), settings.files.data_dir, device,
                                                 settings.files.download)  # fmt: skip
     model = FlatModel.of(modules[0].net)
     thetas = [model.flatten(module.net) for module in modules]
-    generator = torch.Generator().manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(seed)
     directions = torch.stack([filter_normalized_direction(modules[0].net, generator) for _ in range(2)])
     plane = plane_through(thetas, list(minima), directions)
     a_values, b_values = grid_axes(plane, settings)
@@ -153,7 +204,7 @@ def draw_surface(result_dir: Path, label: str, checkpoints: dict[str, dict], min
     drawing = surface_contours(a_values.tolist(), b_values.tolist(), values, plane.points,
                                f"{label} ({settings.points}×{settings.points})", axes)  # fmt: skip
     drawing.data.update(checkpoints=minima, samples={split: len(y) for split, (_, y) in evaluations.items()},
-                        directions=DIRECTIONS[len(minima)], direction_seed=settings.seed)  # fmt: skip
+                        directions=DIRECTIONS[len(minima)], direction_seed=seed)  # fmt: skip
     figure = save_figure(drawing, result_dir, f"surface_{label}")
     at_minima = []
     for name, (a, b) in plane.points.items():
@@ -186,7 +237,7 @@ def grid_axes(plane: Plane, settings: Settings) -> tuple[torch.Tensor, torch.Ten
 SURFACE_HEIGHT = 0.1  # a minimum trained to a target sits this near its basin's bottom, as a fraction of the walls' rise
 
 
-def judge(_: Runs, figures: FigureData) -> Finding:
+def judge(runs: Runs, figures: FigureData) -> Finding:
     data = figure_of(figures, "surface_around")
     (series,) = [s for s in data["series"] if s["name"] == "train loss"]
     grid = series["z"]
@@ -198,33 +249,53 @@ def judge(_: Runs, figures: FigureData) -> Finding:
               if row in (0, size - 1) or column in (0, size - 1)]  # fmt: skip
     depth = min(border) - lowest
     height = (centre - lowest) / depth if depth > 0 else math.inf
+    basins = sorted((run for run in runs if run.get("role") in BASIN_ROLES and "basin_curvatures" in run),
+                    key=lambda run: run["settings"]["batch_size"])  # fmt: skip
+    if len(basins) != 2:
+        raise NotMeasurable("no basin curvatures of a small- and a large-batch minimum (drawn from --source only)")
+    x = tuple(float(run["settings"]["batch_size"]) for run in basins for _ in run["basin_curvatures"])
+    y = tuple(value for run in basins for value in run["basin_curvatures"])
+    means = [sum(run["basin_curvatures"]) / len(run["basin_curvatures"]) for run in basins]
     return Finding(f"train loss {centre:.4g} at the checkpoint; the grid's lowest {lowest:.4g} is {steps} grid steps "
-                   f"from it; on the border {min(border):.4g}–{max(border):.4g} ({size}×{size} grid)",
+                   f"from it; on the border {min(border):.4g}–{max(border):.4g} ({size}×{size} grid); basin curvature "
+                   f"at r = {basins[0]['basin_radius']:g} along {len(basins[0]['basin_curvatures'])} directions "
+                   f"(seed {basins[0]['basin_direction_seed']}): mean {means[0]:.4g} at batch "
+                   f"{basins[0]['settings']['batch_size']}, {means[1]:.4g} at batch {basins[1]['settings']['batch_size']}",
                    (Check("checkpoint's height above the lowest point, as a fraction of the basin's depth", height,
                           SURFACE_HEIGHT, above=False),
-                    Check("lowest border loss − checkpoint loss", min(border) - centre, 0.0, strict=True)))  # fmt: skip
+                    Check("lowest border loss − checkpoint loss", min(border) - centre, 0.0, strict=True)),
+                   (Trend("τ(batch size, basin curvature)", x, y),))  # fmt: skip
 
 
 EXPECTATION = Expectation(
-    "What does the loss look like on a plane of parameter space around a minimum, and through several minima?",
-    "Li et al., NeurIPS 2018: with filter-normalised directions the minimum sits at the centre of a basin whose "
-    "walls rise in every direction (convex-looking for shallow nets without skip connections); between minima "
-    "trained from different initial weights the loss rises (Goodfellow et al., ICLR 2015).",
-    f"The minima trained to their target; in every seed, on the surface around the small-batch minimum the "
-    f"checkpoint's train loss is above the grid's lowest by at most {SURFACE_HEIGHT:g} of the basin's depth (the "
-    f"lowest border loss minus the grid's lowest), and every point on the grid's border has a higher train loss "
-    f"than the checkpoint.",
+    "What does the loss look like on a plane of parameter space around a minimum, and through several minima? Is "
+    "the large-batch minimum's basin sharper?",
+    "Li et al., NeurIPS 2018 (Fig. 3 and 5): with filter-normalised directions the minimum sits at the centre of a "
+    "basin whose walls rise in every direction (convex-looking for shallow nets without skip connections), and the "
+    "large-batch minimum's basin is sharper than the small-batch one's; between minima trained from different "
+    "initial weights the loss rises (Goodfellow et al., ICLR 2015).",
+    f"The minima trained to their target; in every seed, around each of the small- and large-batch minima the "
+    f"train loss's normalised second difference (L(θ − r·d) − 2L(θ) + L(θ + r·d)) / (1 + L(θ)) is measured along "
+    f"--basin-directions filter-normalised random directions d (drawn by --seed + the seed); the large-batch basin "
+    f"is the sharper: Kendall's τ_b(batch size, curvature) over the seed's directions > 0 in every seed, and the "
+    f"pooled one-sided permutation test (each seed's curvatures permuted across its two minima: under no "
+    f"difference the directions' values are exchangeable) gives p < α = {TREND_P_VALUE}. As sanity checks, on the "
+    f"surface around the small-batch minimum the checkpoint's train loss is above the grid's lowest by at most "
+    f"{SURFACE_HEIGHT:g} of the basin's depth, and every border point is higher than the checkpoint.",
     judge,
     {"surface_around": "train and test loss (log colour scale) and accuracy around the minimum (the star), along two "
                        "filter-normalised random directions.",
-     "surface_through": "the plane through the three minima (stars): the first at (0, 0), the second at (1, 0)."},
+     "surface_through": "the plane through the three minima (stars): the first at (0, 0), the second at (1, 0).",
+     "basin_curvature": "each seed's basin curvature (mean ± sd over the directions) at the small- and large-batch "
+                        "minima."},
     trained_to_target=True,
 )
 
 
 EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
                         expectation=EXPECTATION,
-                        shown=("source", "checkpoints", "points", "radius", "margin", "train_samples", "test_samples"))
+                        shown=("source", "checkpoints", "points", "radius", "margin", "train_samples", "test_samples",
+                               "basin_directions", "basin_radius"))
 main = EXPERIMENT.main
 
 

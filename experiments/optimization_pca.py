@@ -16,7 +16,7 @@ from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.analysis_figures import draw_trajectories
-from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, Runs, figure_of
+from hw1.reporting.verdicts import Expectation, FigureData, Finding, Runs, figure_of
 from hw1.runs.results import write_summary
 from hw1.runs.settings import (
     BatchSize,
@@ -85,24 +85,27 @@ def judge(_: Runs, figures: FigureData) -> Finding:
     data = figure_of(figures, "pca_whole_model")
     first = [series["test_acc"][0] for series in data["series"]]
     last = [series["test_acc"][-1] for series in data["series"]]
-    rises = [b - a for a, b in zip(first, last, strict=True)]
-    explained = sum(data["explained_variance_ratio"])
-    return Finding(f"{sum(r > 0 for r in rises)} of {len(rises)} runs end with higher test accuracy than they started "
-                   f"({min(first):.3f}–{max(first):.3f} → {min(last):.3f}–{max(last):.3f}); PC1 and PC2 explain "
-                   f"{explained:.1%} of the whole model's weight variance",
-                   (Check("smallest rise in test accuracy", min(rises), 0.0, strict=True),))  # fmt: skip
+    shares = data["explained_variance_ratio"]
+    return Finding(f"{len(first)} runs, test accuracy {min(first):.3f}–{max(first):.3f} at the first collected point → "
+                   f"{min(last):.3f}–{max(last):.3f} at the last; PC1 explains {shares[0]:.1%} and PC2 {shares[1]:.1%} "
+                   f"of the variance of all runs' whole-model weights", ())  # fmt: skip
 
 
 EXPECTATION = Expectation(
     "What path do the weights take during training? Weights collected every 3 epochs of 8 runs, reduced to 2-D "
     "with PCA, labelled with test accuracy.",
     "The assignment, part 2: each run moves from its own start towards a minimum of its own. The figure is "
-    "descriptive — PCA of a random walk also draws smooth curves (Antognini & Sohl-Dickstein, NeurIPS 2018).",
-    "Every run's test accuracy at its last collected point is higher than at its first (over all --runs).",
+    "descriptive — PCA of a random walk also draws smooth curves, with about 6/π² ≈ 61% of a single walk's variance "
+    "on PC1 (Antognini & Sohl-Dickstein, NeurIPS 2018), so the shape of a path is no evidence about the loss "
+    "landscape by itself.",
+    "No rule (descriptive): the figure answers the question. Whether test accuracy rises along the paths would fail "
+    "only if training failed, so it is reported, not judged; the PCA here is joint over the runs, whose separate "
+    "starts dominate it, so the random walk's 6/π² for one path is no threshold for it.",
     judge,
     {"pca_whole_model": "one path per run in the PCA plane of all weights; labels are test accuracy.",
      "pca_first_layer": "the same for the first layer's weights alone."},
     pooled=True,
+    descriptive=True,
 )
 
 

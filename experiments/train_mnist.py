@@ -13,10 +13,11 @@ from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, run_sweep
 from hw1.reporting.logs import epoch_curves
 from hw1.reporting.plots import COMPARISON_PANELS, mean_band, model_comparison, save_figure
-from hw1.reporting.verdicts import Check, Expectation, FigureData, Finding, NotMeasurable, Runs
+from hw1.reporting.verdicts import TREND_P_VALUE, Check, Expectation, FigureData, Finding, NotMeasurable, Runs, Trend
 from hw1.runs.results import write_summary
 from hw1.runs.settings import MnistSweep, option, positive_int
 from hw1.training.builders import sweep_classifier
+from hw1.training.data import MNIST_TRAIN_IMAGES
 from hw1.training.fit import RunResult, train_run
 from hw1.training.nets import convnet_parameter_count, widths_for_budget
 
@@ -85,7 +86,16 @@ def finish(result_dir: Path, settings: Settings, rows: list[dict], model_of: dic
     return {"settings": settings, "results": results}
 
 
-MNIST_FLOOR = 0.95  # a sanity check that the nets learned MNIST at all (LeNet-5 reaches ~0.99 on all 60,000 images)
+FULL_DATA_FLOOR = 0.99  # LeNet-5 on all 60,000 images: 0.95% test error (LeCun et al. 1998, Fig. 9)
+SUBSET_FLOOR = 0.88  # on a subset, a sanity floor: the linear classifier's 12.0% error on all 60,000 (same figure)
+
+
+def accuracy_floor(runs: Runs) -> tuple[float, str]:
+    """The best net's test-accuracy floor for the training-set size the runs used, and where it comes from."""
+    images = runs[0]["settings"].get("train_subset") or MNIST_TRAIN_IMAGES
+    if images >= MNIST_TRAIN_IMAGES:
+        return FULL_DATA_FLOOR, "LeNet-5's 99.05% on all 60,000 images"
+    return SUBSET_FLOOR, f"sanity floor on {images:,} images: a linear classifier's 88% on all 60,000"
 
 
 def _conv_depth(run: dict[str, Any]) -> int | None:
@@ -97,23 +107,27 @@ def judge(runs: Runs, _: FigureData) -> Finding:
     convnets = sorted((run for run in runs if _conv_depth(run) is not None), key=lambda run: _conv_depth(run) or 0)
     if len({_conv_depth(run) for run in convnets}) < 2:
         raise NotMeasurable("fewer than two depths of equal-budget convnets (--depths); the rule compares depths")
-    shallow, deep = convnets[0], convnets[-1]
     best = max(runs, key=lambda run: run["test_acc"])
+    floor, source = accuracy_floor(runs)
     trained = ", ".join(f"{run['name']} {run['params']:,} params: test acc {run['test_acc']:.4f}, target after "
                         f"{run.get('target_step')} steps" for run in convnets)  # fmt: skip
-    return Finding(f"{trained}; best of all {best['name']} {best['test_acc']:.4f}",
-                   (Check(f"test accuracy convnet{_conv_depth(deep)} − convnet{_conv_depth(shallow)}",
-                          deep["test_acc"] - shallow["test_acc"], 0.0, strict=True),
-                    Check("best test accuracy", best["test_acc"], MNIST_FLOOR)))  # fmt: skip
+    depth = Trend("τ(conv blocks, test accuracy)", tuple(float(_conv_depth(run) or 0) for run in convnets),
+                  tuple(run["test_acc"] for run in convnets))  # fmt: skip
+    return Finding(f"{trained}; best of all {best['name']} {best['test_acc']:.4f} (floor {floor:g}: {source})",
+                   (Check("best test accuracy", best["test_acc"], floor),), (depth,))  # fmt: skip
 
 
 EXPECTATION = Expectation(
     "At an equal parameter budget, does a deeper CNN learn MNIST better than a shallow one?",
     "The assignment, part 1: at an equal number of parameters the deeper nets do better; LeNet-5-style CNNs reach "
-    "about 99% test accuracy on MNIST in about 10 epochs.",
-    f"Every net trained to its training-loss target; the deepest equal-budget convnet's test accuracy is higher than "
-    f"the shallowest's, in every seed; and, as a sanity check, the best net's test accuracy is at least "
-    f"{MNIST_FLOOR}.",
+    "about 99% test accuracy on MNIST (LeCun et al. 1998: 0.95% test error).",
+    f"Every net trained to its training-loss target; test accuracy rises with the number of conv blocks of the "
+    f"equal-budget convnets: Kendall's τ_b(blocks, test accuracy) > 0 in every seed, and the pooled one-sided "
+    f"permutation test (the sum of the seeds' τ_b, each seed's accuracies permuted across its depths) gives "
+    f"p < α = {TREND_P_VALUE} — with 3 depths and 3 seeds only every seed in perfect order passes (p = 1/216). As a "
+    f"sanity check the best net's test accuracy is at least {FULL_DATA_FLOOR} on all 60,000 images (LeNet-5's "
+    f"99.05%, LeCun et al. 1998) and at least {SUBSET_FLOOR} on a subset (a linear classifier's 88% on all 60,000, "
+    f"the same paper).",
     judge,
     {"curves": "train loss and accuracy (mean over each epoch) and test loss and accuracy per net, against epoch."},
     trained_to_target=True,

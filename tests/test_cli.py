@@ -65,7 +65,7 @@ def test_help_documents_every_shared_flag_with_its_default() -> None:
     assert "--target-loss TARGET_LOSS train until the training loss (an eval-mode pass" in text
     # each profile's default is the value that profile trains with (quick and smoke do not inherit full's schedule)
     assert "cosine decay to 0 over --max-epochs (default: full profile: cosine; quick: constant; smoke: constant)" in text
-    assert "--label-fraction" in text and "--label-mode" in text
+    assert "--label-fractions" in text and "--label-mode" in text
 
 
 def test_unwritable_out_dir(tiny_mnist: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from experiments import flatness_interpolation, flatness_sensitivity, params_vs_
 from hw1.analysis.hessian import top_hessian_eigenvalue
 from hw1.analysis.interpolation import interpolate
 from hw1.analysis.sensitivity import classifier_sensitivity, jacobian_frobenius
-from hw1.analysis.sharpness import ascent_sharpness as sharpness_of
+from hw1.analysis.sharpness import ball_sharpness, keskar_sharpness
 from hw1.runs.errors import UsageError
 from hw1.runs.results import claim_result_dir
 from hw1.training.builders import sweep_classifier
@@ -93,10 +93,26 @@ def test_sharpness_of_a_quadratic_matches_its_closed_form() -> None:
     largest = torch.linalg.eigvalsh(matrix)[-1].item()
     assert top_hessian_eigenvalue(loss, theta, 300, generator) == pytest.approx(largest, rel=1e-6)
     epsilon = 0.1
-    assert sharpness_of(loss, theta, epsilon, 200, generator) == pytest.approx(largest * epsilon**2 / 2, rel=1e-4)
+    assert ball_sharpness(loss, theta, epsilon, 200, generator) == pytest.approx(largest * epsilon**2 / 2, rel=1e-4)
     indefinite = torch.diag(torch.tensor([-5.0, -1.0, 0.5, 2.0], dtype=torch.float64))
     assert top_hessian_eigenvalue(lambda t: 0.5 * t @ indefinite @ t, torch.zeros(4, dtype=torch.float64), 500,
                                   generator) == pytest.approx(2.0, rel=1e-4)  # fmt: skip
+
+
+def test_keskar_sharpness_of_a_separable_quadratic_matches_its_closed_form() -> None:
+    """L(θ) = Σ a_i θ_i² + b_i θ_i is convex in each coordinate, so its maximum over the box |y_i| ≤ w_i,
+    w_i = ε(|θ_i| + 1), is at the corner y_i = w_i · sign(2 a_i θ_i + b_i), where
+    L(θ + y) − L(θ) = Σ a_i w_i² + |2 a_i θ_i + b_i| w_i."""
+    generator = torch.Generator().manual_seed(3)
+    a, b, theta = (torch.rand(50, generator=generator, dtype=torch.float64) + 0.5,
+                   torch.randn(50, generator=generator, dtype=torch.float64),
+                   torch.randn(50, generator=generator, dtype=torch.float64))  # fmt: skip
+    loss = lambda t: (a * t * t + b * t).sum()  # noqa: E731
+    for epsilon in (1e-3, 5e-4):
+        width = epsilon * (theta.abs() + 1)
+        rise = float((a * width**2 + (2 * a * theta + b).abs() * width).sum())
+        expected = 100 * rise / (1 + float(loss(theta)))
+        assert keskar_sharpness(loss, theta, epsilon) == pytest.approx(expected, rel=1e-9)
 
 
 def test_params_sweep_spans_sizes_and_draws_both_figures(tiny_mnist: Path, tmp_path: Path) -> None:
@@ -118,7 +134,8 @@ def test_sensitivity_sweep_reports_every_batch_size(tiny_mnist: Path, tmp_path: 
 def test_sharpness_sweep(tiny_mnist: Path, tmp_path: Path) -> None:
     rows = sharpness.main(smoke(tiny_mnist, tmp_path))["rows"]
     assert [row["batch_size"] for row in rows] == [8, 16, 32, 64, 128]
-    assert all(row["sharpness"] >= 0 and row["lambda_max"] > -1e-6 for row in rows)
+    assert all(row["keskar_sharpness_0.001"] > 0 and row["keskar_sharpness_0.0005"] > 0 for row in rows)
+    assert all(row["ball_sharpness"] >= 0 and row["lambda_max"] > -1e-6 for row in rows)
     datamodule = MNISTDataModule(tiny_mnist, train_subset=256)
     datamodule.setup()
     assert rows[0]["subset_loss"] > 0

@@ -33,7 +33,8 @@ def test_real_files_decode_to_the_published_shapes_and_counts(real_mnist: Path) 
 def test_quick_profile_memorises_1000_shuffled_labels(real_mnist: Path, tmp_path: Path) -> None:
     """Zhang et al.: ~100% training accuracy on random labels, chance on the test set, a rising test loss."""
     outcome = random_labels.main(["--profile", "quick", "--accelerator", "cpu", "--data-dir", str(real_mnist),
-                                  "--out-dir", str(tmp_path), "--checkpoint-every", "0", "--seeds", "1"])  # fmt: skip
+                                  "--out-dir", str(tmp_path), "--checkpoint-every", "0", "--seeds", "1",
+                                  "--label-fractions", "1"])  # fmt: skip
     result = outcome["result"]
     assert result.target_reached and result.train_loss < 0.01
     assert outcome["settings"].data.train_subset == 1000 and outcome["settings"].label_mode == "shuffle"

@@ -88,8 +88,11 @@ def test_sweep_figures_draw_the_runs_numbers(smoke_suite: dict) -> None:
     assert drawn["‖∂softmax/∂x‖_F (Novak)"]["y"] == [run["sensitivity_jacobian"] for run in sensitivity["runs"]]
     sharpness = summary_of(smoke_suite, "sharpness")
     drawn = by_name(figure_data(sharpness, "sharpness"))
-    assert drawn["sharpness (projected ascent)"]["y"] == [run["sharpness"] for run in sharpness["runs"]]
+    assert drawn["ε = 0.001"]["y"] == [run["keskar_sharpness_0.001"] for run in sharpness["runs"]]
+    assert drawn["ε = 0.0005"]["y"] == [run["keskar_sharpness_0.0005"] for run in sharpness["runs"]]
     assert drawn["test accuracy"]["y"] == [run["test_acc"] for run in sharpness["runs"]]
+    drawn = by_name(figure_data(sharpness, "ball_sharpness"))
+    assert drawn["projected ascent"]["y"] == [run["ball_sharpness"] for run in sharpness["runs"]]
     ratio = summary_of(smoke_suite, "minimal_ratio")
     for drawn in figure_data(ratio, "minimal_ratio")["series"]:
         assert drawn["x"] == [run["loss"] for run in ratio["runs"]]

@@ -49,7 +49,7 @@ def test_a_corrupt_last_checkpoint_is_reported_and_kept(tiny_mnist: Path, tmp_pa
 def test_interpolating_two_architectures_is_refused(tiny_mnist: Path, tmp_path: Path) -> None:
     base = ["--profile", "smoke", "--accelerator", "cpu", "--data-dir", str(tiny_mnist), "--out-dir", str(tmp_path)]
     assert script("random_labels", *base, "--hidden", "16").returncode == 0
-    assert script("random_labels", *base, "--hidden", "32", "--label-mode", "true").returncode == 0
+    assert script("random_labels", *base, "--hidden", "32", "--label-fractions", "0").returncode == 0
     first = tmp_path / "random_labels" / "version_0" / "mlp-shuffle" / "checkpoints" / "last.ckpt"
     second = tmp_path / "random_labels" / "version_1" / "mlp-true" / "checkpoints" / "last.ckpt"
     out = tmp_path / "ab.png"

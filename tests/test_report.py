@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 import shutil
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from experiments import run_all
-from hw1.reporting.verdicts import MIXED, NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED, Verdict, judge_summary
+from hw1.reporting.verdicts import DESCRIPTIVE, MIXED, NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED, Verdict, judge_summary
 
 SEEDS = (0, 1, 2)
 TRAINED = {"target_loss": 0.05, "plateau_epochs": 0, "target_reached": True, "target_epoch": 3, "target_step": 30,
@@ -54,30 +56,41 @@ def fit(function: str, hidden: list[int], mse: float, seed: int = 0) -> dict:
                settings={"function": function, "net_config": {"hidden": hidden}, "init_seed": seed})  # fmt: skip
 
 
-def test_deep_vs_shallow_rule_states_each_margin() -> None:
-    good = [fit("sinc", [190], 1e-2), fit("sinc", [5] * 7, 3e-4), fit("sgn_sin", [190], 0.8), fit("sgn_sin", [5] * 7, 0.2)]
+def test_deep_vs_shallow_rule_asks_the_mse_to_fall_with_depth() -> None:
+    good = [fit("sinc", [190], 1e-2), fit("sinc", [10] * 4, 1e-3), fit("sinc", [5] * 7, 3e-4),
+            fit("sgn_sin", [190], 0.8), fit("sgn_sin", [10] * 4, 0.5), fit("sgn_sin", [5] * 7, 0.2)]  # fmt: skip
     judged = verdict("simulate_function", summary(seeded(good)), {})
     assert judged.outcome == SUPPORTED and "sinc: grid MSE 0.01 (1 hidden" in judged.text
-    assert "sgn_sin: shallow ÷ deep grid MSE 4 (> 1; margin +3)" in judged.text
-    bad = good[:3] + [fit("sgn_sin", [5] * 7, 0.9)]
+    assert "sgn_sin: τ(hidden layers, grid MSE) -1 (< 0; margin +1)" in judged.text and "0.0046 (< α" in judged.text
+    bad = good[:5] + [fit("sgn_sin", [5] * 7, 0.9)]
     assert verdict("simulate_function", summary(seeded(bad)), {}).outcome == NOT_SUPPORTED
     one_depth = [fit("sinc", [190], 1e-2), fit("sinc", [180], 2e-2)]
     assert verdict("simulate_function", summary(seeded(one_depth)), {}).outcome == NOT_MEASURABLE
+    two_depths = [fit("sinc", [190], 1e-2), fit("sinc", [5] * 7, 3e-4)]  # (1/2)³ = 0.125 at best over 3 seeds
+    assert verdict("simulate_function", summary(seeded(two_depths)), {}).outcome == NOT_MEASURABLE
 
 
 def test_a_verdict_needs_three_seeds_and_holds_only_when_every_seed_does() -> None:
-    runs = [fit("sinc", [190], 1e-2), fit("sinc", [5] * 7, 3e-4)]
+    runs = [fit("sinc", [190], 1e-2), fit("sinc", [10] * 4, 1e-3), fit("sinc", [5] * 7, 3e-4)]
     for seeds in ((0,), (0, 1)):
         judged = verdict("simulate_function", summary(seeded(runs, seeds)), {})
         assert judged.outcome == NOT_MEASURABLE and "a verdict needs at least 3 (--seeds 3)" in judged.text
-    failing = [fit("sinc", [190], 1e-2, 2), fit("sinc", [5] * 7, 5e-2, 2)]
-    judged = verdict("simulate_function", summary(seeded(runs, (0, 1)) + failing), {})
-    assert judged.outcome == MIXED and judged.text.startswith("holds in 2 of 3 seeds; sinc: shallow ÷ deep grid MSE 0.2…33.3")
-    assert "margin -0.8" in judged.text and "seed 0: holds" in judged.text and "seed 2: fails" in judged.text
+    failing = [fit("sinc", [190], 1e-3, 4), fit("sinc", [10] * 4, 2e-3, 4), fit("sinc", [5] * 7, 1.5e-3, 4)]
+    judged = verdict("simulate_function", summary(seeded(runs, (0, 1, 2, 3)) + failing), {})
+    assert judged.outcome == MIXED and judged.text.startswith("holds in 4 of 5 seeds; sinc: τ(hidden layers, grid MSE) -1…0.333")
+    assert "margin -0.333" in judged.text and "seed 0: holds" in judged.text and "seed 4: fails" in judged.text
+    assert "0.0078 (< α = 0.01" in judged.text  # four seeds in order outweigh the fifth
+    judged = verdict("simulate_function", summary(seeded(runs, (0, 1)) + failing), {})  # one seed of three off
+    assert judged.outcome == NOT_SUPPORTED and "(≥ α = 0.01" in judged.text  # two in order could be chance
+
+
+def sharp(level: float) -> dict:
+    """A sharpness run's measured sharpness columns, all at `level`."""
+    return {"keskar_sharpness_0.001": level, "keskar_sharpness_0.0005": level / 2, "ball_sharpness": level / 10}
 
 
 def test_a_rule_on_trained_models_is_not_measurable_when_one_missed_its_target() -> None:
-    rising = seeded([run(f"bs{b}", batch_size=b, sharpness=0.01 * (i + 1)) for i, b in enumerate((16, 64, 256, 1024))])
+    rising = seeded([run(f"bs{b}", batch_size=b, **sharp(0.01 * (i + 1))) for i, b in enumerate((16, 64, 256, 1024))])
     assert verdict("sharpness", summary(rising), {}).outcome == SUPPORTED
     for edit in ({"target_reached": False, "target_epoch": None, "stopped_by": "epoch cap", "train_loss": 0.3},
                  {"train_loss": 0.07}, {"target_loss": None}):
@@ -91,47 +104,141 @@ def test_a_rule_on_trained_models_is_not_measurable_when_one_missed_its_target()
     assert verdict("sharpness", summary(plateaued), {}).outcome == SUPPORTED  # stopped as asked: its loss stopped falling
 
 
-def test_mnist_rule_compares_equal_budget_depths_with_a_floor() -> None:
-    def convnet(depth: int, acc: float) -> dict:
-        return run(f"convnet{depth}", test_acc=acc, settings={"net": "convnet", "net_config": {"channels": [8] * depth}})
+def test_mnist_rule_asks_accuracy_to_rise_with_depth_above_a_floor_for_the_data_size() -> None:
+    def convnet(depth: int, acc: float, images: int | None = 2048) -> dict:
+        return run(f"convnet{depth}", test_acc=acc, settings={"net": "convnet", "net_config": {"channels": [8] * depth},
+                                                                "train_subset": images})  # fmt: skip
 
     judged = verdict("train_mnist", summary(seeded([convnet(1, 0.96), convnet(2, 0.97), convnet(4, 0.975)])), {})
-    assert judged.outcome == SUPPORTED and "test accuracy convnet4 − convnet1 0.015 (> 0; margin +0.015)" in judged.text
-    assert verdict("train_mnist", summary(seeded([convnet(1, 0.97), convnet(4, 0.96)])), {}).outcome == NOT_SUPPORTED
-    assert verdict("train_mnist", summary(seeded([convnet(1, 0.97), convnet(4, 0.97)])), {}).outcome == NOT_SUPPORTED
-    assert verdict("train_mnist", summary(seeded([convnet(1, 0.90), convnet(4, 0.92)])), {}).outcome == NOT_SUPPORTED
+    assert judged.outcome == SUPPORTED, judged.text
+    assert "τ(conv blocks, test accuracy) 1 (> 0; margin +1)" in judged.text and " 0.0046 (< α = 0.01" in judged.text
+    assert "best test accuracy 0.975 (≥ 0.88; margin +0.095)" in judged.text
+    on_all = [convnet(1, 0.96, None), convnet(2, 0.97, None), convnet(4, 0.975, None)]
+    judged = verdict("train_mnist", summary(seeded(on_all)), {})
+    assert judged.outcome == NOT_SUPPORTED and "best test accuracy 0.975 (≥ 0.99; margin -0.015)" in judged.text
+    on_all[-1]["test_acc"] = 0.992
+    assert verdict("train_mnist", summary(seeded(on_all)), {}).outcome == SUPPORTED
+    middle_off = [convnet(1, 0.96), convnet(2, 0.955), convnet(4, 0.975)]  # τ = 1/3 in every seed: p = 0.26
+    assert verdict("train_mnist", summary(seeded(middle_off)), {}).outcome == NOT_SUPPORTED
+    judged = verdict("train_mnist", summary(seeded([convnet(1, 0.96), convnet(4, 0.97)])), {})
+    assert judged.outcome == NOT_MEASURABLE and "perfect order gives p = 0.12" in judged.text  # two depths: (1/2)³
+    assert verdict("train_mnist", summary(seeded([convnet(1, 0.80), convnet(2, 0.82), convnet(4, 0.85)])),
+                   {}).outcome == NOT_SUPPORTED  # below the subset's floor  # fmt: skip
     lenet = run("lenet", test_acc=0.99, settings={"net": "lenet", "net_config": {}})
     assert verdict("train_mnist", summary(seeded([lenet, convnet(2, 0.97)])), {}).outcome == NOT_MEASURABLE
 
 
-def test_random_labels_rule() -> None:
-    shuffled = {"label_mode": "shuffle", "label_fraction": 1.0}
-    memorised = run("mlp", train_acc=0.996, test_acc=0.106, test_loss=7.0, settings=shuffled)
-    judged = verdict("random_labels", summary(seeded([memorised])), {})
-    assert judged.outcome == SUPPORTED and "train accuracy 0.996 (≥ 0.99; margin +0.006)" in judged.text
-    for failing in ({"train_acc": 0.8}, {"test_acc": 0.2}, {"test_loss": 2.0}):
-        assert verdict("random_labels", summary(seeded([{**memorised, **failing}])), {}).outcome == NOT_SUPPORTED
-    true_labels = run("mlp", settings={"label_mode": "true", "label_fraction": 1.0})
-    assert verdict("random_labels", summary(seeded([true_labels])), {}).outcome == NOT_MEASURABLE
+def test_random_labels_rule_asks_the_steps_to_fit_to_grow_with_the_fraction_randomised() -> None:
+    def fitted(share: float, steps: int, **numbers: float) -> dict:
+        return run(f"mlp-{share}", label_fraction=share, target_step=steps, settings={"label_mode": "shuffle"},
+                   **{"train_acc": 0.996, "test_acc": 0.106 if share == 1 else 0.9, "test_loss": 7.0, **numbers})  # fmt: skip
+
+    growing = [fitted(share, 100 + int(1000 * share)) for share in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    judged = verdict("random_labels", summary(seeded(growing)), {})
+    assert judged.outcome == SUPPORTED, judged.text
+    assert "all random: train accuracy 0.996 (≥ 0.99; margin +0.006)" in judged.text
+    assert "τ(fraction of labels randomised, steps to fit) 1 (> 0; margin +1)" in judged.text and "5.8e-07" in judged.text
+    for failing in ({"train_acc": 0.8}, {"test_acc": 0.2}):
+        broken = growing[:-1] + [{**growing[-1], **failing}]
+        assert verdict("random_labels", summary(seeded(broken)), {}).outcome == NOT_SUPPORTED
+    same_cost = [fitted(share, 500) for share in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert verdict("random_labels", summary(seeded(same_cost)), {}).outcome == NOT_MEASURABLE  # τ undefined
+    cheaper = [fitted(share, 2000 - int(1000 * share)) for share in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert verdict("random_labels", summary(seeded(cheaper)), {}).outcome == NOT_SUPPORTED
+    assert verdict("random_labels", summary(seeded(growing[:2])), {}).outcome == NOT_MEASURABLE  # two fractions
 
 
-def test_size_sweep_rule() -> None:
-    sizes = [run(f"w{w}", params=w * 1000, train_acc=0.9 + w / 1000, test_acc=0.89 + w / 5000) for w in (2, 8, 32, 128)]
-    judged = verdict("params_vs_generalization", summary(seeded(sizes)), {})
-    assert judged.outcome == SUPPORTED and "ρ(parameters, train − test accuracy) 1 (≥ 0.5; margin +0.5)" in judged.text
-    narrowing = [run(f"w{w}", params=w * 1000, train_acc=0.95, test_acc=0.8 + w / 1000) for w in (2, 8, 32, 128)]
-    assert verdict("params_vs_generalization", summary(seeded(narrowing)), {}).outcome == NOT_SUPPORTED
+def test_size_sweep_rule_asks_test_accuracy_to_rise_among_the_nets_that_fit() -> None:
+    def sized(width: int, test_acc: float, fits: bool = True) -> dict:
+        return run(f"w{width}", params=width * 1000, train_acc=1.0 if fits else 0.9, test_acc=test_acc,
+                   target_reached=fits, stopped_by="target" if fits else "plateau", plateau_epochs=5)  # fmt: skip
+
+    rising = [sized(2, 0.85, False), *(sized(w, 0.90 + w / 10000) for w in (8, 16, 32, 64, 128))]
+    judged = verdict("params_vs_generalization", summary(seeded(rising)), {})
+    assert judged.outcome == SUPPORTED, judged.text
+    assert "5 of 6 sizes fit (the first at 8,000 params)" in judged.text and "peaks at 8,000 params" in judged.text
+    assert "at the first size that fits" in judged.text and "τ(parameters, test accuracy) among nets that fit 1" in judged.text
+    falling = [sized(2, 0.85, False), *(sized(w, 0.95 - w / 10000) for w in (8, 16, 32, 64, 128))]
+    assert verdict("params_vs_generalization", summary(seeded(falling)), {}).outcome == NOT_SUPPORTED
+    plateau = [sized(2, 0.85, False), *(sized(w, 0.95 + (w % 3) / 1000) for w in (8, 16, 32, 64, 128))]
+    assert verdict("params_vs_generalization", summary(seeded(plateau)), {}).outcome == NOT_SUPPORTED  # no rise
+    few = [sized(2, 0.85, False), sized(8, 0.86, False), sized(16, 0.9), sized(32, 0.91)]
+    judged = verdict("params_vs_generalization", summary(seeded(few)), {})
+    assert judged.outcome == NOT_MEASURABLE and "2 of 4 sizes reached the training-loss target" in judged.text
 
 
-@pytest.mark.parametrize("key", ["sharpness", "sensitivity_jacobian"])
-def test_batch_size_correlation_rules(key: str) -> None:
-    experiment = "sharpness" if key == "sharpness" else "flatness_sensitivity"
-    rising = [run(f"bs{b}", batch_size=b, train_acc=1.0, test_acc=0.99 - i / 100, **{key: 0.01 * (i + 1)})
-              for i, b in enumerate((16, 64, 256, 1024))]  # fmt: skip
-    assert verdict(experiment, summary(seeded(rising)), {}).outcome == SUPPORTED
-    falling = [{**row, key: 1 / (i + 1)} for i, row in enumerate(rising)]
+@pytest.mark.parametrize("experiment", ["sharpness", "flatness_sensitivity", "hessian_spectrum"])
+def test_trend_rules_ask_for_the_sign_in_every_seed_and_a_pooled_p_value(experiment: str) -> None:
+    def batch_run(index: int, batch: int, level: float) -> dict:
+        return run(f"bs{batch}", batch_size=batch, train_acc=1.0, test_acc=0.99 - index / 100, **sharp(level),
+                   sensitivity_jacobian=level, lambda_1=level, trace=level, ritz_residuals=[1e-3])  # fmt: skip
+
+    sizes = (16, 64, 256, 1024, 2048)
+    rising = [batch_run(i, b, 0.01 * (i + 1)) for i, b in enumerate(sizes)]
+    judged = verdict(experiment, summary(seeded(rising)), {})
+    assert judged.outcome == SUPPORTED, judged.text
+    assert "1 (> 0; margin +1)" in judged.text and "5.8e-07 (< α = 0.01; null: each seed's values exchangeable" in judged.text
+    assert "exact over 120 × 120 × 120 orderings" in judged.text
+    falling = [batch_run(i, b, 1 / (i + 1)) for i, b in enumerate(sizes)]
     judged = verdict(experiment, summary(seeded(falling)), {})
-    assert judged.outcome == NOT_SUPPORTED and "-1 (≥ 0.5; margin -1.5)" in judged.text
+    assert judged.outcome == NOT_SUPPORTED and "-1 (> 0; margin -1)" in judged.text and "p for τ(" in judged.text
+    def ordered(levels: tuple[float, ...]) -> list[dict]:
+        return [batch_run(i, b, level) for i, (b, level) in enumerate(zip(sizes, levels, strict=True))]
+
+    tied = ordered((2, 4, 5, 1, 3))  # τ = 0: no sign in this seed; with two seeds at τ = 1, pooled p = 0.0026
+    judged = verdict(experiment, summary(seeded(rising, (0, 1)) + seeded(tied, (2,))), {})
+    assert judged.outcome == MIXED and "seed 2: fails" in judged.text and " 0.0026 (< α" in judged.text, judged.text
+    weak = ordered((1, 2, 1.5, 3, 2.5))  # τ = 0.6 in every seed: 8 of 10 pairs in order
+    assert verdict(experiment, summary(seeded(weak)), {}).outcome == SUPPORTED
+    judged = verdict(experiment, summary(seeded(weak, (0,)) + seeded(rising, (1,)) + seeded(falling, (2,))), {})
+    assert judged.outcome == NOT_SUPPORTED and "(≥ α = 0.01" in judged.text  # τ sums to 0.6: chance could give it
+
+
+def null_runs(experiment: str, generator: random.Random, seed: int) -> list[dict]:
+    """One seed's runs of `experiment` whose measured values are drawn independently of the sweep variable."""
+    draw = generator.random
+    batches = (16, 64, 256, 1024, 2048)
+    if experiment in ("sharpness", "flatness_sensitivity", "hessian_spectrum"):
+        return [run(f"bs{b}", batch_size=b, train_acc=1.0, test_acc=0.9 + draw() / 100, **sharp(draw()),
+                    sensitivity_jacobian=draw(), lambda_1=draw(), trace=draw(), ritz_residuals=[1e-3]) for b in batches]
+    if experiment == "train_mnist":
+        return [run(f"convnet{depth}", test_acc=0.95 + draw() / 100,
+                    settings={"net": "convnet", "net_config": {"channels": [8] * depth}, "train_subset": 2048})
+                for depth in (1, 2, 4)]  # fmt: skip
+    if experiment == "simulate_function":
+        return [fit(function, hidden, draw(), seed) for function in ("sinc", "sgn_sin") for hidden in ([190], [10] * 4, [5] * 7)]
+    if experiment == "random_labels":
+        return [run(f"mlp-{share}", label_fraction=share, target_step=int(1000 * draw()) + 1, train_acc=1.0,
+                    test_acc=0.1 if share == 1 else 0.9, settings={"label_mode": "shuffle"})
+                for share in (0.0, 0.25, 0.5, 0.75, 1.0)]  # fmt: skip
+    if experiment == "params_vs_generalization":
+        return [run(f"w{w}", params=w * 1000, train_acc=1.0, test_acc=0.9 + draw() / 100) for w in (8, 16, 32, 64, 128)]
+    if experiment == "minimal_ratio":  # its --runs are pooled: seven per seed, 21 in all
+        return [run(f"seed{seed}-{i}", loss=draw(), minimal_ratio_hessian_nonzero=0.45, minimal_ratio_hessian=0.2,
+                    minimal_ratio_sampled=draw(), point="gradient-flat", grad_norm=1e-3) for i in range(7)]  # fmt: skip
+    assert experiment == "loss_surface"
+    return [run(f"{role}-seed{seed}", role=role, seed_group=seed, basin_curvatures=[draw() for _ in range(8)],
+                basin_radius=0.5, basin_direction_seed=seed, settings={"batch_size": batch, "init_seed": seed})
+            for role, batch in (("small_batch", 64), ("large_batch", 1024))]  # fmt: skip
+
+
+BOWL = {"surface_around_small_batch": {"series": [{"name": "train loss", "x": [-1, 0, 1], "y": [-1, 0, 1],
+                                                   "z": [[1.0, 0.8, 1.0], [0.8, 0.1, 0.8], [1.0, 0.8, 1.0]]}]}}  # fmt: skip
+TREND_RULES = ["sharpness", "flatness_sensitivity", "hessian_spectrum", "train_mnist", "simulate_function",
+               "random_labels", "params_vs_generalization", "loss_surface", "minimal_ratio"]  # fmt: skip
+
+
+@pytest.mark.parametrize("experiment", TREND_RULES)
+def test_trend_rules_say_supported_no_more_often_than_alpha_when_the_sweep_is_shuffled(experiment: str) -> None:
+    """200 summaries whose measured values are drawn independently of the sweep variable (each seed's values a random
+    ordering): the rule says supported in at most 6 (P(X ≥ 7) < 0.005 for X ~ Binomial(200, α = 0.01))."""
+    generator = random.Random(31)
+    figures = per_seed(BOWL) if experiment == "loss_surface" else {}
+    outcomes = [verdict(experiment, summary([row for seed in SEEDS for row in seeded(null_runs(experiment, generator, seed),
+                                                                                      (seed,))]), figures).outcome
+                for _ in range(200)]  # fmt: skip
+    assert outcomes.count(SUPPORTED) <= 6, outcomes.count(SUPPORTED)
+    assert NOT_MEASURABLE not in outcomes  # each summary was judged, not set aside
 
 
 def test_rules_that_read_figure_data_judge_each_seeds_figure() -> None:
@@ -139,52 +246,68 @@ def test_rules_that_read_figure_data_judge_each_seeds_figure() -> None:
     falling = {"grad_norm_sinc": {"series": [{"name": "gradient norm", "x": steps, "y": [1 / (s + 1) for s in steps]},
                                              {"name": "loss", "x": steps, "y": [math.exp(-s / 10) for s in steps]}]}}  # fmt: skip
     sinc = seeded([run("sinc")])
-    assert verdict("grad_norm", summary(sinc), per_seed(falling)).outcome == SUPPORTED
-    spiky = [1 / (s + 1) if s % 3 else 1.0 for s in steps]  # a spike every third step: the lower quartile ignores them
-    spiked = {"grad_norm_sinc": {"series": [{**falling["grad_norm_sinc"]["series"][0], "y": spiky},
-                                            falling["grad_norm_sinc"]["series"][1]]}}  # fmt: skip
-    assert verdict("grad_norm", summary(sinc), per_seed(spiked)).outcome == SUPPORTED
+    judged = verdict("grad_norm", summary(sinc), per_seed(falling))
+    assert judged.outcome == DESCRIPTIVE and judged.measured == "no rule: the figure answers the question"
+    assert "seed 0: gradient norm 0.122 → 0.0102 (11.9× lower)" in judged.text
+    assert "τ(loss, gradient norm) over the steps 1.00" in judged.text
     flat = {"grad_norm_sinc": {"series": [{**s, "y": [1.0] * 100} for s in falling["grad_norm_sinc"]["series"]]}}
     judged = verdict("grad_norm", summary(sinc), {**per_seed(falling, (0, 1)), **per_seed(flat, (2,))})
-    assert judged.outcome == MIXED and "seed 2: fails" in judged.text
+    assert judged.outcome == DESCRIPTIVE and "seed 2: gradient norm 1 → 1 (1× lower)" in judged.text
     assert verdict("grad_norm", summary(sinc), {}).outcome == NOT_MEASURABLE
 
     alphas = [round(-1 + 0.05 * i, 2) for i in range(61)]
     valley = [0.05 + 0.3 * a * a if a < 0.5 else 0.05 + 1.2 * (a - 1) ** 2 for a in alphas]
     curves = {"interpolation_small_batch_to_large_batch": {"alphas": alphas, "train": {"loss": valley}}}
-    models = seeded([run("small"), run("large")])
-    judged = verdict("flatness_interpolation", summary(models), per_seed(curves))
+    seven = tuple(range(7))  # a comparison of two models per seed reaches p < 0.01 from 7 seeds on: (1/2)^7
+    models = [run(f"{role}-seed{seed}", role=role, seed_group=seed, test_acc=acc, settings={"batch_size": batch})
+              for seed in seven for role, batch, acc in (("small_batch", 64, 0.97), ("large_batch", 1024, 0.96))]  # fmt: skip
+    judged = verdict("flatness_interpolation", summary(models), per_seed(curves, seven))
     assert judged.outcome == SUPPORTED, judged.text
+    assert "0.0357 at the small-batch end, 0.143 at the large-batch end" in judged.text and "0.0078 (< α" in judged.text
+    three = [row for row in models if row["seed_group"] < 3]
+    judged = verdict("flatness_interpolation", summary(three), per_seed(curves))
+    assert judged.outcome == NOT_MEASURABLE and "even every seed in perfect order gives p = 0.12" in judged.text
     mirrored = {"interpolation_small_batch_to_large_batch": {"alphas": alphas, "train": {"loss": valley[::-1]}}}
-    assert verdict("flatness_interpolation", summary(models), per_seed(mirrored)).outcome == NOT_SUPPORTED
-    downhill = [loss - 0.2 * a if a > 1 else loss for a, loss in zip(alphas, valley, strict=True)]  # falls beyond α = 1
-    sloped = {"interpolation_small_batch_to_large_batch": {"alphas": alphas, "train": {"loss": downhill}}}
-    judged = verdict("flatness_interpolation", summary(models), {**per_seed(curves, (0, 1)), **per_seed(sloped, (2,))})
-    assert judged.outcome == NOT_MEASURABLE and "stepping outward from the large-batch end (rise -" in judged.text
+    assert verdict("flatness_interpolation", summary(models), per_seed(mirrored, seven)).outcome == NOT_SUPPORTED
+    worse_small = [{**row, "test_acc": 0.95} if row["role"] == "small_batch" else row for row in models]
+    assert verdict("flatness_interpolation", summary(worse_small), per_seed(curves, seven)).outcome == NOT_SUPPORTED
+    tilted = [loss - 0.4 * a + 0.8 for a, loss in zip(alphas, valley, strict=True)]  # falls beyond α = 1
+    sloped = {"interpolation_small_batch_to_large_batch": {"alphas": alphas, "train": {"loss": tilted}}}
+    judged = verdict("flatness_interpolation", summary(models), per_seed(sloped, seven))
+    assert tilted[alphas.index(1.25)] < tilted[alphas.index(1.0)]  # the large-batch end is no minimum along the line
+    assert judged.outcome == SUPPORTED, judged.text  # yet a tilt leaves the valley's curvature as it was
 
     paths = {"pca_whole_model": {"explained_variance_ratio": [0.3, 0.2],
                                  "series": [{"test_acc": [0.1, 0.5, 0.9]}, {"test_acc": [0.1, 0.6, 0.8]}]}}  # fmt: skip
     eight = [run(f"seed{s}", settings={"init_seed": s}) for s in range(8)]
-    assert verdict("optimization_pca", summary(eight), paths).outcome == SUPPORTED
-    assert verdict("optimization_pca", summary(eight[:2]), paths).outcome == NOT_MEASURABLE  # 2 runs: too few
-    paths["pca_whole_model"]["series"][1]["test_acc"] = [0.5, 0.3, 0.2]
-    assert verdict("optimization_pca", summary(eight), paths).outcome == NOT_SUPPORTED
+    judged = verdict("optimization_pca", summary(eight), paths)
+    assert judged.outcome == DESCRIPTIVE and "PC1 explains 30.0% and PC2 20.0%" in judged.text
+    paths["pca_whole_model"]["series"][1]["test_acc"] = [0.5, 0.3, 0.2]  # a run that got worse: still no rule
+    assert verdict("optimization_pca", summary(eight), paths).outcome == DESCRIPTIVE
+    assert verdict("optimization_pca", summary(eight), {}).outcome == NOT_MEASURABLE
 
 
 def test_minimal_ratio_rule_asks_for_the_band_and_the_ratio_rising_as_the_loss_falls() -> None:
     def point(ratio: float, loss: float, sampled: float) -> dict:
-        return run("seed", loss=loss, minimal_ratio_hessian_nonzero=ratio, minimal_ratio_hessian=ratio / 2,
-                   minimal_ratio_sampled=sampled, point="gradient-flat")  # fmt: skip
+        return run(f"seed{loss}", loss=loss, minimal_ratio_hessian_nonzero=ratio, minimal_ratio_hessian=ratio / 2,
+                   minimal_ratio_sampled=sampled, point="gradient-flat", grad_norm=1e-3)  # fmt: skip
 
-    rising = [point(r, loss, 1 - loss) for r, loss in ((0.4, 0.04), (0.5, 0.03), (0.55, 0.02), (0.9, 0.01))]
+    def ratio_points(ratios: tuple[float, ...], sampled: Callable[[float], float]) -> list[dict]:
+        losses = (0.06, 0.05, 0.04, 0.03, 0.02, 0.01)
+        return [{**point(r, loss, sampled(loss)), "minimal_ratio_hessian_by_tolerance": {"0": r / 2, "1e-08": r / 2}}
+                for r, loss in zip(ratios, losses, strict=True)]  # fmt: skip
+
+    rising = ratio_points((0.4, 0.45, 0.5, 0.55, 0.6, 0.9), lambda loss: 1 - loss)
     judged = verdict("minimal_ratio", summary(rising), {})
     assert judged.outcome == SUPPORTED, judged.text
-    assert "log10 p that the sampled ratio does not rise as the loss falls -300 (≤ -2; margin +298)" in judged.text
-    assert "gradient-flat points are neither minima nor saddles" in judged.text
-    outside = [point(r, loss, 1 - loss) for r, loss in ((0.4, 0.04), (0.8, 0.03), (0.9, 0.02), (1.0, 0.01))]
+    assert "τ(loss, sampled ratio) -1 (< 0; margin +1)" in judged.text and "0.0014 (< α = 0.01" in judged.text
+    assert "end points: 6 gradient-flat" in judged.text and "are neither minima nor saddles" in judged.text
+    assert "by zero tolerance: 0: 0.263, 1e-08: 0.263" in judged.text
+    outside = ratio_points((0.4, 0.7, 0.8, 0.9, 0.95, 1.0), lambda loss: 1 - loss)
     assert verdict("minimal_ratio", summary(outside), {}).outcome == NOT_SUPPORTED
-    unrelated = [point(r, loss, loss) for r, loss in ((0.4, 0.04), (0.5, 0.03), (0.55, 0.02), (0.5, 0.01))]
+    unrelated = ratio_points((0.4, 0.45, 0.5, 0.55, 0.6, 0.5), lambda loss: loss)
     assert verdict("minimal_ratio", summary(unrelated), {}).outcome == NOT_SUPPORTED
+    assert verdict("minimal_ratio", summary(rising[:4]), {}).outcome == NOT_MEASURABLE  # 4! orderings: p ≥ 1/24
 
 
 def test_double_descent_rule_finds_the_peak_near_n_times_classes() -> None:
@@ -215,16 +338,30 @@ def test_hessian_and_surface_rules() -> None:
     rising = [run(f"bs{b}", batch_size=b, lambda_1=2.0 * (i + 1), trace=10.0 * (i + 1), ritz_residuals=[1e-3])
               for i, b in enumerate((16, 64, 256, 1024))]  # fmt: skip
     judged = verdict("hessian_spectrum", summary(seeded(rising)), {})
-    assert judged.outcome == SUPPORTED and "ρ(batch size, λ1) 1 (≥ 0.5; margin +0.5)" in judged.text
-    falling = [{**row, "lambda_1": 10.0 - i} for i, row in enumerate(rising)]
+    assert judged.outcome == SUPPORTED and "τ(batch size, λ1) 1 (> 0; margin +1)" in judged.text
+    assert "τ(batch size, trace) 1 (> 0; margin +1)" in judged.text
+    falling = [{**row, "trace": 10.0 - i} for i, row in enumerate(rising)]
     assert verdict("hessian_spectrum", summary(seeded(falling)), {}).outcome == NOT_SUPPORTED
 
     axis = [i / 10 - 0.5 for i in range(11)]
     bowl = [[0.1 + a * a + 2 * b * b for a in axis] for b in axis]
     surface = {"surface_around_small_batch": {"series": [{"name": "train loss", "x": axis, "y": axis, "z": bowl}]}}
-    minima = seeded([run("small_batch")])
+    def basin(role: str, batch: int, curvatures: list[float], seed: int) -> dict:
+        return run(f"{role}-seed{seed}", role=role, seed_group=seed, basin_curvatures=curvatures, basin_radius=0.5,
+                   basin_direction_seed=seed, settings={"batch_size": batch, "init_seed": seed})  # fmt: skip
+
+    flat, sharp_basin = [0.01 * (1 + i / 10) for i in range(8)], [0.02 * (1 + i / 10) for i in range(8)]
+    minima = [basin(role, batch, values, seed) for seed in SEEDS
+              for role, batch, values in (("small_batch", 64, flat), ("large_batch", 1024, sharp_basin))]  # fmt: skip
     judged = verdict("loss_surface", summary(minima), per_seed(surface))
     assert judged.outcome == SUPPORTED and "train loss 0.1 at the checkpoint" in judged.text
+    assert "τ(batch size, basin curvature) 0.73 (> 0; margin +0.73)" in judged.text and "Monte Carlo" in judged.text
+    swapped = [{**row, "basin_curvatures": sharp_basin if row["role"] == "small_batch" else flat} for row in minima]
+    assert verdict("loss_surface", summary(swapped), per_seed(surface)).outcome == NOT_SUPPORTED
+    mixed_up = [{**row, "basin_curvatures": flat[::2] + sharp_basin[::2]} for row in minima]  # the same values at both
+    assert verdict("loss_surface", summary(mixed_up), per_seed(surface)).outcome == NOT_SUPPORTED
+    alone = [row for row in minima if row["role"] == "small_batch"]
+    assert verdict("loss_surface", summary(alone), per_seed(surface)).outcome == NOT_MEASURABLE
     assert "checkpoint's height above the lowest point, as a fraction of the basin's depth 0 (≤ 0.1" in judged.text
     wide = [i / 10 - 1 for i in range(21)]
     off_centre = [[0.1 + (a - 0.2) ** 2 + 2 * b * b for a in wide] for b in wide]  # the bottom 2 steps away, shallow
@@ -288,7 +425,7 @@ def test_the_report_renders_in_a_real_browser(smoke_suite: dict, tmp_path: Path)
     tops = found["figure_tops"]
     assert len(set(tops)) < len(tops), "no two figures share a row at 1280 px"
     colours = {word: colour for kind, word, colour in found["badges"]}
-    assert {"supported", "not measurable"} <= set(colours) and len(set(colours.values())) == len(colours)
+    assert {"descriptive", "not measurable"} <= set(colours) and len(set(colours.values())) == len(colours)
     assert all(kind == f"verdict {word.replace(' ', '-')}" for kind, word, _ in found["badges"])
 
 
@@ -333,7 +470,7 @@ def smoke_flags(tiny: Path, out: Path, *flags: str) -> list[str]:
 
 
 def test_seeds_give_mean_and_spread_in_figures_report_and_verdict(tiny_mnist: Path, tmp_path: Path) -> None:
-    """--seeds 2: one run per seed (initial weights and order; same data), error bars = population sd of the two,
+    """--seeds 2: one run per seed (initial weights, order and data seed), error bars = population sd of the two,
     curves = mean with a min–max band, one report row of mean ± sd, and a verdict judged per seed."""
     from statistics import pstdev
 
@@ -342,11 +479,14 @@ def test_seeds_give_mean_and_spread_in_figures_report_and_verdict(tiny_mnist: Pa
     rows = sharpness.main(smoke_flags(tiny_mnist, tmp_path, "--seeds", "2", "--batch-sizes", "16", "64", "128"))["rows"]
     assert [row["name"] for row in rows] == ["bs16-seed0", "bs16-seed1", "bs64-seed0", "bs64-seed1", "bs128-seed0",
                                              "bs128-seed1"]  # fmt: skip
-    assert [row["settings"]["init_seed"] for row in rows] == [0, 1] * 3 and {r["settings"]["data_seed"] for r in rows} == {0}
+    assert [row["settings"]["init_seed"] for row in rows] == [0, 1] * 3
+    assert [row["settings"]["data_seed"] for row in rows] == [0, 1] * 3  # each repeat draws its own training subset
     assert rows[0]["test_loss"] != rows[1]["test_loss"]
     drawn = json.loads((tmp_path / "sharpness" / "version_0" / "figures" / "sharpness.json").read_text())["series"][0]
-    assert drawn["y"] == pytest.approx([(rows[i]["sharpness"] + rows[i + 1]["sharpness"]) / 2 for i in (0, 2, 4)])
-    assert drawn["sd_over_seeds"] == pytest.approx([pstdev([rows[i]["sharpness"], rows[i + 1]["sharpness"]]) for i in (0, 2, 4)])
+    key = "keskar_sharpness_0.001"
+    assert drawn["name"] == "ε = 0.001"
+    assert drawn["y"] == pytest.approx([(rows[i][key] + rows[i + 1][key]) / 2 for i in (0, 2, 4)])
+    assert drawn["sd_over_seeds"] == pytest.approx([pstdev([rows[i][key], rows[i + 1][key]]) for i in (0, 2, 4)])
 
     results = random_labels.main(smoke_flags(tiny_mnist, tmp_path, "--seeds", "2"))["results"]
     assert [result.name for result in results] == ["mlp-shuffle-seed0", "mlp-shuffle-seed1"]

@@ -8,6 +8,7 @@ import pytest
 
 from experiments import results_table, run_all
 from hw1.reporting.results_table import BEGIN, END, read_report
+from hw1.reporting.verdicts import DESCRIPTIVE, MIXED, NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED
 
 
 def test_the_results_table_is_written_from_reports(smoke_suite: dict, tmp_path: Path) -> None:
@@ -15,6 +16,8 @@ def test_the_results_table_is_written_from_reports(smoke_suite: dict, tmp_path: 
     facts, verdicts = read_report(report)
     assert facts["profile"] == "smoke" and "torch" in facts and "git commit" in facts
     assert len(verdicts) == len(run_all.EXPERIMENTS) and all(cell.startswith("**") for cell in verdicts.values())
+    outcomes = {SUPPORTED, NOT_SUPPORTED, MIXED, NOT_MEASURABLE, DESCRIPTIVE}
+    assert {cell.split("**")[1] for cell in verdicts.values()} <= outcomes  # the verdicts, not the time table below
     document = tmp_path / "results.md"
     document.write_text(f"# Results\n\nbefore\n\n{BEGIN}\nstale table\n{END}\n\nafter\n")
     results_table.main(["--report", f"first={report}", "--report", f"second={report}", "--write", str(document)])

@@ -44,10 +44,10 @@ def test_a_loss_that_stops_falling_ends_the_run_with_plateau_epochs(tiny_mnist: 
 
 def test_a_resumed_run_that_reached_its_target_trains_no_further(tiny_mnist: Path, tmp_path: Path) -> None:
     first = random_labels.main(flags(tiny_mnist, tmp_path, "--target-loss", "2.25", "--max-epochs", "40",
-                                     "--label-mode", "true", "--lr", "0.003"))["result"]  # fmt: skip
+                                     "--label-fractions", "0", "--lr", "0.003"))["result"]  # fmt: skip
     assert first.target_reached and first.epochs < 40
     again = random_labels.main(flags(tiny_mnist, tmp_path, "--target-loss", "2.25", "--max-epochs", "60",
-                                     "--label-mode", "true", "--lr", "0.003", "--resume"))["result"]  # fmt: skip
+                                     "--label-fractions", "0", "--lr", "0.003", "--resume"))["result"]  # fmt: skip
     assert again.epochs == first.epochs and again.target_step == first.target_step
     assert again.train_loss == pytest.approx(first.train_loss, abs=1e-7)
 

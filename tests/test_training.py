@@ -58,7 +58,7 @@ def test_run_writes_logs_checkpoints_figure_and_summary(tiny_mnist: Path, tmp_pa
     assert entry["params"] == 784 * 64 + 64 + 64 * 10 + 10 and entry["epochs"] == 3
     assert set(entry) == {"name", "params", "epochs", "train_loss", "train_acc", "test_loss", "test_acc", "checkpoint",
                           "log_dir", "settings", "target_loss", "plateau_epochs", "target_reached", "target_epoch",
-                          "target_step", "stopped_by", "steps", "seconds", "threads"}  # fmt: skip
+                          "target_step", "stopped_by", "steps", "seconds", "threads", "label_fraction"}  # fmt: skip
     assert entry["target_loss"] is None and entry["stopped_by"] == "epoch cap"  # the smoke profile trains no target
     assert entry["settings"]["batch_size"] == 32 and entry["settings"]["init_seed"] == entry["settings"]["data_seed"] == 0
     assert 0 <= entry["train_acc"] <= 1 and entry["test_loss"] > 0

@@ -95,3 +95,16 @@ def evaluate_plane(
             correct[start : start + chunk] += (out.argmax(2) == labels).sum(1).double().cpu()
     shape = grid_a.shape
     return {"loss": (losses / total).reshape(shape), "acc": (correct / total).reshape(shape)}
+
+
+def direction_curvatures(model: FlatModel, theta: Tensor, directions: Sequence[Tensor], radius: float,
+                         data: Sequence[tuple[Tensor, Tensor]], chunk: int) -> list[float]:  # fmt: skip
+    """For each direction d, the loss's normalised second difference at scale r, (L(θ − r·d) − 2L(θ) + L(θ + r·d)) /
+    (1 + L(θ)): how sharply the basin rises along d (Li et al.'s 1-D plots, with filter-normalised d)."""
+    steps = torch.tensor([-radius, 0.0, radius], dtype=torch.float64)
+    curvatures = []
+    for direction in directions:
+        line = Plane(theta, direction, torch.zeros_like(direction), {})
+        loss = evaluate_plane(model, line, steps, torch.zeros(1, dtype=torch.float64), data, chunk)["loss"][0]
+        curvatures.append(float((loss[0] - 2 * loss[1] + loss[2]) / (1 + loss[1])))
+    return curvatures

@@ -15,12 +15,18 @@ from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
 
 
+def run_of_checkpoint(checkpoint: str) -> str:
+    """The run folder a checkpoint `<run>/checkpoints/<file>.ckpt` belongs to (else the path itself)."""
+    path = Path(checkpoint)
+    return path.parts[-3] if len(path.parts) > 2 and path.parent.name == "checkpoints" else checkpoint
+
+
 def draw_interpolation(first: str, second: str, alphas: list[float], data_dir: str | None, device: torch.device, out: Path,
-         download: bool = True) -> Path:  # fmt: skip
-    """Evaluate the interpolation, save the figure at `out` and its numbers beside it (`.json`)."""
+         download: bool = True, title: str | None = None) -> Path:  # fmt: skip
+    """Evaluate the interpolation, save the figure at `out` and its numbers beside it (`.json`); the title names the
+    two runs unless given."""
     results = interpolate(first, second, alphas, data_dir, device, download)
-    title = f"{Path(first).parts[-4] if len(Path(first).parts) > 3 else first} → " \
-            f"{Path(second).parts[-4] if len(Path(second).parts) > 3 else second}"  # fmt: skip
+    title = title or f"{run_of_checkpoint(first)} → {run_of_checkpoint(second)}"
     drawing = interpolation_curves(alphas, {split: results[split] for split in ("train", "test")}, title)
     drawing.data.update(first=first, second=second, alphas=alphas, **results)
     figure = save_figure_at(drawing, out)

@@ -430,10 +430,15 @@ class Settings:
         return found
 
     def repeated(self, seeds: int) -> list[tuple[str, Self]]:
-        """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings, seeds --seed, --seed+1, ..."""
+        """Each repeat's run-name suffix (`-seed<s>`; none with one seed) and settings: seeds --seed, --seed+1, ... of
+        the initial weights and batch order and, where an MNIST training set is held, data seeds --data-seed,
+        --data-seed+1, ... of its subset and label corruption, so that each repeat draws its own data."""
         if seeds == 1:
             return [("", self)]
-        return [(seed_suffix(self.seed + index), self.with_values(seed=self.seed + index)) for index in range(seeds)]
+        data = self.holding(MnistTraining)
+        data_seed = None if data is None else data.data_seed
+        return [(seed_suffix(self.seed + index), self.with_values(seed=self.seed + index) if data_seed is None
+                 else self.with_values(seed=self.seed + index, data_seed=data_seed + index)) for index in range(seeds)]
 
     def recorded(self) -> dict[str, Any]:
         """The settings as summary.json records them: every flag the experiment uses, by name."""
