@@ -15,6 +15,7 @@ from typing import ClassVar
 import torch
 
 from hw1.analysis.interpolation import alpha_grid
+from hw1.analysis.surface import normalised_second_difference
 from hw1.cli.experiment import Announce, Experiment
 from hw1.cli.flags import run_cli
 from hw1.cli.sweeps import PlannedRun, run_sweep
@@ -122,7 +123,7 @@ def curvature_at(alphas: list[float], losses: list[float], end: float, step: flo
 
     if not min(alphas) <= end - step and end + step <= max(alphas):
         raise NotMeasurable(f"the α grid [{min(alphas)}, {max(alphas)}] does not reach α = {end} ± {step}")
-    return at(end), (at(end - step) - 2 * at(end) + at(end + step)) / (1 + at(end))
+    return at(end), normalised_second_difference(at(end - step), at(end), at(end + step))
 
 
 def judge(runs: Runs, figures: FigureData) -> Finding:

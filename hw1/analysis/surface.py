@@ -105,6 +105,12 @@ def direction_curvatures(model: FlatModel, theta: Tensor, directions: Sequence[T
     curvatures = []
     for direction in directions:
         line = Plane(theta, direction, torch.zeros_like(direction), {})
-        loss = evaluate_plane(model, line, steps, torch.zeros(1, dtype=torch.float64), data, chunk)["loss"][0]
-        curvatures.append(float((loss[0] - 2 * loss[1] + loss[2]) / (1 + loss[1])))
+        loss = evaluate_plane(model, line, steps, torch.zeros(1, dtype=torch.float64), data, chunk)["loss"][0].tolist()
+        curvatures.append(normalised_second_difference(*loss))
     return curvatures
+
+
+def normalised_second_difference(before: float, at: float, after: float) -> float:
+    """(L(before) − 2L(at) + L(after)) / (1 + L(at)) of three equally spaced losses: the curvature of the loss at the
+    middle one, relative to 1 + its loss as Keskar et al.'s sharpness is."""
+    return (before - 2 * at + after) / (1 + at)

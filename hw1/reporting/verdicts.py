@@ -283,11 +283,11 @@ def judge_summary(expectation: Expectation, summary: dict[str, Any], figures: Fi
         pooled = [pooled_trend_test([t for _, f in findings for t in f.trends if t.name == name]) for name in trend_names]
     except NotMeasurable as reason:
         return Verdict(NOT_MEASURABLE, str(reason))
-    details = "; ".join(f"seed {seed}: {'holds' if f.holds else 'fails'} ({f.text})" if not expectation.descriptive
-                        else f"seed {seed}: {f.text}" for seed, f in findings)  # fmt: skip
     if expectation.descriptive:
-        return Verdict(DESCRIPTIVE, "no rule: the figure answers the question", findings[0][1].text
-                       if len(findings) == 1 else details)  # fmt: skip
+        described = "; ".join(f"seed {seed}: {f.text}" for seed, f in findings)
+        return Verdict(DESCRIPTIVE, "no rule: the figure answers the question",
+                       findings[0][1].text if len(findings) == 1 else described)
+    details = "; ".join(f"seed {seed}: {'holds' if f.holds else 'fails'} ({f.text})" for seed, f in findings)
     held = sum(finding.holds for _, finding in findings)
     chance_rejected = all(test.holds for test in pooled)  # a trend the pooled test cannot tell from chance: not supported
     outcome = NOT_SUPPORTED if held == 0 or not chance_rejected else SUPPORTED if held == len(findings) else MIXED
