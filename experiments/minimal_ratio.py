@@ -90,7 +90,7 @@ class Settings(Shared):
 
 
 FULL = Settings.preset("full", runs=100, lr=0.001, train_steps=3000, gradnorm_steps=3000, finisher_steps=50)
-QUICK = Settings.preset("quick", runs=60, lr=0.001, train_steps=1500, gradnorm_steps=1500, finisher_steps=10)
+QUICK = Settings.preset("quick", runs=60, lr=0.001, train_steps=1500, gradnorm_steps=1500, finisher_steps=3)
 SMOKE = Settings.preset("smoke", runs=3, lr=0.001, train_steps=30, gradnorm_steps=20, finisher_steps=2, train_points=50,
                         samples=50)
 

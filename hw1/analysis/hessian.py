@@ -1,6 +1,6 @@
 """The Hessian's spectrum from Hessian-vector products alone (as PyHessian does, Yao et al. 2020): Lanczos for the top
-eigenvalues and for stochastic Lanczos quadrature (SLQ) of the eigenvalue density, Hutchinson for the trace; power
-iteration for the top eigenvalue alone (`top_hessian_eigenvalue`).
+eigenvalues and for stochastic Lanczos quadrature (SLQ) of the eigenvalue density, Hutchinson for the trace; the top
+eigenvalue of a loss function alone (`top_hessian_eigenvalue`).
 
 The operator is H of the mean loss over a whole data set, applied in one pass over its batches (`dataset_hvp`).
 Lanczos vectors are kept in float64 and fully re-orthogonalised, whatever precision the net computes in.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from statistics import mean, stdev
 
 import torch
@@ -26,31 +27,6 @@ BREAKDOWN = 1e-10  # a Lanczos step whose new vector is this small (relative) ha
 def hessian_vector_product(loss: Callable[[Tensor], Tensor], theta: Tensor, vector: Tensor) -> Tensor:
     """∇²L(θ)·v, forward-over-reverse (a jvp of the gradient)."""
     return jvp(grad(loss), (theta,), (vector,))[1]
-
-
-def _power_iteration(product: Callable[[Tensor], Tensor], start: Tensor, iterations: int) -> float:
-    vector, eigenvalue = start / start.norm(), 0.0
-    for _ in range(iterations):
-        image = product(vector)
-        eigenvalue = float(vector @ image)
-        vector = image / image.norm().clamp_min(1e-30)
-    return eigenvalue
-
-
-def top_hessian_eigenvalue(
-    loss: Callable[[Tensor], Tensor], theta: Tensor, iterations: int = 50, generator: torch.Generator | None = None
-) -> float:
-    """λmax, the largest (algebraic) eigenvalue of ∇²L(θ), by power iteration on Hessian-vector products.
-
-    Power iteration finds the eigenvalue of largest magnitude; when that one is negative, a second run on
-    H − λ·I finds the top of the spectrum.
-    """
-    start = torch.randn(theta.shape, generator=generator).to(theta)
-    largest = _power_iteration(lambda v: hessian_vector_product(loss, theta, v), start, iterations)
-    if largest >= 0:
-        return largest
-    shifted = _power_iteration(lambda v: hessian_vector_product(loss, theta, v) - largest * v, start, iterations)
-    return shifted + largest
 
 
 def dataset_hvp(model: FlatModel, theta: Tensor, batches: Sequence[tuple[Tensor, Tensor]]) -> Operator:
@@ -151,6 +127,15 @@ def top_eigenvalues(tridiagonal: Tridiagonal, count: int, operator: Operator) ->
         ritz = tridiagonal.basis.T @ vectors[:, index].to(tridiagonal.basis.device)  # T lives on the CPU
         residuals.append(float((operator(ritz).to(torch.float64) - float(values[index]) * ritz).norm()))
     return TopEigenvalues([float(values[i]) for i in order], residuals)
+
+
+def top_hessian_eigenvalue(loss: Callable[[Tensor], Tensor], theta: Tensor, steps: int = 20,
+                           generator: torch.Generator | None = None) -> TopEigenvalues:  # fmt: skip
+    """λmax, the largest (algebraic) eigenvalue of ∇²L(θ), and its residual: the top Ritz value of `steps` Lanczos
+    steps on Hessian-vector products from a random start (one product more for the residual)."""
+    operator = partial(hessian_vector_product, loss, theta)
+    start = torch.randn(theta.shape, generator=generator).to(theta)
+    return top_eigenvalues(lanczos(operator, start, steps, generator), 1, operator)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from hw1.runs.launch import global_rank, on_gpu
 from hw1.runs.results import ROW_FILE, note_jobs
 from hw1.runs.settings import AUTO, BatchSizeSweep, Settings, SweepConfig
 from hw1.training.event_files import write_hparams
-from hw1.training.fit import start_experiment
+from hw1.training.fit import freeze_long_lived_objects, start_experiment
 
 CLAIMS = ".claims"
 
@@ -103,6 +103,7 @@ def run_sweep(
             return {"settings": settings, "trained": collected_rows(result_dir, chosen)}
         return finish(result_dir, collected_rows(result_dir, plan))
     rows = []
+    freeze_long_lived_objects()
     for run in chosen:
         claim_run(result_dir, run.name, sweep.resume)
         row = json.loads(json.dumps({**train(result_dir, run), **run.details}, default=str))

@@ -44,8 +44,9 @@ def mean_band(curves: Sequence[Curve]) -> Curve:
     """One seed's curve as it is; several seeds' as (x, mean, min, max) at the x values every seed has."""
     if len(curves) == 1:
         return curves[0]
-    shared = sorted(set.intersection(*(set(curve[0]) for curve in curves)))
-    values = [[dict(zip(curve[0], curve[1], strict=True))[x] for curve in curves] for x in shared]
+    lookups = [dict(zip(curve[0], curve[1], strict=True)) for curve in curves]
+    shared = sorted(set.intersection(*(set(lookup) for lookup in lookups)))
+    values = [[lookup[x] for lookup in lookups] for x in shared]
     return shared, [mean(v) for v in values], [min(v) for v in values], [max(v) for v in values]
 
 

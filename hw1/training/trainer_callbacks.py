@@ -1,15 +1,13 @@
 """The training path's own callbacks and Trainer parts, which `hw1.training.fit.train_run` gives every run (the
 recording callbacks a user attaches are in `callbacks/`; the checkpoint callbacks in `hw1.training.checkpoints`):
-training to a target (`TrainToTarget`), the chunk size (`ChunkSize`), the garbage-collector freeze
-(`FreezeGarbageCollector`), per-step scalars buffered on the device (`BufferedStepScalars`, `StepLossLogger`), the
-progress bar (`ProgressBar`) and the profiler (`NoProfiler`).
+training to a target (`TrainToTarget`), the chunk size (`ChunkSize`), per-step scalars buffered on the device
+(`BufferedStepScalars`, `StepLossLogger`), the progress bar (`ProgressBar`) and the profiler (`NoProfiler`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import gc
 import math
 import time
 from typing import Any, cast
@@ -184,27 +182,6 @@ class ChunkSize(Callback):
         datamodule.steps_per_chunk = self.chosen = chosen
         for logger in trainer.loggers:
             logger.log_hyperparams({"steps_per_chunk": chosen})
-
-
-# Keep Python's garbage collector from rescanning every long-lived object during training.
-
-class FreezeGarbageCollector(Callback):
-    """Moves the objects alive at fit start (imported libraries, the model) out of the collector's reach.
-
-    Lightning allocates many short-lived objects per step; each full collection would otherwise walk the
-    several hundred thousand objects that torch, Lightning and TensorBoard leave alive, which costs a small net
-    about a tenth of its step time on one CPU thread. Objects made during training are collected as usual.
-    """
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        gc.collect()
-        gc.freeze()
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        gc.unfreeze()
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        gc.unfreeze()
 
 
 # Per-step scalars gathered on the device and written once per epoch (no host sync per step).
