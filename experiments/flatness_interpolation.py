@@ -55,7 +55,7 @@ class Settings(MnistSweep):
 
 FULL = Settings.preset("full", optimizer="adam", target_loss=0.01, max_epochs=200, checkpoint_every=0, seeds=7)
 QUICK = Settings.preset("quick", optimizer="adam", target_loss=0.01, max_epochs=200, eval_every=10, train_subset=4096,
-                        checkpoint_every=0, seeds=3)
+                        checkpoint_every=0, seeds=7)
 SMOKE = Settings.preset("smoke", optimizer="adam", max_epochs=1, train_subset=256, points=7, checkpoint_every=0,
                         large_batch=128)
 

@@ -216,6 +216,11 @@ def null_runs(experiment: str, generator: random.Random, seed: int) -> list[dict
     if experiment == "minimal_ratio":  # its --runs are pooled: seven per seed, 21 in all
         return [run(f"seed{seed}-{i}", loss=draw(), minimal_ratio_hessian_nonzero=0.45, minimal_ratio_hessian=0.2,
                     minimal_ratio_sampled=draw(), point="gradient-flat", grad_norm=1e-3) for i in range(7)]  # fmt: skip
+    if experiment == "double_descent":  # 4,000 images, 20% noise: threshold 40,000 parameters, floor 0.18
+        noisy = {"label_mode": "uniform", "label_fraction": 0.2, "train_subset": 4000}
+        return [run(f"p{p}", params=p, test_acc=0.7 + draw() / 10, train_acc=1 - train, settings=noisy)
+                for p, train in ((8000, 0.3), (16000, 0.15), (24000, 0.1), (32000, 0.05), (40000, 0.0), (56000, 0.0),
+                                 (80000, 0.0), (160000, 0.0), (400000, 0.0))]  # fmt: skip
     assert experiment == "loss_surface"
     return [run(f"{role}-seed{seed}", role=role, seed_group=seed, basin_curvatures=[draw() for _ in range(8)],
                 basin_radius=0.5, basin_direction_seed=seed, settings={"batch_size": batch, "init_seed": seed})
@@ -225,7 +230,7 @@ def null_runs(experiment: str, generator: random.Random, seed: int) -> list[dict
 BOWL = {"surface_around_small_batch": {"series": [{"name": "train loss", "x": [-1, 0, 1], "y": [-1, 0, 1],
                                                    "z": [[1.0, 0.8, 1.0], [0.8, 0.1, 0.8], [1.0, 0.8, 1.0]]}]}}  # fmt: skip
 TREND_RULES = ["sharpness", "flatness_sensitivity", "hessian_spectrum", "train_mnist", "simulate_function",
-               "random_labels", "params_vs_generalization", "loss_surface", "minimal_ratio"]  # fmt: skip
+               "random_labels", "params_vs_generalization", "loss_surface", "minimal_ratio", "double_descent"]  # fmt: skip
 
 
 @pytest.mark.parametrize("experiment", TREND_RULES)
@@ -310,28 +315,35 @@ def test_minimal_ratio_rule_asks_for_the_band_and_the_ratio_rising_as_the_loss_f
     assert verdict("minimal_ratio", summary(rising[:4]), {}).outcome == NOT_MEASURABLE  # 4! orderings: p ≥ 1/24
 
 
-def test_double_descent_rule_finds_the_peak_near_n_times_classes() -> None:
+def test_double_descent_rule_asks_the_error_to_rise_into_n_times_classes_and_fall_past_it() -> None:
     noisy = {"label_mode": "uniform", "label_fraction": 0.2, "train_subset": 4000}  # threshold 40,000 parameters
-    errors = {6400: 0.40, 19200: 0.30, 32000: 0.42, 64000: 0.35, 200000: 0.25, 800000: 0.22}
-    sizes = seeded([run(f"p{p}", params=p, test_acc=1 - e, train_acc=1.0 if p > 32000 else 0.7, settings=noisy)
-                    for p, e in errors.items()])  # fmt: skip
-    judged = verdict("double_descent", summary(sizes), {})
+    curve = {8000: (0.25, 0.30), 16000: (0.20, 0.20), 24000: (0.22, 0.15), 32000: (0.30, 0.08), 40000: (0.40, 0.0),
+             56000: (0.35, 0.0), 80000: (0.30, 0.0), 160000: (0.25, 0.0), 400000: (0.20, 0.0)}  # (test, train) error
+
+    def sizes(errors: dict[int, tuple[float, float]]) -> list[dict]:
+        return seeded([run(f"p{p}", params=p, test_acc=1 - test, train_acc=1 - train, settings=noisy)
+                       for p, (test, train) in errors.items()])  # fmt: skip
+
+    judged = verdict("double_descent", summary(sizes(curve)), {})
     assert judged.outcome == SUPPORTED, judged.text
-    assert "peaks at 32,000 params (0.420: +0.120 over the best smaller size, +0.200 over the best larger" in judged.text
-    assert "interpolation threshold n·classes = 40,000 (4,000 images, 20% noisy labels)" in judged.text
-    monotone = [{**row, "test_acc": 0.6 + (i % 6) / 20} for i, row in enumerate(sizes)]
-    judged = verdict("double_descent", summary(monotone), {})
-    assert judged.outcome == NOT_SUPPORTED and "no interior peak" in judged.text
-    far = [{**row, "params": row["params"] * 100} for row in sizes]  # the peak at 3.2M, 80× the threshold
-    assert verdict("double_descent", summary(far), {}).outcome == NOT_SUPPORTED
-    unfitted = [{**row, "train_acc": 0.9} for row in sizes]
-    assert verdict("double_descent", summary(unfitted), {}).outcome == NOT_SUPPORTED
-    small = [{**row, "settings": {**row["settings"], "train_subset": 1000}} for row in sizes]
+    assert "test error 0.400 at 40,000 params, the size nearest n·classes = 40,000 (4,000 images, 20% noisy" in judged.text
+    assert "over the 3 memorising sizes up to it 0.220 → 0.400" in judged.text  # 8,000 and 16,000 are above 0.18
+    assert "exact over 6 × 6 × 6 orderings" in judged.text and "exact over 120 × 120 × 120 orderings" in judged.text
+    classical = {p: (0.45 - 0.02 * i, train) for i, (p, (_, train)) in enumerate(curve.items())}  # no peak: falls on
+    assert verdict("double_descent", summary(sizes(classical)), {}).outcome == NOT_SUPPORTED
+    late = {p: (0.1 + 0.03 * i, train) for i, (p, (_, train)) in enumerate(curve.items())}  # rises on past n·classes
+    assert verdict("double_descent", summary(sizes(late)), {}).outcome == NOT_SUPPORTED
+    unfitted = {p: (test, max(train, 0.05)) for p, (test, train) in curve.items()}
+    assert verdict("double_descent", summary(sizes(unfitted)), {}).outcome == NOT_SUPPORTED
+    underfit = {p: (test, 0.3 if p < 40000 else train) for p, (test, train) in curve.items()}  # nothing memorises
+    judged = verdict("double_descent", summary(sizes(underfit)), {})
+    assert judged.outcome == NOT_MEASURABLE and "1 memorising sizes (train error < 0.180)" in judged.text
+    small = [{**row, "settings": {**row["settings"], "train_subset": 1000}} for row in sizes(curve)]
     judged = verdict("double_descent", summary(small), {})
     assert judged.outcome == NOT_MEASURABLE and judged.text.startswith("not measurable at this size: 1,000 training images")
-    clean = [{**row, "settings": {**row["settings"], "label_mode": "true", "label_fraction": 1.0}} for row in sizes]
+    clean = [{**row, "settings": {**row["settings"], "label_mode": "true", "label_fraction": 1.0}} for row in sizes(curve)]
     assert verdict("double_descent", summary(clean), {}).outcome == NOT_MEASURABLE
-    assert verdict("params_vs_generalization", summary(sizes), {}).outcome == NOT_MEASURABLE
+    assert verdict("params_vs_generalization", summary(sizes(curve)), {}).outcome == NOT_MEASURABLE
 
 
 def test_hessian_and_surface_rules() -> None:
