@@ -292,8 +292,16 @@ EXPECTATION = Expectation(
 )
 
 
+def refused_flags(values: dict) -> dict[str, str]:
+    """The basin flags, when checkpoints are given: the basins compare a --source folder's minima."""
+    if not values["checkpoints"]:
+        return {}
+    return {name: "it compares the small- and large-batch basins of a --source folder; leave out the checkpoints to "
+                  "use it" for name in ("basin_directions", "basin_radius")}  # fmt: skip
+
+
 EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], Settings, (FULL, QUICK, SMOKE), run,
-                        expectation=EXPECTATION,
+                        expectation=EXPECTATION, refuse=refused_flags,
                         shown=("source", "checkpoints", "points", "radius", "margin", "train_samples", "test_samples",
                                "basin_directions", "basin_radius"))
 main = EXPERIMENT.main

@@ -106,6 +106,7 @@ def test_unknown_function_name() -> None:
         ("simulate_function", ["--train-subset", "10"], "it does not read MNIST"),
         ("grad_norm", ["--train-subset", "10"], "pass --task mnist"),
         ("grad_norm", ["--task", "mnist", "--steps-per-epoch", "5"], "--task sinc only"),
+        ("loss_surface", ["a.ckpt", "--basin-directions", "4"], "basins of a --source folder; leave out the checkpoints"),
     ],
 )
 def test_a_shared_flag_an_experiment_does_not_use_is_refused(
