@@ -121,7 +121,7 @@ def curvature_at(alphas: list[float], losses: list[float], end: float, step: flo
     def at(alpha: float) -> float:
         return losses[min(range(len(alphas)), key=lambda i: abs(alphas[i] - alpha))]
 
-    if not min(alphas) <= end - step and end + step <= max(alphas):
+    if not (min(alphas) <= end - step and end + step <= max(alphas)):
         raise NotMeasurable(f"the α grid [{min(alphas)}, {max(alphas)}] does not reach α = {end} ± {step}")
     return at(end), normalised_second_difference(at(end - step), at(end), at(end + step))
 

@@ -281,6 +281,11 @@ def test_rules_that_read_figure_data_judge_each_seeds_figure() -> None:
     judged = verdict("flatness_interpolation", summary(models), per_seed(sloped, seven))
     assert tilted[alphas.index(1.25)] < tilted[alphas.index(1.0)]  # the large-batch end is no minimum along the line
     assert judged.outcome == SUPPORTED, judged.text  # yet a tilt leaves the valley's curvature as it was
+    inside = [i for i, a in enumerate(alphas) if a <= 1.0]  # a grid that stops at the large-batch end
+    short = {"interpolation_small_batch_to_large_batch": {"alphas": [alphas[i] for i in inside],
+                                                          "train": {"loss": [valley[i] for i in inside]}}}  # fmt: skip
+    judged = verdict("flatness_interpolation", summary(models), per_seed(short, seven))
+    assert judged.outcome == NOT_MEASURABLE and "does not reach α = 1.0 ± 0.25" in judged.text, judged.text
 
     paths = {"pca_whole_model": {"explained_variance_ratio": [0.3, 0.2],
                                  "series": [{"test_acc": [0.1, 0.5, 0.9]}, {"test_acc": [0.1, 0.6, 0.8]}]}}  # fmt: skip
