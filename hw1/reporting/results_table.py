@@ -25,9 +25,9 @@ def read_report(path: Path) -> tuple[dict[str, str], dict[str, str]]:
         cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
         if len(cells) == 2 and cells[0] in FACTS:
             facts[cells[0]] = cells[1]
-    section = text[text.index("## Verdicts") :]
+    section = text[text.index("## Verdicts") :].split("\n## ", 1)[0]  # up to the next section
     verdicts = {}
-    for line in section[: section.find("\n## ", 1) if "\n## " in section[1:] else len(section)].splitlines():
+    for line in section.splitlines():
         match = re.match(r"\| \[(\w+)\]\(#\w+\) \| ([^|]+) \| (.*) \|$", line)
         if match:
             verdicts[match.group(1)] = f"**{match.group(2).strip()}**: {match.group(3).split(' — ')[0]}"
