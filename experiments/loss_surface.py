@@ -33,6 +33,7 @@ from hw1.runs.errors import UsageError
 from hw1.runs.results import read_summary, write_summary
 from hw1.runs.settings import MnistFiles, non_negative_float, option, positive_float, positive_int, seed_suffix, sub_config
 from hw1.runs.settings import Settings as Shared
+from hw1.training.checkpoints import run_folder_of
 from hw1.training.data import Draw, seeded_subset
 from hw1.training.fit import start_experiment, torch_device
 from hw1.training.minima import check_one_architecture, classifier_of, read_classifiers, training_data_of
@@ -175,8 +176,7 @@ def draw_basins(result_dir: Path, runs: list[dict]) -> Path:
 
 def run_of(checkpoint: str) -> str:
     """The run a checkpoint belongs to (`<run>/checkpoints/<file>.ckpt`), else the file's name without `.ckpt`."""
-    path = Path(checkpoint)
-    return path.parents[1].name if path.parent.name == "checkpoints" and len(path.parents) > 2 else path.stem
+    return run_folder_of(checkpoint) or Path(checkpoint).stem
 
 
 def draw_surface(result_dir: Path, label: str, checkpoints: dict[str, dict], minima: dict[str, str], settings: Settings,

@@ -13,12 +13,7 @@ from hw1.analysis.pca import project_trajectories, trajectories
 from hw1.reporting.plots import Drawing, drawn_series, interpolation_curves, plt, save_figure, save_figure_at
 from hw1.runs.console import CONSOLE
 from hw1.runs.errors import UsageError
-
-
-def run_of_checkpoint(checkpoint: str) -> str:
-    """The run folder a checkpoint `<run>/checkpoints/<file>.ckpt` belongs to (else the path itself)."""
-    path = Path(checkpoint)
-    return path.parts[-3] if len(path.parts) > 2 and path.parent.name == "checkpoints" else checkpoint
+from hw1.training.checkpoints import run_folder_of
 
 
 def draw_interpolation(first: str, second: str, alphas: list[float], data_dir: str | None, device: torch.device, out: Path,
@@ -26,7 +21,7 @@ def draw_interpolation(first: str, second: str, alphas: list[float], data_dir: s
     """Evaluate the interpolation, save the figure at `out` and its numbers beside it (`.json`); the title names the
     two runs unless given."""
     results = interpolate(first, second, alphas, data_dir, device, download)
-    title = title or f"{run_of_checkpoint(first)} → {run_of_checkpoint(second)}"
+    title = title or f"{run_folder_of(first) or first} → {run_folder_of(second) or second}"
     drawing = interpolation_curves(alphas, {split: results[split] for split in ("train", "test")}, title)
     drawing.data.update(first=first, second=second, alphas=alphas, **results)
     figure = save_figure_at(drawing, out)

@@ -95,6 +95,12 @@ def _shown(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
 
+def run_folder_of(checkpoint: str) -> str | None:
+    """The run folder a checkpoint `<run>/checkpoints/<file>.ckpt` belongs to, None for a checkpoint elsewhere."""
+    path = Path(checkpoint)
+    return path.parents[1].name if path.parent.name == "checkpoints" and len(path.parents) > 2 else None
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint on the CPU; an unreadable one is a UsageError naming the file."""
     try:
